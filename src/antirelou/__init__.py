@@ -1,0 +1,1 @@
+"""antirelou: a decoy phone number that says no, once, and survives raids."""
