@@ -1,0 +1,1 @@
+"""Adapters to SMS providers. The core never imports from here."""
