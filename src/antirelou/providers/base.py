@@ -45,7 +45,8 @@ class StatusUpdate:
     state: DeliveryState
     error_code: str | None = None
     recipient: str | None = None
-    price: float | None = None  # what the provider says the reply really cost, positive, EUR
+    price: float | None = None  # what the provider says the reply really cost, positive
+    currency: str | None = None  # the price's currency, e.g. "EUR"
     opted_out: bool = False  # the provider says the recipient unsubscribed (e.g. Twilio 21610)
 
 
@@ -64,6 +65,7 @@ class OutgoingSms:
 class SendResult:
     provider_message_id: str
     price: float | None = None
+    currency: str | None = None
 
 
 class SendError(Exception):

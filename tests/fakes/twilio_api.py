@@ -1,0 +1,357 @@
+"""A fake Twilio Messages API served over real HTTP, for adapter and worker tests.
+
+It runs uvicorn in a background thread on 127.0.0.1 so that the real httpx client, its
+timeouts and its connection handling are exercised, not a mocked transport. Failures are
+scripted per request (`script`) to reproduce the cases that matter for at-most-once
+sending: a 500 after the message was created, a hang past the client's timeout, 429s...
+
+    with FakeTwilio() as fake:
+        fake.script("500_after_create")
+        sender = TwilioSender(fake.account_sid, fake.auth_token, api_base_url=fake.base_url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import math
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from types import TracebackType
+from typing import Self
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SEND_BEHAVIOURS = frozenset({"ok", "500", "500_after_create", "429", "21610", "21211", "hang"})
+LIST_BEHAVIOURS = frozenset({"ok", "500", "hang"})
+MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
+
+_ERRORS: dict[str, tuple[int, int, str]] = {
+    "500": (500, 20500, "Internal Server Error"),
+    "500_after_create": (500, 20500, "Internal Server Error"),
+    "429": (429, 20429, "Too Many Requests"),
+    "21610": (400, 21610, "Attempt to send to unsubscribed recipient"),
+    "21211": (400, 21211, "The 'To' number is not a valid phone number."),
+}
+_REQUIRED = (("To", 21604, "A 'To' phone number is required."),
+             ("From", 21603, "A 'From' phone number is required."),
+             ("Body", 21602, "Message body is required."))  # fmt: skip
+
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def num_segments(body: str) -> int:
+    """Roughly what Twilio bills: GSM-7 160/153 per part, else UCS-2 70/67."""
+    if all(char in _GSM7 or char in _GSM7_EXTENDED for char in body):
+        units = len(body) + sum(char in _GSM7_EXTENDED for char in body)
+        single, multi = 160, 153
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    return 1 if units <= single else math.ceil(units / multi)
+
+
+def _error(status: int, code: int, message: str) -> JSONResponse:
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the fake saw it, authorised or not."""
+
+    method: str
+    path: str
+    authorized: bool
+    form: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+
+class FakeTwilio:
+    """Context manager running the fake API; see the module docstring.
+
+    `hang_seconds` is how long "hang" stalls before answering (longer than the client's
+    timeout in the tests). With `hang_creates` the message is created BEFORE the stall,
+    like a Twilio that accepted it and whose answer was lost, so `find_sent` can see it.
+    """
+
+    def __init__(
+        self,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "test-token",  # noqa: S107 - the fake's own test credential
+        *,
+        hang_seconds: float = 2.0,
+        hang_creates: bool = True,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.hang_seconds = hang_seconds
+        self.hang_creates = hang_creates
+        self.base_url = ""
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._requests: list[dict[str, str]] = []
+        self._calls: list[Call] = []
+        self._messages: list[dict[str, object]] = []
+        self._send_script: deque[str] = deque()
+        self._list_script: deque[str] = deque()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- what tests read and script ---------------------------------------------------
+
+    @property
+    def requests(self) -> list[dict[str, str]]:
+        """The form of every POST received, in order (a snapshot)."""
+        with self._lock:
+            return [dict(form) for form in self._requests]
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every request received, GETs and refused ones included (a snapshot)."""
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def messages(self) -> list[dict[str, object]]:
+        """The messages created so far, oldest first (a snapshot)."""
+        with self._lock:
+            return [dict(message) for message in self._messages]
+
+    def script(self, *behaviours: str) -> None:
+        """How the next POSTs are answered, one behaviour each; then "ok" again."""
+        self._extend(self._send_script, behaviours, SEND_BEHAVIOURS)
+
+    def script_list(self, *behaviours: str) -> None:
+        """How the next GETs (message listings) are answered; then "ok" again."""
+        self._extend(self._list_script, behaviours, LIST_BEHAVIOURS)
+
+    def _extend(
+        self, queue: deque[str], behaviours: tuple[str, ...], known: frozenset[str]
+    ) -> None:
+        unknown = set(behaviours) - known
+        if unknown:
+            raise ValueError(f"unknown behaviours {sorted(unknown)}; known: {sorted(known)}")
+        with self._lock:
+            queue.extend(behaviours)
+
+    def _next(self, queue: deque[str]) -> str:
+        with self._lock:
+            return queue.popleft() if queue else "ok"
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Serve on a free port and return once uvicorn accepts connections."""
+        self._stopping.clear()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app(),
+            host="127.0.0.1",
+            port=port,
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=math.ceil(self.hang_seconds) + 1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-twilio", daemon=True
+        )
+        self._thread.start()
+        self._wait_started(sock)
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def _wait_started(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                self.stop()
+                raise RuntimeError("the fake Twilio server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving; stalled "hang" answers are cut short so that this is quick."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=self.hang_seconds + 10)
+            if self._thread.is_alive():
+                raise RuntimeError("the fake Twilio server did not stop")
+        self._server = None
+        self._thread = None
+
+    # --- the API ------------------------------------------------------------------------
+
+    def _app(self) -> Starlette:
+        return Starlette(
+            routes=[Route(MESSAGES_PATH, self._messages_endpoint, methods=["GET", "POST"])]
+        )
+
+    def _authorized(self, header: str | None) -> bool:
+        if header is None or not header.startswith("Basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header.removeprefix("Basic "), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        expected = f"{self.account_sid}:{self.auth_token}".encode()
+        return hmac.compare_digest(decoded, expected)
+
+    async def _messages_endpoint(self, request: Request) -> Response:
+        authorized = self._authorized(request.headers.get("authorization"))
+        form: dict[str, str] = {}
+        if request.method == "POST":
+            received = await request.form()
+            form = {key: value for key, value in received.items() if isinstance(value, str)}
+        call = Call(request.method, request.url.path, authorized, form, dict(request.query_params))
+        with self._lock:
+            self._calls.append(call)
+            if request.method == "POST":
+                self._requests.append(form)
+        if not authorized:
+            return _error(401, 20003, "Authenticate")
+        if request.path_params["account_sid"] != self.account_sid:
+            return _error(404, 20404, "The requested resource was not found")
+        if request.method == "POST":
+            return await self._send(form, self._next(self._send_script))
+        return await self._list(call.query, self._next(self._list_script))
+
+    async def _stall(self) -> None:
+        deadline = time.monotonic() + self.hang_seconds
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            await asyncio.sleep(0.02)
+
+    async def _send(self, form: Mapping[str, str], behaviour: str) -> Response:
+        for name, code, message in _REQUIRED:
+            if not form.get(name):
+                return _error(400, code, message)
+        if behaviour in _ERRORS:
+            if behaviour == "500_after_create":
+                self._create(form)
+            return _error(*_ERRORS[behaviour])
+        if behaviour == "hang":
+            created = self._create(form) if self.hang_creates else self._new_message(form)
+            await self._stall()
+            return JSONResponse(created, status_code=201)
+        return JSONResponse(self._create(form), status_code=201)
+
+    def _new_message(self, form: Mapping[str, str]) -> dict[str, object]:
+        sid = "SM" + secrets.token_hex(16)
+        now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": form["To"],
+            "from": form["From"],
+            "body": form["Body"],
+            "status": "queued",
+            "direction": "outbound-api",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": None,
+            "num_segments": str(num_segments(form["Body"])),
+            "num_media": "0",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "messaging_service_sid": None,
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+
+    def _create(self, form: Mapping[str, str]) -> dict[str, object]:
+        message = self._new_message(form)
+        with self._lock:
+            self._messages.append(message)
+        return message
+
+    async def _list(self, query: Mapping[str, str], behaviour: str) -> Response:
+        if behaviour == "500":
+            return _error(*_ERRORS["500"])
+        if behaviour == "hang":
+            await self._stall()
+        page_size = int(query.get("PageSize", "50"))
+        with self._lock:
+            found = [m for m in reversed(self._messages) if _listed(m, query)]
+        return JSONResponse(
+            {
+                "messages": found[:page_size],
+                "page": 0,
+                "page_size": page_size,
+                "first_page_uri": None,
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "uri": MESSAGES_PATH.format(account_sid=self.account_sid),
+            }
+        )
+
+
+def _listed(message: Mapping[str, object], query: Mapping[str, str]) -> bool:
+    """Twilio's list filters: To, From, and "DateSent>" (that day or later, inclusive).
+
+    Our messages are never really sent, so the day filter applies to date_created.
+    """
+    if "To" in query and message["to"] != query["To"]:
+        return False
+    if "From" in query and message["from"] != query["From"]:
+        return False
+    since = query.get("DateSent>")
+    if since is None:
+        return True
+    created = parsedate_to_datetime(str(message["date_created"])).date()
+    return created >= date.fromisoformat(since)
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A running FakeTwilio with the default credentials, stopped after the test."""
+    with FakeTwilio() as fake:
+        yield fake
