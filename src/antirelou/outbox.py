@@ -1,0 +1,216 @@
+"""Replies waiting to go out, and every state change they go through.
+
+    QUEUED ──claim──► SENDING ──accepted──► SENT ──callback──► DELIVERED | UNDELIVERED | FAILED
+      ▲                 │  │
+      └──transient──────┘  └──permanent / gave up──► FAILED
+    QUEUED ──opted out / operator──► CANCELLED
+
+A claim is one conditional UPDATE that sets a lease; the network call happens after that
+transaction commits (no lock is ever held across a provider call). A row whose lease ran
+out while SENDING was perhaps sent: it is reclaimed with `maybe_sent`, and the worker asks
+the provider before sending again, so a worker killed mid-send never causes a second text.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
+
+from antirelou import budget, models
+
+
+class ReplyStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = (ReplyStatus.QUEUED, ReplyStatus.SENDING)
+
+
+@dataclass(frozen=True)
+class ClaimedReply:
+    id: int
+    line: str
+    recipient: str
+    body: str
+    attempts: int
+    maybe_sent: bool
+    first_attempt_at: datetime
+    reserved_micros: int
+    budget_day: str
+
+
+def claim_due(
+    conn: Connection, *, now: datetime, owner: str, lease: timedelta, limit: int
+) -> list[ClaimedReply]:
+    """Lease up to `limit` replies that are due, or whose previous lease ran out."""
+    r = models.replies
+    due = or_(
+        and_(r.c.status == ReplyStatus.QUEUED, r.c.due_at <= now),
+        and_(r.c.status == ReplyStatus.SENDING, r.c.lease_until < now),
+    )
+    paused = select(models.lines.c.number).where(models.lines.c.paused.is_(True))
+    candidates = (
+        select(r.c.id)
+        .where(due, r.c.line.not_in(paused))
+        .order_by(r.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(r)
+        .where(r.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            # A row still SENDING had a worker die or stall on it: it may have gone out.
+            maybe_sent=or_(r.c.maybe_sent, r.c.status == ReplyStatus.SENDING),
+            status=ReplyStatus.SENDING,
+            lease_owner=owner,
+            lease_until=now + lease,
+            attempts=r.c.attempts + 1,
+            first_attempt_at=func.coalesce(r.c.first_attempt_at, now),
+            updated_at=now,
+        )
+        .returning(
+            r.c.id,
+            r.c.line,
+            r.c.recipient,
+            r.c.body,
+            r.c.attempts,
+            r.c.maybe_sent,
+            r.c.first_attempt_at,
+            r.c.reserved_micros,
+            r.c.budget_day,
+        )
+    )
+    return [ClaimedReply(*row) for row in conn.execute(statement)]
+
+
+def _mine(reply_id: int, owner: str) -> ColumnElement[bool]:
+    r = models.replies
+    return and_(r.c.id == reply_id, r.c.lease_owner == owner, r.c.status == ReplyStatus.SENDING)
+
+
+def mark_sent(
+    conn: Connection,
+    reply: ClaimedReply,
+    *,
+    owner: str,
+    provider_message_id: str,
+    price: int | None,
+    now: datetime,
+) -> bool:
+    """The provider accepted the reply: book what it costs. False if our lease was lost."""
+    r = models.replies
+    cost = reply.reserved_micros if price is None else price
+    result = conn.execute(
+        update(r)
+        .where(_mine(reply.id, owner))
+        .values(
+            status=ReplyStatus.SENT,
+            provider_message_id=provider_message_id,
+            cost_micros=cost,
+            sent_at=now,
+            lease_owner=None,
+            lease_until=None,
+            error=None,
+            updated_at=now,
+        )
+    )
+    if result.rowcount != 1:
+        return False
+    budget.commit_spend(conn, reply.budget_day, reply.reserved_micros, cost)
+    conn.execute(
+        models.ledger.insert().values(
+            at=now, kind="reply", amount_micros=cost, line=reply.line, reply_id=reply.id
+        )
+    )
+    return True
+
+
+def mark_retry(
+    conn: Connection,
+    reply: ClaimedReply,
+    *,
+    owner: str,
+    due_at: datetime,
+    maybe_sent: bool,
+    error: str,
+    code: str | None,
+    now: datetime,
+) -> None:
+    """Put the reply back in the queue for a later attempt."""
+    r = models.replies
+    conn.execute(
+        update(r)
+        .where(_mine(reply.id, owner))
+        .values(
+            status=ReplyStatus.QUEUED,
+            due_at=due_at,
+            maybe_sent=r.c.maybe_sent | maybe_sent,
+            error=error,
+            error_code=code,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+
+
+def mark_failed(
+    conn: Connection,
+    reply: ClaimedReply,
+    *,
+    owner: str,
+    error: str,
+    code: str | None,
+    now: datetime,
+    status: ReplyStatus = ReplyStatus.FAILED,
+) -> None:
+    """The reply will never go out: give its money back."""
+    r = models.replies
+    result = conn.execute(
+        update(r)
+        .where(_mine(reply.id, owner))
+        .values(
+            status=status,
+            error=error,
+            error_code=code,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    if result.rowcount == 1:
+        budget.release(conn, reply.budget_day, reply.reserved_micros)
+
+
+def mark_opted_out(conn: Connection, line: str, number: str, now: datetime) -> None:
+    """The recipient unsubscribed (STOP, or the provider says so): never text them again."""
+    s = models.senders
+    conn.execute(
+        update(s)
+        .where(s.c.line == line, s.c.number == number, s.c.opted_out_at.is_(None))
+        .values(opted_out_at=now)
+    )
+
+
+def is_opted_out(conn: Connection, line: str, number: str) -> bool:
+    s = models.senders
+    found = conn.execute(
+        select(s.c.opted_out_at).where(s.c.line == line, s.c.number == number)
+    ).scalar()
+    return found is not None
+
+
+def queue_depth(conn: Connection) -> int:
+    r = models.replies
+    query = select(func.count()).where(r.c.status.in_([s.value for s in OPEN_STATUSES]))
+    return int(conn.execute(query).scalar_one())

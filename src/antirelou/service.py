@@ -1,0 +1,79 @@
+"""What every entry point shares: settings, the database, the clock and the replies to send.
+
+Built once per process (serve, worker, replay, CLI command, test) and handed down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from antirelou import models
+from antirelou.budget import Caps
+from antirelou.clock import Clock, SystemClock
+from antirelou.db import make_engine
+from antirelou.dbutil import insert_or_ignore
+from antirelou.encoding import segment
+from antirelou.money import to_micros
+from antirelou.policy import LineRules
+from antirelou.settings import LineSettings, Settings
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """A line's reply, measured once: what it costs to send."""
+
+    body: str
+    encoding: str
+    segments: int
+    cost: int  # micro-euros
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Service:
+        return cls(settings, make_engine(settings.database_url), clock or SystemClock())
+
+    def line(self, number: str) -> LineSettings | None:
+        return self.settings.line(number)
+
+    def rules(self, line: LineSettings) -> LineRules:
+        return LineRules(line.reply_delay, line.reply_window, line.allowed_countries)
+
+    def plan(self, line: LineSettings) -> ReplyPlan:
+        measured = segment(line.reply)
+        cost = measured.segments * to_micros(self.settings.pricing.outbound_segment)
+        return ReplyPlan(line.reply, measured.encoding.value, measured.segments, cost)
+
+    @property
+    def caps(self) -> Caps:
+        budget = self.settings.budget
+        return Caps(daily=to_micros(budget.daily_cap), pot=to_micros(budget.total))
+
+    def local_day(self, line: LineSettings, when: datetime) -> str:
+        return when.astimezone(line.zone).date().isoformat()
+
+    def sync_lines(self) -> None:
+        """Make sure every configured line has its row (pause state lives there)."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            for line in self.settings.lines:
+                row = {"number": line.number, "provider": line.provider, "updated_at": now}
+                conn.execute(insert_or_ignore(conn, models.lines, ["number"], paused=False, **row))
+
+    def is_paused(self, number: str) -> bool:
+        with self.engine.connect() as conn:
+            paused = conn.execute(
+                select(models.lines.c.paused).where(models.lines.c.number == number)
+            ).scalar()
+        return bool(paused)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

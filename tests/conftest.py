@@ -1,0 +1,93 @@
+"""Fixtures shared by the suite.
+
+Database tests run on a fresh SQLite file, and on a fresh PostgreSQL database when
+ANTIRELOU_TEST_POSTGRES_URL points at a server (CI sets it; ANTIRELOU_TEST_REQUIRE_POSTGRES=1
+turns a missing server into a failure instead of a skip).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from antirelou import migrate
+from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
+from antirelou.service import Service
+from tests.helpers import make_settings
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+POSTGRES_URL = os.environ.get("ANTIRELOU_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("ANTIRELOU_TEST_REQUIRE_POSTGRES") == "1"
+TEMPLATE_DB = "antirelou_test_template"
+START = datetime(2017, 10, 27, 14, 0, tzinfo=UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_POSTGRES and not POSTGRES_URL:
+        raise pytest.UsageError("ANTIRELOU_TEST_REQUIRE_POSTGRES=1 but no POSTGRES_URL given")
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """Create (once per run) a migrated template database to clone per test."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured (set ANTIRELOU_TEST_POSTGRES_URL)")
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
+    url = make_url(POSTGRES_URL).set(database=TEMPLATE_DB).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    admin.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database per test, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'antirelou.db'}"
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    request.getfixturevalue("postgres_template")
+    yield from _fresh_postgres()
+
+
+def _fresh_postgres() -> Iterator[str]:
+    name = f"antirelou_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def service(database_url: str, clock: VirtualClock) -> Iterator[Service]:
+    """A service on a fresh database with one sandbox line."""
+    svc = Service(make_settings(database_url), make_engine(database_url), clock)
+    svc.sync_lines()
+    yield svc
+    svc.dispose()

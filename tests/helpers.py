@@ -1,0 +1,53 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sqlalchemy import func, select
+
+from antirelou import models
+from antirelou.providers.base import InboundSms
+from antirelou.service import Service
+from antirelou.settings import Settings, settings_from_mapping
+
+LINE = "+33939000021"
+_ids = itertools.count(1)
+
+
+def sms(sender: str = "+33612345678", body: str = "Salut", provider_id: str = "") -> InboundSms:
+    """A text as a provider adapter would hand it over."""
+    pid = provider_id or f"SM{next(_ids):032x}"
+    return InboundSms("sandbox", pid, sender, LINE, body, {"Body": body})
+
+
+def count(service: Service, table: Any, *where: Any) -> int:
+    with service.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def replies(service: Service) -> list[Any]:
+    with service.engine.connect() as conn:
+        return list(conn.execute(select(models.replies).order_by(models.replies.c.id)))
+
+
+def counter(service: Service, key: str) -> tuple[int, int]:
+    c = models.budget_counters
+    with service.engine.connect() as conn:
+        row = conn.execute(
+            select(c.c.spent_micros, c.c.reserved_micros).where(c.c.key == key)
+        ).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings as an operator would write them, with test-friendly defaults."""
+    data: dict[str, Any] = {
+        "database_url": database_url,
+        "public_url": "https://decoy.example.org",
+        "lines": [{"number": LINE, "provider": "sandbox"}],
+        "worker": {"backoff": "1s", "lease": "30s"},
+    }
+    data.update(overrides)
+    return settings_from_mapping(data)
