@@ -1,0 +1,185 @@
+"""The worker: sends due replies through each line's provider, once.
+
+It runs as a thread inside `antirelou serve` or alone with `antirelou worker`. Each round
+claims a batch (a short transaction), talks to providers with no transaction open, then
+records each outcome in its own short transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from antirelou import outbox
+from antirelou.delivery import adopt_early_statuses
+from antirelou.money import to_micros
+from antirelou.outbox import ClaimedReply, ReplyStatus
+from antirelou.phone import mask
+from antirelou.providers.base import OutgoingSms, Sender, SendError, SendResult
+from antirelou.service import Service
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Worker:
+    """Sends replies. `senders` maps a provider name to its adapter."""
+
+    service: Service
+    senders: Mapping[str, Sender]
+    owner: str = ""
+
+    def __post_init__(self) -> None:
+        self.owner = self.owner or worker_id()
+        self.wake = threading.Event()
+
+    def run_once(self) -> int:
+        """One round: claim what is due and try to send it. Returns how many were claimed."""
+        settings = self.service.settings.worker
+        with self.service.engine.begin() as conn:
+            claimed = outbox.claim_due(
+                conn,
+                now=self.service.clock.now(),
+                owner=self.owner,
+                lease=settings.lease,
+                limit=settings.batch,
+            )
+        for reply in claimed:
+            self._handle(reply)
+        return len(claimed)
+
+    def drain(self, max_rounds: int = 10_000) -> int:
+        """Run rounds until nothing is due (tests and replay)."""
+        total = 0
+        for _ in range(max_rounds):
+            count = self.run_once()
+            if count == 0:
+                break
+            total += count
+        return total
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; `wake` shortens the wait when a reply was just queued."""
+        interval = self.service.settings.worker.poll_interval
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("worker round failed; retrying")
+                busy = 0
+            if not busy:
+                self.wake.wait(interval)
+                self.wake.clear()
+
+    def close(self) -> None:
+        for sender in self.senders.values():
+            sender.close()
+
+    def _handle(self, reply: ClaimedReply) -> None:
+        line = self.service.line(reply.line)
+        sender = self.senders.get(line.provider) if line else None
+        if line is None or sender is None:
+            self._fail(reply, "no provider for this line", "no_provider", ReplyStatus.FAILED)
+            return
+        if self._opted_out(reply):
+            self._fail(reply, "recipient opted out", "opted_out", ReplyStatus.CANCELLED)
+            return
+        self._deliver(reply, sender, self._outgoing(reply, line.provider))
+
+    def _outgoing(self, reply: ClaimedReply, provider: str) -> OutgoingSms:
+        callback = None
+        if provider != "sandbox":
+            callback = f"{self.service.settings.public_base}/webhooks/{provider}/status"
+        return OutgoingSms(reply.id, reply.line, reply.recipient, reply.body, callback)
+
+    def _deliver(self, reply: ClaimedReply, sender: Sender, sms: OutgoingSms) -> None:
+        try:
+            found = sender.find_sent(sms, reply.first_attempt_at) if reply.maybe_sent else None
+            result = found or sender.send(sms)
+        except SendError as error:
+            self._after_error(reply, error)
+            return
+        now = self.service.clock.now()
+        price = self._price(result)
+        with self.service.engine.begin() as conn:
+            recorded = outbox.mark_sent(
+                conn,
+                reply,
+                owner=self.owner,
+                provider_message_id=result.provider_message_id,
+                price=price,
+                now=now,
+            )
+            currency = self.service.settings.pricing.currency
+            adopt_early_statuses(conn, result.provider_message_id, currency, now)
+        if not recorded:
+            log.warning("reply %s sent but its lease was lost before recording", reply.id)
+        log.info("reply %s sent to %s", reply.id, mask(reply.recipient))
+
+    def _price(self, result: SendResult) -> int | None:
+        """The provider's price in micros, when it is in the currency we count in."""
+        currency = self.service.settings.pricing.currency.upper()
+        if result.price is None or result.currency not in (None, currency):
+            return None
+        return to_micros(result.price)
+
+    def _after_error(self, reply: ClaimedReply, error: SendError) -> None:
+        settings = self.service.settings.worker
+        if not error.transient:
+            self._fail(reply, str(error), error.code, ReplyStatus.FAILED, error.opted_out)
+            return
+        if reply.attempts >= settings.max_attempts:
+            self._fail(reply, f"gave up after {reply.attempts} attempts: {error}", error.code)
+            return
+        now = self.service.clock.now()
+        delay = self._backoff(reply.attempts, error.retry_after)
+        with self.service.engine.begin() as conn:
+            outbox.mark_retry(
+                conn,
+                reply,
+                owner=self.owner,
+                due_at=now + delay,
+                maybe_sent=error.maybe_sent,
+                error=str(error),
+                code=error.code,
+                now=now,
+            )
+        log.info("reply %s: transient error (%s), retry in %s", reply.id, error, delay)
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        settings = self.service.settings.worker
+        delay: timedelta = settings.backoff * (2 ** max(0, attempts - 1))
+        if retry_after is not None:
+            delay = max(delay, timedelta(seconds=retry_after))
+        return min(delay, settings.max_backoff)
+
+    def _fail(
+        self,
+        reply: ClaimedReply,
+        error: str,
+        code: str | None,
+        status: ReplyStatus = ReplyStatus.FAILED,
+        opted_out: bool = False,
+    ) -> None:
+        now = self.service.clock.now()
+        with self.service.engine.begin() as conn:
+            outbox.mark_failed(
+                conn, reply, owner=self.owner, error=error, code=code, now=now, status=status
+            )
+            if opted_out:
+                outbox.mark_opted_out(conn, reply.line, reply.recipient, now)
+        log.warning("reply %s to %s not sent: %s", reply.id, mask(reply.recipient), error)
+
+    def _opted_out(self, reply: ClaimedReply) -> bool:
+        with self.service.engine.connect() as conn:
+            return outbox.is_opted_out(conn, reply.line, reply.recipient)

@@ -1,0 +1,220 @@
+"""The worker against a fake Twilio over real HTTP: once, retried, never twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from antirelou import models, outbox
+from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
+from antirelou.inbound import receive
+from antirelou.outbox import ReplyStatus
+from antirelou.providers.base import OutgoingSms
+from antirelou.providers.registry import build_senders
+from antirelou.service import Service
+from antirelou.worker import Worker
+from tests.fakes.twilio_api import FakeTwilio
+from tests.helpers import LINE, count, counter, make_settings, replies, sms
+
+SENDER = "+33612345678"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio(hang_seconds=1.5) as running:
+        yield running
+
+
+@pytest.fixture
+def twilio_service(database_url: str, clock: VirtualClock, fake: FakeTwilio) -> Iterator[Service]:
+    settings = make_settings(
+        database_url,
+        lines=[{"number": LINE, "provider": "twilio"}],
+        twilio={
+            "account_sid": fake.account_sid,
+            "auth_token": fake.auth_token,
+            "api_base_url": fake.base_url,
+            "timeout": 0.5,
+        },
+        worker={"backoff": "1s", "lease": "30s", "max_attempts": 5},
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    yield service
+    service.dispose()
+
+
+_open: list[Worker] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_workers() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().close()
+
+
+def make_worker(service: Service, owner: str = "") -> Worker:
+    worker = Worker(service, build_senders(service.settings), owner=owner)
+    _open.append(worker)
+    return worker
+
+
+def drain_with_time(
+    service: Service, clock: VirtualClock, worker: Worker, rounds: int = 12
+) -> None:
+    """Run the worker, letting virtual time pass so backoffs elapse."""
+    for _ in range(rounds):
+        worker.run_once()
+        clock.advance(timedelta(seconds=70))
+
+
+def test_reply_reaches_twilio_with_the_right_parameters(
+    twilio_service: Service, fake: FakeTwilio
+) -> None:
+    receive(twilio_service, sms(sender=SENDER))
+    assert make_worker(twilio_service).drain() == 1
+    assert fake.requests == [
+        {
+            "To": SENDER,
+            "From": LINE,
+            "Body": twilio_service.settings.lines[0].reply,
+            "StatusCallback": "https://decoy.example.org/webhooks/twilio/status",
+        }
+    ]
+    reply = replies(twilio_service)[0]
+    assert reply.status == ReplyStatus.SENT
+    assert reply.provider_message_id == fake.messages[0]["sid"]
+    assert counter(twilio_service, "day:2017-10-27") == (76_270, 0)
+    assert count(twilio_service, models.ledger, models.ledger.c.kind == "reply") == 1
+
+
+@pytest.mark.parametrize("failure", ["500", "429", "hang"])
+def test_transient_failure_is_retried_and_sent_once(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio, failure: str
+) -> None:
+    fake.hang_creates = False
+    fake.script(failure, failure)
+    receive(twilio_service, sms(sender=SENDER))
+    drain_with_time(twilio_service, clock, make_worker(twilio_service))
+    assert len(fake.messages) == 1
+    reply = replies(twilio_service)[0]
+    assert (reply.status, reply.attempts) == (ReplyStatus.SENT, 3)
+
+
+@pytest.mark.parametrize("failure", ["500_after_create", "hang"])
+def test_ambiguous_failure_is_reconciled_not_resent(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio, failure: str
+) -> None:
+    """Twilio took the message but we never saw its answer: look it up, do not resend."""
+    fake.hang_creates = True
+    fake.script(failure)
+    receive(twilio_service, sms(sender=SENDER))
+    drain_with_time(twilio_service, clock, make_worker(twilio_service))
+    assert len(fake.requests) == 1
+    assert len(fake.messages) == 1
+    reply = replies(twilio_service)[0]
+    assert reply.status == ReplyStatus.SENT
+    assert reply.provider_message_id == fake.messages[0]["sid"]
+
+
+def test_opted_out_answer_is_not_retried_and_marks_the_number(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio
+) -> None:
+    fake.script("21610")
+    receive(twilio_service, sms(sender=SENDER))
+    drain_with_time(twilio_service, clock, make_worker(twilio_service))
+    assert len(fake.requests) == 1
+    reply = replies(twilio_service)[0]
+    assert (reply.status, reply.error_code) == (ReplyStatus.FAILED, "21610")
+    assert counter(twilio_service, "day:2017-10-27") == (0, 0)  # reservation given back
+    with twilio_service.engine.connect() as conn:
+        assert outbox.is_opted_out(conn, LINE, SENDER)
+
+
+def test_invalid_recipient_is_permanent(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio
+) -> None:
+    fake.script("21211")
+    receive(twilio_service, sms(sender=SENDER))
+    drain_with_time(twilio_service, clock, make_worker(twilio_service))
+    assert len(fake.requests) == 1
+    assert replies(twilio_service)[0].status == ReplyStatus.FAILED
+
+
+def test_gives_up_after_max_attempts(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio
+) -> None:
+    fake.script(*["429"] * 10)
+    receive(twilio_service, sms(sender=SENDER))
+    drain_with_time(twilio_service, clock, make_worker(twilio_service), rounds=20)
+    reply = replies(twilio_service)[0]
+    assert (reply.status, reply.attempts) == (ReplyStatus.FAILED, 5)
+    assert not fake.messages
+
+
+def test_worker_killed_between_claim_and_send_sends_once(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio
+) -> None:
+    receive(twilio_service, sms(sender=SENDER))
+    with twilio_service.engine.begin() as conn:  # worker A claims, then dies
+        claimed = outbox.claim_due(
+            conn, now=clock.now(), owner="A", lease=timedelta(seconds=30), limit=10
+        )
+    assert len(claimed) == 1
+    worker_b = make_worker(twilio_service, owner="B")
+    assert worker_b.run_once() == 0  # the lease still holds
+    clock.advance(timedelta(seconds=31))
+    worker_b.drain()
+    assert len(fake.requests) == 1
+    assert replies(twilio_service)[0].status == ReplyStatus.SENT
+
+
+def test_worker_killed_after_send_before_recording_does_not_resend(
+    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio
+) -> None:
+    receive(twilio_service, sms(sender=SENDER))
+    with twilio_service.engine.begin() as conn:
+        (claimed,) = outbox.claim_due(
+            conn, now=clock.now(), owner="A", lease=timedelta(seconds=30), limit=10
+        )
+    sender = build_senders(twilio_service.settings)["twilio"]
+    sender.send(OutgoingSms(claimed.id, claimed.line, claimed.recipient, claimed.body))
+    sender.close()  # worker A dies here, before writing down that it sent
+    clock.advance(timedelta(seconds=31))
+    make_worker(twilio_service, owner="B").drain()
+    assert len(fake.requests) == 1
+    reply = replies(twilio_service)[0]
+    assert reply.status == ReplyStatus.SENT
+    assert reply.provider_message_id == fake.messages[0]["sid"]
+
+
+def test_opt_out_before_a_delayed_reply_cancels_it(database_url: str, clock: VirtualClock) -> None:
+    settings = make_settings(
+        database_url, lines=[{"number": LINE, "provider": "sandbox", "reply_delay": "1h"}]
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    receive(service, sms(sender=SENDER, body="t'es mignonne"))
+    worker = make_worker(service)
+    assert worker.run_once() == 0  # not due yet: she has an hour to leave
+    receive(service, sms(sender=SENDER, body="STOP"))
+    clock.advance(timedelta(hours=1))
+    worker.drain()
+    reply = replies(service)[0]
+    assert reply.status == ReplyStatus.CANCELLED
+    assert counter(service, "day:2017-10-27") == (0, 0)
+    service.dispose()
+
+
+def test_paused_line_sends_nothing_until_resumed(service: Service, clock: VirtualClock) -> None:
+    receive(service, sms(sender=SENDER))
+    with service.engine.begin() as conn:
+        conn.execute(models.lines.update().values(paused=True))
+    assert make_worker(service).run_once() == 0
+    with service.engine.begin() as conn:
+        conn.execute(models.lines.update().values(paused=False))
+    assert make_worker(service).drain() == 1
