@@ -1,0 +1,41 @@
+# antirelou: everyday commands. `make run` and `make test` are all a newcomer needs.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: install run test test-postgres lint format bench clean
+
+$(BIN)/antirelou: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/antirelou
+
+## Run the service with its built-in defaults: SQLite in ./var, a sandbox line, http://127.0.0.1:8000
+run: install
+	$(BIN)/antirelou serve
+
+## Run the test suite (SQLite; PostgreSQL too when ANTIRELOU_TEST_POSTGRES_URL is set)
+test: install
+	$(BIN)/pytest
+
+## Start a throwaway PostgreSQL (Debian's postgresql package) and run the suite on both databases
+test-postgres: install
+	ANTIRELOU_TEST_POSTGRES_URL=$$(scripts/start-postgres.sh) ANTIRELOU_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/webhook.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The web application: webhooks now, the dashboard later."""

@@ -1,0 +1,49 @@
+"""The web application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from antirelou.service import Service
+from antirelou.web import twilio_hooks
+from antirelou.web.state import AppState
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="antirelou", version="0.1.0", docs_url=None, redoc_url=None)
+    app.state.antirelou = AppState(service)
+    app.include_router(twilio_hooks.router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(RequestValidationError, _bad_request)
+    return app
+
+
+async def healthz() -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> PlainTextResponse:
+    service = AppState.of(request).service
+    await run_in_threadpool(_ping, service)
+    return PlainTextResponse("ready")
+
+
+def _ping(service: Service) -> None:
+    with service.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def _database_unavailable(_request: Request, _exc: Exception) -> JSONResponse:
+    # The provider will retry (or we lose nothing: we never answered 2xx for it).
+    return JSONResponse({"detail": "database unavailable"}, 503, headers={"Retry-After": "5"})
+
+
+async def _bad_request(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, 400)

@@ -1,0 +1,65 @@
+"""Twilio webhooks: inbound texts and delivery status callbacks.
+
+Order matters: size limit, form decoding, signature, and only then any write. A forged
+request is refused with 403 before it touches the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from antirelou.delivery import record_status
+from antirelou.inbound import receive
+from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.twilio import parse_inbound, parse_status, validate_signature
+from antirelou.web.requests import parse_form, public_url_of, read_body
+from antirelou.web.state import AppState
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def _verified_params(request: Request) -> dict[str, str]:
+    state = AppState.of(request)
+    settings = state.service.settings
+    body = await read_body(request, settings.web.max_body_bytes)
+    pairs = parse_form(request, body)
+    signature = request.headers.get("x-twilio-signature", "")
+    url = public_url_of(request, settings.public_base)
+    token = settings.twilio.auth_token.get_secret_value()
+    if not token or not validate_signature(url, pairs, signature, token, raw_body=body):
+        log.warning("refused a Twilio request with a missing or wrong signature")
+        raise HTTPException(403, "missing or invalid X-Twilio-Signature")
+    return dict(pairs)
+
+
+@router.post("/sms", response_class=Response)
+async def inbound_sms(request: Request) -> Response:
+    """A text to one of our numbers. Answer empty TwiML: replies go out via the REST API."""
+    params = await _verified_params(request)
+    try:
+        sms = parse_inbound(params)
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
+    state = AppState.of(request)
+    receipt = await run_in_threadpool(receive, state.service, replace(sms, signature_checked=True))
+    if receipt.reply_id is not None:
+        state.notify_reply()
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/status")
+async def status_callback(request: Request) -> Response:
+    """Delivery news for a reply we sent."""
+    params = await _verified_params(request)
+    try:
+        update = parse_status(params)
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
+    known = await run_in_threadpool(record_status, AppState.of(request).service, update, params)
+    return Response(status_code=204 if known else 202)
