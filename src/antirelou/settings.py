@@ -178,8 +178,13 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     file_path = path or env.get("ANTIRELOU_CONFIG")
     data = _read_toml(Path(file_path)) if file_path else {}
+    return settings_from_mapping(data, env)
+
+
+def settings_from_mapping(data: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
+    """Settings from already-parsed TOML data plus environment overrides; checked."""
     try:
-        settings = _build(data, env)
+        settings = _build(data, env or {})
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors()]) from None
     problems = insecure_problems(settings)
