@@ -30,7 +30,8 @@ def test_one_message_id_posted_twenty_times_gives_one_reply(service: Service) ->
 def test_twenty_texts_from_one_sender_give_one_reply(service: Service) -> None:
     receipts = [receive(service, sms(body=f"text {i}")) for i in range(20)]
     assert receipts[0].decision.action is Action.REPLY
-    assert all(r.decision.reasons == (Reason.ALREADY_REPLIED,) for r in receipts[1:])
+    assert all(Reason.ALREADY_REPLIED in r.decision.reasons for r in receipts[1:])
+    assert all(r.decision.action is Action.NONE for r in receipts[1:])
     assert count(service, models.messages) == 20
     assert len(replies(service)) == 1
 
@@ -108,12 +109,12 @@ def test_daily_cap_reached_sends_nothing_and_says_why(
     settings = make_settings(database_url, budget={"daily_cap": 0.2, "total": 100})
     service = Service(settings, make_engine(database_url), clock)
     service.sync_lines()
-    decisions = [receive(service, sms(sender=f"+3361234567{i}")).decision for i in range(4)]
+    decisions = [receive(service, sms(sender=f"+3361{i}234567")).decision for i in range(4)]
     assert [d.action for d in decisions] == [Action.REPLY, Action.REPLY, Action.NONE, Action.NONE]
     assert decisions[2].reasons == (Reason.DAILY_CAP,)
     # A refused sender is not marked as answered: tomorrow he still gets his one reply.
     clock.advance(timedelta(days=1))
-    assert receive(service, sms(sender="+33612345672")).decision.action is Action.REPLY
+    assert receive(service, sms(sender="+33612234567")).decision.action is Action.REPLY
     service.dispose()
 
 
@@ -126,7 +127,7 @@ def test_caps_hold_under_concurrency(database_url: str, clock: VirtualClock) -> 
     def burst(i: int) -> None:
         barrier.wait()
         for j in range(10):
-            receive(service, sms(sender=f"+336{i:02d}{j:06d}"))
+            receive(service, sms(sender=f"+336{i:02d}{j:02d}1234"))
 
     threads = [threading.Thread(target=burst, args=(i,)) for i in range(6)]
     for t in threads:

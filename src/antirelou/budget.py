@@ -1,31 +1,38 @@
 """The ledger and the caps. Reservations are conditional UPDATEs, so no cap can be passed.
 
-Two kinds of rows in `budget_counters`:
+Rows of `budget_counters`:
 - "total": replies reserved and spent since the start (the pot is checked against it);
-- "day:YYYY-MM-DD": replies reserved and spent on that calendar day, in the line's timezone.
-Inbound texts are billed whether we answer or not; they are booked in the ledger and in
-sharded "inbound:N" counters (sharded so concurrent webhooks do not queue on one row) and
-count against the pot. A reply is reserved only when
+- "day:YYYY-MM-DD": replies reserved and spent on that calendar day, in the line's timezone;
+- "inbound:N": what receiving texts cost. Inbound texts are billed whether we answer or
+  not; they count against the pot, sharded over 16 rows so concurrent webhooks do not
+  queue on one row lock;
+- "donations": the sum of recorded donations, added to the configured pot.
+A reply is reserved only when
 
     day.spent + day.reserved + cost <= daily_cap   and
-    total.spent + total.reserved + cost <= pot - inbound spent
+    total.spent + total.reserved + cost <= pot + donations - inbound spent
 
 both tested by the UPDATE itself: two processes cannot both take the last euro.
+Statements are built once (hot path: every text goes through here).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, String, bindparam, case, func, select, update
 
 from antirelou import models
-from antirelou.dbutil import dialect_insert, insert_or_ignore
+from antirelou.dbutil import dialect_insert
 from antirelou.policy import BudgetSnapshot, Reason
 
 TOTAL = "total"
+DONATIONS = "donations"
 INBOUND_SHARDS = 16
+counters = models.budget_counters
 
 
 def day_key(day: str) -> str:
@@ -43,50 +50,124 @@ def book_inbound(
 ) -> None:
     """Record what receiving one text cost."""
     conn.execute(
-        models.ledger.insert().values(
-            at=at, kind="inbound", amount_micros=amount, line=line, message_id=message_id
-        )
+        _LEDGER_INSERT,
+        {
+            "at": at,
+            "kind": "inbound",
+            "amount_micros": amount,
+            "line": line,
+            "message_id": message_id,
+            "reply_id": None,
+            "note": None,
+        },
     )
     _bump(conn, f"inbound:{message_id % INBOUND_SHARDS}", spent=amount)
 
 
+_LEDGER_INSERT = models.ledger.insert()
+
+_TOTALS = select(
+    func.coalesce(func.sum(case((counters.c.key.like("inbound:%"), counters.c.spent_micros))), 0),
+    func.coalesce(
+        func.sum(
+            case((counters.c.key == TOTAL, counters.c.spent_micros + counters.c.reserved_micros))
+        ),
+        0,
+    ),
+    func.coalesce(
+        func.sum(
+            case(
+                (
+                    counters.c.key == bindparam("day"),
+                    counters.c.spent_micros + counters.c.reserved_micros,
+                )
+            )
+        ),
+        0,
+    ),
+    func.coalesce(func.sum(case((counters.c.key == DONATIONS, counters.c.spent_micros))), 0),
+)
+
+
+@dataclass(frozen=True)
+class _Totals:
+    inbound: int
+    replies: int
+    day: int
+    donations: int
+
+
+def _totals(conn: Connection, day: str) -> _Totals:
+    row = conn.execute(_TOTALS, {"day": day_key(day)}).one()
+    return _Totals(*(int(v) for v in row))
+
+
 def snapshot(conn: Connection, day: str, caps: Caps) -> BudgetSnapshot:
     """What is committed now, read inside the caller's transaction."""
-    used = _used_by_key(conn, [TOTAL, day_key(day)])
-    total_used = used.get(TOTAL, 0) + inbound_spent(conn)
-    return BudgetSnapshot(used.get(day_key(day), 0), caps.daily, total_used, caps.pot)
+    totals = _totals(conn, day)
+    return BudgetSnapshot(
+        day_used=totals.day,
+        day_cap=caps.daily,
+        total_used=totals.replies + totals.inbound,
+        total_cap=caps.pot + totals.donations,
+    )
+
+
+def pot(conn: Connection, caps: Caps) -> int:
+    """All the money there is: the configured pot plus recorded donations."""
+    return caps.pot + _totals(conn, "").donations
 
 
 def inbound_spent(conn: Connection) -> int:
-    counters = models.budget_counters
-    query = select(func.coalesce(func.sum(counters.c.spent_micros), 0)).where(
-        counters.c.key.like("inbound:%")
+    return _totals(conn, "").inbound
+
+
+def donate(conn: Connection, amount: int, note: str, at: datetime, actor: str) -> None:
+    """Record a donation to the pot (a negative amount corrects a mistaken entry)."""
+    conn.execute(
+        _LEDGER_INSERT,
+        {
+            "at": at,
+            "kind": "donation",
+            "amount_micros": amount,
+            "line": None,
+            "message_id": None,
+            "reply_id": None,
+            "note": f"{note} (by {actor})",
+        },
     )
-    return int(conn.execute(query).scalar_one())
+    _bump(conn, DONATIONS, spent=amount)
 
 
 def reserve(conn: Connection, day: str, amount: int, caps: Caps) -> Reason | None:
     """Reserve `amount` for a reply; None on success, else the cap that refused it.
 
-    Run inside a savepoint: on refusal the caller rolls back, so a half-reservation never stays.
+    Run inside a savepoint: on refusal the caller rolls back, so a half-reservation never
+    stays. Rows are always locked in the same order (total, then day) to avoid deadlocks.
     """
-    # Rows are always locked in the same order (total, then day) to avoid deadlocks.
-    if not _reserve_one(conn, TOTAL, amount, caps.pot - inbound_spent(conn)):
+    totals = _totals(conn, day)
+    room = caps.pot + totals.donations - totals.inbound
+    if not _reserve_one(conn, TOTAL, amount, room):
         return Reason.POT_EXHAUSTED
     if not _reserve_one(conn, day_key(day), amount, caps.daily):
         return Reason.DAILY_CAP
     return None
 
 
-def _reserve_one(conn: Connection, key: str, amount: int, cap: int) -> bool:
-    _ensure_counter(conn, key)
-    counters = models.budget_counters
-    result = conn.execute(
-        update(counters)
-        .where(counters.c.key == key)
-        .where(counters.c.spent_micros + counters.c.reserved_micros + amount <= cap)
-        .values(reserved_micros=counters.c.reserved_micros + amount)
+_RESERVE = (
+    update(counters)
+    .where(counters.c.key == bindparam("k"))
+    .where(
+        counters.c.spent_micros + counters.c.reserved_micros + bindparam("amount")
+        <= bindparam("cap")
     )
+    .values(reserved_micros=counters.c.reserved_micros + bindparam("amount"))
+)
+
+
+def _reserve_one(conn: Connection, key: str, amount: int, cap: int) -> bool:
+    _bump(conn, key)  # make sure the row exists
+    result = conn.execute(_RESERVE, {"k": key, "amount": amount, "cap": cap})
     return result.rowcount == 1
 
 
@@ -108,47 +189,54 @@ def release(conn: Connection, day: str, reserved: int) -> None:
         _bump(conn, key, reserved=-reserved)
 
 
+@functools.cache
+def _bump_statement(dialect: str) -> Any:
+    statement = dialect_insert(dialect, counters)
+    return statement.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "spent_micros": counters.c.spent_micros + statement.excluded.spent_micros,
+            "reserved_micros": counters.c.reserved_micros + statement.excluded.reserved_micros,
+        },
+    )
+
+
 def _bump(conn: Connection, key: str, *, spent: int = 0, reserved: int = 0) -> None:
     """Add to a counter, creating it when this is its first use."""
-    counters = models.budget_counters
-    statement = dialect_insert(conn, counters).values(
-        key=key, spent_micros=spent, reserved_micros=reserved
-    )
     conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "spent_micros": counters.c.spent_micros + statement.excluded.spent_micros,
-                "reserved_micros": counters.c.reserved_micros + statement.excluded.reserved_micros,
-            },
-        )
+        _bump_statement(conn.dialect.name),
+        {"key": key, "spent_micros": spent, "reserved_micros": reserved},
     )
-
-
-def _ensure_counter(conn: Connection, key: str) -> None:
-    conn.execute(
-        insert_or_ignore(
-            conn, models.budget_counters, ["key"], key=key, spent_micros=0, reserved_micros=0
-        )
-    )
-
-
-def _used_by_key(conn: Connection, keys: list[str]) -> dict[str, int]:
-    counters = models.budget_counters
-    rows = conn.execute(
-        select(counters.c.key, counters.c.spent_micros + counters.c.reserved_micros).where(
-            counters.c.key.in_(keys)
-        )
-    )
-    return {key: int(used) for key, used in rows}
 
 
 def spent_on_day(conn: Connection, day: str) -> tuple[int, int]:
     """(spent, reserved) on replies for a day."""
-    counters = models.budget_counters
     row = conn.execute(
         select(counters.c.spent_micros, counters.c.reserved_micros).where(
             counters.c.key == day_key(day)
         )
     ).first()
     return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def spend_by_day(conn: Connection, since: datetime) -> dict[str, int]:
+    """Money spent per UTC day since `since` (inbound and replies), from the ledger."""
+    ledger = models.ledger
+    day = func.substr(func.cast(ledger.c.at, String), 1, 10)
+    rows = conn.execute(
+        select(day, func.sum(ledger.c.amount_micros))
+        .where(ledger.c.at >= since, ledger.c.kind != "donation")
+        .group_by(day)
+    )
+    return {str(d): int(total) for d, total in rows}
+
+
+def days_left(conn: Connection, now: datetime, caps: Caps) -> float | None:
+    """Days of pot left at the last 7 days' pace (None when nothing was spent)."""
+    week = spend_by_day(conn, now - timedelta(days=7))
+    per_day = sum(week.values()) / 7
+    if per_day <= 0:
+        return None
+    totals = _totals(conn, "")
+    left = caps.pot + totals.donations - totals.replies - totals.inbound
+    return max(0.0, left / per_day)

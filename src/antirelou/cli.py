@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import uuid
@@ -99,6 +100,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
         thread = threading.Thread(target=worker.run_forever, args=(stop,), name="worker")
         thread.start()
     _describe(settings, host, port)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             app,
@@ -111,6 +113,12 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
         stop.set()
         if thread:
             thread.join(timeout=15)
+
+
+def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
+    """After its graceful shutdown uvicorn raises the SIGTERM it caught again; by default
+    that kills the process on the spot and `serve` never stops and joins its worker."""
+    raise SystemExit(0)
 
 
 def _describe(settings: Settings, host: str | None, port: int | None) -> None:
@@ -153,6 +161,172 @@ def lines_check(config_path: Path | None) -> None:
     settings = settings_from(config_path)
     for line in settings.lines:
         click.echo(describe_line(line, settings.pricing.outbound_segment))
+
+
+def _actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _operate(action: Callable[[], Any]) -> Any:
+    from antirelou.operations import OperationError
+
+    try:
+        return action()
+    except OperationError as exc:
+        click.echo(f"antirelou: {exc}", err=True)
+        sys.exit(1)
+
+
+@lines.command("pause")
+@config_option
+@click.argument("number")
+@click.option("--reason", default="", help="Why (kept in the audit log).")
+def lines_pause(config_path: Path | None, number: str, reason: str) -> None:
+    """Kill switch: stop every reply of a line at once (texts are still stored)."""
+    from antirelou.operations import set_paused
+
+    service = open_service(settings_from(config_path))
+    _operate(lambda: set_paused(service, number, True, _actor(), reason))
+    click.echo(f"{number} paused: no reply will be sent until `antirelou lines resume {number}`")
+
+
+@lines.command("resume")
+@config_option
+@click.argument("number")
+def lines_resume(config_path: Path | None, number: str) -> None:
+    """Let a paused line reply again."""
+    from antirelou.operations import set_paused
+
+    service = open_service(settings_from(config_path))
+    _operate(lambda: set_paused(service, number, False, _actor()))
+    click.echo(f"{number} resumed")
+
+
+@main.group()
+def incidents() -> None:
+    """Raids: list, open and close incidents."""
+
+
+@incidents.command("list")
+@config_option
+def incidents_list(config_path: Path | None) -> None:
+    """Every incident, newest first."""
+    from antirelou.reports import incident_rows
+
+    service = open_service(settings_from(config_path))
+    for row in incident_rows(service):
+        click.echo(row)
+
+
+@incidents.command("open")
+@config_option
+@click.argument("number")
+@click.option("--note", default="", help="What you saw.")
+def incidents_open(config_path: Path | None, number: str, note: str) -> None:
+    """Open an incident by hand: replies to new senders are held until it is closed."""
+    from antirelou.operations import open_incident
+
+    service = open_service(settings_from(config_path))
+    incident_id = _operate(lambda: open_incident(service, number, _actor(), note))
+    click.echo(f"incident {incident_id} opened on {number}")
+
+
+@incidents.command("close")
+@config_option
+@click.argument("incident_id", type=int)
+def incidents_close(config_path: Path | None, incident_id: int) -> None:
+    """Close an incident; held replies are then released at the normal pace."""
+    from antirelou.operations import close_incident
+
+    service = open_service(settings_from(config_path))
+    _operate(lambda: close_incident(service, incident_id, _actor()))
+    click.echo(f"incident {incident_id} closed")
+
+
+@main.group()
+def money() -> None:
+    """The pot, donations and spending."""
+
+
+@money.command("donate")
+@config_option
+@click.argument("euros", type=float)
+@click.option("--note", default="", help="Who or what (e.g. the fundraiser's name).")
+def money_donate(config_path: Path | None, euros: float, note: str) -> None:
+    """Add a donation to the pot (negative to correct a mistake)."""
+    from antirelou.operations import donate
+
+    service = open_service(settings_from(config_path))
+    _operate(lambda: donate(service, euros, note, _actor()))
+    click.echo(f"{euros:.2f} EUR recorded")
+
+
+@money.command("status")
+@config_option
+def money_status(config_path: Path | None) -> None:
+    """Spend today against the cap, spend per day, the pot and days of pot left."""
+    from antirelou.reports import money_report
+
+    click.echo(money_report(open_service(settings_from(config_path))))
+
+
+@main.group()
+def held() -> None:
+    """Replies held during incidents."""
+
+
+@held.command("cancel")
+@config_option
+@click.option("--line", "number", help="Only this line.")
+def held_cancel(config_path: Path | None, number: str | None) -> None:
+    """Cancel held replies (they will not be sent)."""
+    from antirelou.operations import cancel_held_replies
+
+    service = open_service(settings_from(config_path))
+    count = _operate(lambda: cancel_held_replies(service, number, _actor()))
+    click.echo(f"{count} held replies cancelled")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--drain", default="24h", help="Virtual time to run on after the last text.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def replay(
+    scenario: Path, config_path: Path | None, out_dir: Path, drain: str, quiet: bool
+) -> None:
+    """Replay SCENARIO.jsonl through the live code on a virtual clock."""
+    import json
+
+    from antirelou.durations import parse_duration
+    from antirelou.replay import ScenarioError, run_replay
+
+    settings = settings_from(config_path)
+    try:
+        summary = run_replay(scenario, settings, out_dir, parse_duration(drain), not quiet)
+    except ScenarioError as exc:
+        click.echo(f"antirelou: {scenario}: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--seed", default=1, type=int, show_default=True)
+@click.option("--out", "out_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--line", default="+33939000021", show_default=True, help="The decoy number.")
+def simulate(name: str, seed: int, out_dir: Path, line: str) -> None:
+    """Write scenario NAME (texts, and separately who is who) for `antirelou replay`."""
+    from antirelou.simulate import SCENARIOS, write_scenario
+
+    if name not in SCENARIOS:
+        click.echo(f"antirelou: unknown scenario {name!r}; known: {', '.join(SCENARIOS)}", err=True)
+        sys.exit(2)
+    texts, truth = write_scenario(name, seed, out_dir, line)
+    click.echo(f"wrote {texts} and {truth}")
 
 
 @main.group()

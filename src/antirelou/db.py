@@ -38,23 +38,26 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the settings each backend needs to be safe under concurrency."""
+def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
+    """An engine with the settings each backend needs to be safe under concurrency.
+
+    `durable=False` skips SQLite's fsync: only for throwaway databases (replays).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, durable, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, durable: bool, **kwargs: Any) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     engine = create_engine(url, **kwargs)
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_fast_pragmas)
     # pysqlite opens transactions lazily and never for SELECT; we want BEGIN IMMEDIATE for
     # writes so two writers queue on the busy timeout instead of failing on lock upgrade.
     event.listen(engine, "begin", _sqlite_begin)
@@ -70,6 +73,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # FULL: a text we acknowledged survives a power cut too, not only a process crash.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _sqlite_fast_pragmas(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
 def _sqlite_begin(connection: Any) -> None:

@@ -8,9 +8,10 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def dialect_insert(conn: Connection, table: Table) -> Any:
-    """An INSERT that knows ON CONFLICT for the connection's database."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+def dialect_insert(conn_or_dialect: Connection | str, table: Table) -> Any:
+    """An INSERT that knows ON CONFLICT for the connection's (or named) database."""
+    name = conn_or_dialect if isinstance(conn_or_dialect, str) else conn_or_dialect.dialect.name
+    dialect = postgresql if name == "postgresql" else sqlite
     return dialect.insert(table)
 
 

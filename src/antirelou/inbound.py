@@ -1,29 +1,36 @@
 """receive(): the one way a text enters the service (webhooks, replay, sandbox, tests).
 
 Everything about one text happens in ONE transaction: the message is stored (once, thanks
-to the unique provider id), its cost booked, the sender's state updated, the decision taken
-and, for a reply, the once-per-window claim, the budget reservation and the outbox row.
-Either all of it is committed before the provider gets its 200, or none of it is.
+to the unique provider id), its cost booked, the sender's state and the raid detectors
+updated, the decision taken and, for a reply, the once-per-window claim, the budget
+reservation and the outbox row. Either all of it is committed before the provider gets its
+200, or none of it is. Statements are built once: every text goes through here.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, case, or_, select, update
 
-from antirelou import budget, models
+from antirelou import alerts, budget, floods, models
 from antirelou.dbutil import dialect_insert
+from antirelou.detect.abuse import AbuseVerdict
+from antirelou.detect.numbers import shape
 from antirelou.keywords import Keyword, keyword_of
 from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
 from antirelou.phone import SenderNumber, classify
-from antirelou.policy import Action, Decision, Facts, Reason, decide
+from antirelou.policy import Action, Decision, Facts, Mode, Reason, decide
 from antirelou.providers.base import InboundSms
 from antirelou.service import ReplyPlan, Service
-from antirelou.settings import LineSettings
+from antirelou.settings import DefenceSettings, LineSettings
+
+m, s, r = models.messages, models.senders, models.replies
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Receipt:
     duplicate: bool
     decision: Decision
     reply_id: int | None = None
+    incident_id: int | None = None
 
 
 def receive(service: Service, sms: InboundSms) -> Receipt:
@@ -44,79 +52,200 @@ def receive(service: Service, sms: InboundSms) -> Receipt:
         return _process(service, conn, sms, message_id, now)
 
 
+@functools.cache
+def _store_statement(dialect: str) -> Any:
+    return (
+        dialect_insert(dialect, m)
+        .on_conflict_do_nothing(index_elements=["provider", "provider_id"])
+        .returning(m.c.id)
+    )
+
+
 def _store(conn: Connection, sms: InboundSms, now: datetime) -> int | None:
     """Insert the message; None when the provider already gave us this id."""
-    statement = (
-        dialect_insert(conn, models.messages)
-        .values(
-            provider=sms.provider,
-            provider_id=sms.provider_id,
-            line=sms.recipient,
-            sender=sms.sender,
-            body=sms.body,
-            num_media=sms.num_media,
-            received_at=now,
-            raw=json.dumps(sms.raw, ensure_ascii=False, sort_keys=True),
-            signature_checked=sms.signature_checked,
-            decision=Action.NONE.value,
-            reasons="[]",
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "provider_id"])
-        .returning(models.messages.c.id)
-    )
-    found = conn.execute(statement).scalar()
+    found = conn.execute(
+        _store_statement(conn.dialect.name),
+        {
+            "provider": sms.provider,
+            "provider_id": sms.provider_id,
+            "line": sms.recipient,
+            "sender": sms.sender,
+            "body": sms.body,
+            "num_media": sms.num_media,
+            "received_at": now,
+            "raw": json.dumps(sms.raw, ensure_ascii=False, sort_keys=True),
+            "signature_checked": sms.signature_checked,
+            "decision": Action.NONE.value,
+            "reasons": "[]",
+            "abuse": 0,
+            "signals": "[]",
+            "incident_id": None,
+        },
+    ).scalar()
     return None if found is None else int(found)
 
 
 def _existing(conn: Connection, sms: InboundSms) -> Receipt:
-    m = models.messages
     row = conn.execute(
-        select(m.c.id, m.c.decision, m.c.reasons).where(
+        select(m.c.id, m.c.decision, m.c.reasons, m.c.incident_id).where(
             m.c.provider == sms.provider, m.c.provider_id == sms.provider_id
         )
     ).one()
     reasons = tuple(Reason(r) for r in json.loads(row.reasons))
-    return Receipt(int(row.id), True, Decision(Action(row.decision), reasons))
+    decision = Decision(Action(row.decision), reasons)
+    return Receipt(int(row.id), True, decision, incident_id=row.incident_id)
 
 
 def _process(
     service: Service, conn: Connection, sms: InboundSms, message_id: int, now: datetime
 ) -> Receipt:
     line = service.line(sms.recipient)
-    pricing = service.settings.pricing
+    inbound_cost = to_micros(service.settings.pricing.inbound)
     budget.book_inbound(
-        conn, at=now, amount=to_micros(pricing.inbound), line=sms.recipient, message_id=message_id
+        conn, at=now, amount=inbound_cost, line=sms.recipient, message_id=message_id
     )
+    rules = service.settings.defence
     sender = classify(sms.sender)
-    state = _touch_sender(conn, sms.recipient, sender.key, now)
+    abuse = floods.assess_text(sms.body)
+    state = _touch_sender(conn, sms.recipient, sender.key, now, rules, abuse.level >= 2)
     keyword = keyword_of(sms.body)
     _record_consent(conn, sms.recipient, sender.key, keyword, now)
-    decision = decide(_facts(service, conn, line, sender, keyword, state, now))
+    signals = _signals(conn, sms, sender, state, abuse, now, rules)
+    raider = _raider(conn, sms.recipient, sender.key, state, signals, rules)
+    news = floods.IncidentNews()
+    incident_id = None
+    if line is not None:
+        floods.count_traffic(conn, line.number, now, message_id, signals, rules)
+        incident_id = floods.watch(conn, line.number, now, rules, news)
+    facts = replace(
+        _facts(service, conn, line, sender, keyword, state, now),
+        mode=Mode(rules.mode),
+        incident_open=incident_id is not None,
+        raider=raider,
+        blocked=state.blocked_until is not None and state.blocked_until > now,
+    )
+    decision = decide(facts)
     reply_id = None
-    if decision.action is Action.REPLY and line is not None:
+    if decision.action is not Action.NONE and line is not None:
         decision, reply_id = _enqueue(service, conn, line, sender, message_id, decision, now)
-    _save_decision(conn, message_id, decision)
-    return Receipt(message_id, False, decision, reply_id)
+        if decision.action is Action.REPLY:
+            alerts.spend_thresholds(conn, service, service.local_day(line, now), now)
+    _save_decision(conn, message_id, decision, abuse.level, signals.labels(rules), incident_id)
+    alerts.incident_news(conn, service, news, now)
+    return Receipt(message_id, False, decision, reply_id, incident_id)
 
 
 @dataclass(frozen=True)
 class _SenderState:
     last_reply_at: datetime | None
     opted_out: bool
+    message_count: int = 1
+    recent_count: int = 1
+    raider_signals: tuple[Reason, ...] = ()
+    blocked_until: datetime | None = None
 
 
-def _touch_sender(conn: Connection, line: str, number: str, now: datetime) -> _SenderState:
-    """Create or update the sender's row; this also locks it until we commit."""
-    s = models.senders
-    statement = dialect_insert(conn, s).values(
-        line=line, number=number, first_seen=now, last_seen=now, message_count=1
-    )
-    statement = statement.on_conflict_do_update(
+@functools.cache
+def _touch_statement(dialect: str) -> Any:
+    """Upsert the sender; `recent_count` restarts when the velocity window has passed."""
+    stale = or_(s.c.recent_since.is_(None), s.c.recent_since <= bindparam("velocity_start"))
+    statement = dialect_insert(dialect, s)
+    return statement.on_conflict_do_update(
         index_elements=["line", "number"],
-        set_={"last_seen": now, "message_count": s.c.message_count + 1},
-    ).returning(s.c.last_reply_at, s.c.opted_out_at)
-    row = conn.execute(statement).one()
-    return _SenderState(row.last_reply_at, row.opted_out_at is not None)
+        set_={
+            "last_seen": statement.excluded.last_seen,
+            "message_count": s.c.message_count + 1,
+            "recent_count": case((stale, 1), else_=s.c.recent_count + 1),
+            "recent_since": case((stale, statement.excluded.last_seen), else_=s.c.recent_since),
+            "hostile_texts": s.c.hostile_texts + statement.excluded.hostile_texts,
+        },
+    ).returning(
+        s.c.last_reply_at,
+        s.c.opted_out_at,
+        s.c.message_count,
+        s.c.recent_count,
+        s.c.raider_signals,
+        s.c.blocked_until,
+    )
+
+
+def _touch_sender(
+    conn: Connection,
+    line: str,
+    number: str,
+    now: datetime,
+    rules: DefenceSettings,
+    hostile: bool,
+) -> _SenderState:
+    """Create or update the sender's row; this also locks it until we commit."""
+    row = conn.execute(
+        _touch_statement(conn.dialect.name),
+        {
+            "line": line,
+            "number": number,
+            "first_seen": now,
+            "last_seen": now,
+            "message_count": 1,
+            "recent_count": 1,
+            "recent_since": now,
+            "hostile_texts": int(hostile),
+            "velocity_start": now - rules.velocity_window,
+        },
+    ).one()
+    sticky = tuple(Reason(r) for r in json.loads(row.raider_signals or "[]"))
+    return _SenderState(
+        row.last_reply_at,
+        row.opted_out_at is not None,
+        row.message_count,
+        row.recent_count,
+        sticky,
+        row.blocked_until,
+    )
+
+
+def _signals(
+    conn: Connection,
+    sms: InboundSms,
+    sender: SenderNumber,
+    state: _SenderState,
+    abuse: AbuseVerdict,
+    now: datetime,
+    rules: DefenceSettings,
+) -> floods.TextSignals:
+    line, number = sms.recipient, sender.key
+    answerable = sender.e164 is not None
+    return floods.TextSignals(
+        abuse=abuse,
+        new_sender=state.message_count == 1,
+        cluster_size=floods.cluster_size(conn, line, number, sms.body, now, rules.cluster_window),
+        velocity=state.recent_count,
+        block_size=floods.block_size(conn, line, number, now, rules.block_window)
+        if answerable
+        else 0,
+        virtual=answerable and shape(number).virtual,
+    )
+
+
+def _raider(
+    conn: Connection,
+    line: str,
+    number: str,
+    state: _SenderState,
+    signals: floods.TextSignals,
+    rules: DefenceSettings,
+) -> tuple[Reason, ...]:
+    """This text's raider reasons plus those the sender earned before (they stick)."""
+    fresh = signals.raider_reasons(rules)
+    if fresh and not state.raider_signals:
+        floods.mark_raider(conn, line, number, fresh)
+    return tuple(dict.fromkeys(state.raider_signals + fresh))
+
+
+_CONSENT = (
+    update(s)
+    .where(s.c.line == bindparam("l"), s.c.number == bindparam("n"))
+    .values(opted_out_at=bindparam("opted_out_at"))
+)
 
 
 def _record_consent(
@@ -124,11 +253,8 @@ def _record_consent(
 ) -> None:
     if keyword is None:
         return
-    s = models.senders
     opted_out_at = now if keyword is Keyword.OPT_OUT else None
-    conn.execute(
-        update(s).where(s.c.line == line, s.c.number == number).values(opted_out_at=opted_out_at)
-    )
+    conn.execute(_CONSENT, {"l": line, "n": number, "opted_out_at": opted_out_at})
 
 
 def _facts(
@@ -141,7 +267,6 @@ def _facts(
     now: datetime,
 ) -> Facts:
     day = service.local_day(line, now) if line else now.date().isoformat()
-    plan_cost = service.plan(line).cost if line else 0
     return Facts(
         now=now,
         rules=service.rules(line) if line else None,
@@ -151,14 +276,16 @@ def _facts(
         keyword=keyword,
         opted_out=state.opted_out,
         last_reply_at=state.last_reply_at,
-        reply_cost=plan_cost,
+        reply_cost=service.plan(line).cost if line else 0,
         budget=budget.snapshot(conn, day, service.caps),
     )
 
 
+_PAUSED = select(models.lines.c.paused).where(models.lines.c.number == bindparam("n"))
+
+
 def _paused(conn: Connection, number: str) -> bool:
-    lines = models.lines
-    return bool(conn.execute(select(lines.c.paused).where(lines.c.number == number)).scalar())
+    return bool(conn.execute(_PAUSED, {"n": number}).scalar())
 
 
 def _enqueue(
@@ -173,15 +300,18 @@ def _enqueue(
     """Enforce the decision with the database guards, then write the outbox row.
 
     The claim and the reservation run in a savepoint: if the money is not there, the claim
-    is undone too, so the sender can still be answered once the budget allows.
+    is undone too, so the sender can still be answered once the budget allows. A held
+    reply claims the sender's slot but reserves nothing: its release will.
     """
     plan = service.plan(line)
     day = service.local_day(line, now)
     savepoint = conn.begin_nested()
-    if not _claim(conn, line, sender.key, now):
+    every_text = Mode(service.settings.defence.mode) is Mode.EVERY_TEXT
+    if not every_text and not _claim(conn, line, sender.key, now):
         savepoint.rollback()
         return decision.refused(Reason.ALREADY_REPLIED), None
-    refusal = budget.reserve(conn, day, plan.cost, service.caps)
+    held = decision.action is Action.HOLD
+    refusal = None if held else budget.reserve(conn, day, plan.cost, service.caps)
     if refusal is not None:
         savepoint.rollback()
         return decision.refused(refusal), None
@@ -190,17 +320,21 @@ def _enqueue(
     return decision, reply_id
 
 
+_CLAIM = (
+    update(s)
+    .where(s.c.line == bindparam("l"), s.c.number == bindparam("n"))
+    .where(or_(s.c.last_reply_at.is_(None), s.c.last_reply_at <= bindparam("cutoff")))
+    .values(last_reply_at=bindparam("now"))
+)
+
+
 def _claim(conn: Connection, line: LineSettings, number: str, now: datetime) -> bool:
     """Take the sender's reply slot for this window: the atomic once-only guard."""
-    s = models.senders
-    cutoff = now - line.reply_window
-    result = conn.execute(
-        update(s)
-        .where(s.c.line == line.number, s.c.number == number)
-        .where(or_(s.c.last_reply_at.is_(None), s.c.last_reply_at <= cutoff))
-        .values(last_reply_at=now)
-    )
-    return result.rowcount == 1
+    params = {"l": line.number, "n": number, "cutoff": now - line.reply_window, "now": now}
+    return conn.execute(_CLAIM, params).rowcount == 1
+
+
+_INSERT_REPLY = r.insert().returning(r.c.id)
 
 
 def _insert_reply(
@@ -213,33 +347,57 @@ def _insert_reply(
     now: datetime,
     plan: ReplyPlan,
 ) -> int:
-    statement = models.replies.insert().values(
-        message_id=message_id,
-        line=line.number,
-        recipient=recipient,
-        claimed_at=now,
-        body=plan.body,
-        encoding=plan.encoding,
-        segments=plan.segments,
-        reserved_micros=plan.cost,
-        budget_day=day,
-        status=ReplyStatus.QUEUED.value,
-        due_at=decision.due_at or now,
-        attempts=0,
-        maybe_sent=False,
-        created_at=now,
-        updated_at=now,
+    held = decision.action is Action.HOLD
+    values = {
+        "message_id": message_id,
+        "line": line.number,
+        "recipient": recipient,
+        "claimed_at": now,
+        "body": plan.body,
+        "encoding": plan.encoding,
+        "segments": plan.segments,
+        "reserved_micros": 0 if held else plan.cost,
+        "budget_day": day,
+        "status": (ReplyStatus.HELD if held else ReplyStatus.QUEUED).value,
+        "held_at": now if held else None,
+        "due_at": decision.due_at or now,
+        "attempts": 0,
+        "maybe_sent": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return int(conn.execute(_INSERT_REPLY, values).scalar_one())
+
+
+_SAVE_DECISION = (
+    update(m)
+    .where(m.c.id == bindparam("mid"))
+    .values(
+        decision=bindparam("decision"),
+        reasons=bindparam("reasons"),
+        abuse=bindparam("abuse"),
+        signals=bindparam("signals"),
+        incident_id=bindparam("incident"),
     )
-    return int(conn.execute(statement.returning(models.replies.c.id)).scalar_one())
+)
 
 
-def _save_decision(conn: Connection, message_id: int, decision: Decision) -> None:
-    m = models.messages
+def _save_decision(
+    conn: Connection,
+    message_id: int,
+    decision: Decision,
+    abuse: int,
+    labels: list[str],
+    incident_id: int | None,
+) -> None:
     conn.execute(
-        update(m)
-        .where(m.c.id == message_id)
-        .values(
-            decision=decision.action.value,
-            reasons=json.dumps([r.value for r in decision.reasons]),
-        )
+        _SAVE_DECISION,
+        {
+            "mid": message_id,
+            "decision": decision.action.value,
+            "reasons": json.dumps([r.value for r in decision.reasons]),
+            "abuse": int(abuse),
+            "signals": json.dumps(labels, ensure_ascii=False),
+            "incident": incident_id,
+        },
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from antirelou.db import UtcDateTime
@@ -34,12 +35,96 @@ metadata = MetaData(
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("line", String(32), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("opened_by", String(64), nullable=False),  # "detector" or an operator
+    Column("closed_by", String(64), nullable=True),
+    Column("signals", Text, nullable=False),  # JSON: what raised it, with the figures
+    Column("last_signal_at", UtcDateTime, nullable=False),  # hysteresis: closes after a calm
+    Column("texts", Integer, nullable=False, default=0),
+    Column("legal_hold", Boolean, nullable=False, default=False),
+    # At most one open incident per line, whatever the number of processes.
+    Index(
+        "uq_incidents_open_line",
+        "line",
+        unique=True,
+        sqlite_where=text("closed_at IS NULL"),
+        postgresql_where=text("closed_at IS NULL"),
+    ),
+)
+
+traffic = Table(
+    "traffic",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("bucket", UtcDateTime, primary_key=True),  # start of a 10-second bucket
+    Column("shard", Integer, primary_key=True),  # spreads concurrent writers over rows
+    Column("texts", Integer, nullable=False, default=0),
+    Column("new_senders", Integer, nullable=False, default=0),
+    Column("hostile_texts", Integer, nullable=False, default=0),
+    Column("new_hostile", Integer, nullable=False, default=0),
+    Column("new_odd_shape", Integer, nullable=False, default=0),
+)
+
+traffic_hours = Table(
+    "traffic_hours",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("texts", Integer, nullable=False, default=0),
+    Column("new_senders", Integer, nullable=False, default=0),
+)
+
+text_keys = Table(
+    "text_keys",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("key", String(32), primary_key=True),
+    Column("sender", String(64), primary_key=True),
+    Column("first_at", UtcDateTime, nullable=False),
+    Index("ix_text_keys_recent", "line", "key", "first_at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(96), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UtcDateTime, nullable=False),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("dedupe_key", name="uq_alerts_dedupe_key"),
+    Index("ix_alerts_status_next", "status", "next_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=True),
+    Column("details", Text, nullable=False),
+)
+
 lines = Table(
     "lines",
     metadata,
     Column("number", String(32), primary_key=True),
     Column("provider", String(16), nullable=False),
     Column("paused", Boolean, nullable=False, default=False),
+    Column("paused_reason", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -58,6 +143,9 @@ messages = Table(
     Column("signature_checked", Boolean, nullable=False),
     Column("decision", String(8), nullable=False),  # reply | hold | none
     Column("reasons", Text, nullable=False),  # JSON list of reason codes
+    Column("abuse", Integer, nullable=False, default=0),  # detect.abuse.AbuseLevel
+    Column("signals", Text, nullable=False, default="[]"),  # JSON list of raid signals seen
+    Column("incident_id", ForeignKey("incidents.id"), nullable=True),
     UniqueConstraint("provider", "provider_id", name="uq_messages_provider_id"),
     Index("ix_messages_line_received", "line", "received_at"),
     Index("ix_messages_sender", "sender"),
@@ -74,6 +162,12 @@ senders = Table(
     # The once-per-window guard: only a conditional UPDATE on this row may claim a reply.
     Column("last_reply_at", UtcDateTime, nullable=True),
     Column("opted_out_at", UtcDateTime, nullable=True),
+    # Velocity: texts since `recent_since` (reset when the velocity window has passed).
+    Column("recent_count", Integer, nullable=False, default=0),
+    Column("recent_since", UtcDateTime, nullable=True),
+    Column("hostile_texts", Integer, nullable=False, default=0),
+    Column("raider_signals", Text, nullable=True),  # JSON list, once a sender looked like a raider
+    Column("blocked_until", UtcDateTime, nullable=True),
 )
 
 replies = Table(
@@ -103,6 +197,8 @@ replies = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("held_at", UtcDateTime, nullable=True),  # held during an incident
+    Column("released_at", UtcDateTime, nullable=True),
     UniqueConstraint("message_id", name="uq_replies_message_id"),
     # Two replies to one sender on one line can never share a claim instant.
     UniqueConstraint("line", "recipient", "claimed_at", name="uq_replies_claim"),
@@ -143,4 +239,27 @@ budget_counters = Table(
     Column("key", String(32), primary_key=True),  # "total" or "day:YYYY-MM-DD"
     Column("spent_micros", BigInteger, nullable=False, default=0),
     Column("reserved_micros", BigInteger, nullable=False, default=0),
+)
+
+# The parts of long inbound texts that a provider delivers one by one (Vonage), kept until
+# the whole text is there: the decision is taken once, on the joined text. Migration 0002.
+inbound_parts = Table(
+    "inbound_parts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("part_id", String(64), nullable=False),  # the provider's id of this part
+    Column("group_key", String(160), nullable=False),  # recipient|sender|concat-ref|total
+    Column("part", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # JSON object of the part's parameters
+    Column("received_at", UtcDateTime, nullable=False),
+    # The provider_id of the message these parts became; NULL while the text is incomplete.
+    Column("assembled_id", String(64), nullable=True),
+    UniqueConstraint("provider", "part_id", name="uq_inbound_parts_part_id"),
+    Index("ix_inbound_parts_group", "provider", "group_key", "assembled_id"),
+    Index("ix_inbound_parts_assembled", "assembled_id"),
 )

@@ -4,6 +4,8 @@
       ▲                 │  │
       └──transient──────┘  └──permanent / gave up──► FAILED
     QUEUED ──opted out / operator──► CANCELLED
+    HELD (during an incident) ──release, budget reserved──► QUEUED
+    HELD ──raider at release / expired / operator──► CANCELLED
 
 A claim is one conditional UPDATE that sets a lease; the network call happens after that
 transaction commits (no lock is ever held across a provider call). A row whose lease ran
@@ -16,13 +18,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
 
 from antirelou import budget, models
 
 
 class ReplyStatus(enum.StrEnum):
+    HELD = "held"
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
@@ -32,7 +36,7 @@ class ReplyStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-OPEN_STATUSES = (ReplyStatus.QUEUED, ReplyStatus.SENDING)
+OPEN_STATUSES = (ReplyStatus.HELD, ReplyStatus.QUEUED, ReplyStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,9 @@ class ClaimedReply:
     budget_day: str
 
 
-def claim_due(
-    conn: Connection, *, now: datetime, owner: str, lease: timedelta, limit: int
-) -> list[ClaimedReply]:
-    """Lease up to `limit` replies that are due, or whose previous lease ran out."""
+def _claim_statement() -> Any:
     r = models.replies
+    now: Any = bindparam("now")
     due = or_(
         and_(r.c.status == ReplyStatus.QUEUED, r.c.due_at <= now),
         and_(r.c.status == ReplyStatus.SENDING, r.c.lease_until < now),
@@ -62,18 +64,18 @@ def claim_due(
         select(r.c.id)
         .where(due, r.c.line.not_in(paused))
         .order_by(r.c.due_at)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
-    statement = (
+    return (
         update(r)
         .where(r.c.id.in_(candidates.scalar_subquery()))
         .values(
             # A row still SENDING had a worker die or stall on it: it may have gone out.
             maybe_sent=or_(r.c.maybe_sent, r.c.status == ReplyStatus.SENDING),
             status=ReplyStatus.SENDING,
-            lease_owner=owner,
-            lease_until=now + lease,
+            lease_owner=bindparam("owner"),
+            lease_until=bindparam("until"),
             attempts=r.c.attempts + 1,
             first_attempt_at=func.coalesce(r.c.first_attempt_at, now),
             updated_at=now,
@@ -90,7 +92,21 @@ def claim_due(
             r.c.budget_day,
         )
     )
-    return [ClaimedReply(*row) for row in conn.execute(statement)]
+
+
+_CLAIM = _claim_statement()
+
+
+def claim_due(
+    conn: Connection, *, now: datetime, owner: str, lease: timedelta, limit: int
+) -> list[ClaimedReply]:
+    """Lease up to `limit` replies that are due, or whose previous lease ran out.
+
+    One conditional UPDATE; on PostgreSQL the candidates are picked FOR UPDATE SKIP LOCKED
+    so concurrent workers never wait on, or take, each other's rows.
+    """
+    params = {"now": now, "owner": owner, "until": now + lease, "limit": limit}
+    return [ClaimedReply(*row) for row in conn.execute(_CLAIM, params)]
 
 
 def _mine(reply_id: int, owner: str) -> ColumnElement[bool]:

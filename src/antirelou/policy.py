@@ -42,6 +42,27 @@ class Reason(enum.StrEnum):
     LINE_PAUSED = "line_paused"
     DAILY_CAP = "daily_cap_reached"
     POT_EXHAUSTED = "pot_exhausted"
+    BLOCKED = "sender_blocked"
+    # Raid defence (see floods.py and detect/).
+    HELD_INCIDENT = "held_during_incident"
+    ABUSIVE_FIRST_TEXT = "abusive_first_text"
+    COPY_PASTE = "copy_paste_cluster"
+    HIGH_VELOCITY = "high_velocity"
+    NUMBER_BLOCK = "raid_number_block"
+    EVERY_TEXT = "reply_to_every_text"
+
+
+RAIDER_REASONS = frozenset(
+    {Reason.ABUSIVE_FIRST_TEXT, Reason.COPY_PASTE, Reason.HIGH_VELOCITY, Reason.NUMBER_BLOCK}
+)
+
+
+class Mode(enum.StrEnum):
+    """The full defence, and the two naive policies it is measured against."""
+
+    ANTIRELOU = "antirelou"
+    ONCE_PER_SENDER = "once_per_sender"
+    EVERY_TEXT = "every_text"
 
 
 _KIND_REASONS = {
@@ -82,6 +103,10 @@ class Facts:
     last_reply_at: datetime | None
     reply_cost: int  # micro-euros
     budget: BudgetSnapshot
+    mode: Mode = Mode.ANTIRELOU
+    incident_open: bool = False
+    raider: tuple[Reason, ...] = ()  # why this sender looks like a raider, if he does
+    blocked: bool = False  # an operator blocked this sender
 
 
 @dataclass(frozen=True)
@@ -96,12 +121,21 @@ class Decision:
 
 
 def decide(facts: Facts) -> Decision:
-    """Reply once per sender per window, to answerable numbers only, within the caps."""
+    """Reply once per sender per window, to answerable numbers only, within the caps.
+
+    Under the full defence, senders that look like raiders get nothing, and during an
+    incident new senders are held (not dropped): floods.py releases them later, the most
+    genuine-looking first, at a pace the budget allows.
+    """
     if facts.rules is None:
         return Decision(Action.NONE, (Reason.UNKNOWN_LINE,))
     blockers = _sender_blockers(facts, facts.rules) + _state_blockers(facts, facts.rules)
+    if facts.mode is Mode.ANTIRELOU:
+        blockers += list(facts.raider)
     if blockers:
-        return Decision(Action.NONE, tuple(blockers))
+        return Decision(Action.NONE, tuple(dict.fromkeys(blockers)))
+    if facts.mode is Mode.ANTIRELOU and facts.incident_open:
+        return Decision(Action.HOLD, (Reason.FIRST_IN_WINDOW, Reason.HELD_INCIDENT))
     return _reply(facts, facts.rules)
 
 
@@ -119,10 +153,16 @@ def _sender_blockers(facts: Facts, rules: LineRules) -> list[Reason]:
 
 def _state_blockers(facts: Facts, rules: LineRules) -> list[Reason]:
     reasons = _consent_blockers(facts)
+    if facts.blocked:
+        reasons.append(Reason.BLOCKED)
     if facts.line_paused:
         reasons.append(Reason.LINE_PAUSED)
-    if replied_within(facts.last_reply_at, facts.now, rules.reply_window):
+    every_text = facts.mode is Mode.EVERY_TEXT
+    if not every_text and replied_within(facts.last_reply_at, facts.now, rules.reply_window):
         reasons.append(Reason.ALREADY_REPLIED)
+    # A held reply reserves nothing yet: the release reserves it, when the budget allows.
+    if facts.mode is Mode.ANTIRELOU and facts.incident_open:
+        return reasons
     return reasons + _budget_blockers(facts.reply_cost, facts.budget)
 
 
@@ -144,7 +184,8 @@ def _budget_blockers(cost: int, budget: BudgetSnapshot) -> list[Reason]:
 
 
 def _reply(facts: Facts, rules: LineRules) -> Decision:
-    reasons = [Reason.FIRST_IN_WINDOW]
+    first = Reason.EVERY_TEXT if facts.mode is Mode.EVERY_TEXT else Reason.FIRST_IN_WINDOW
+    reasons = [first]
     if facts.keyword is Keyword.OPT_IN:
         reasons.insert(0, Reason.OPT_IN_KEYWORD)
     if rules.reply_delay > timedelta(0):

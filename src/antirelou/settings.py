@@ -31,7 +31,8 @@ from pydantic import (
 from antirelou.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-ProviderName = Literal["twilio", "sandbox"]
+ProviderName = Literal["twilio", "vonage", "plivo", "android", "sandbox"]
+VonageSignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
 
 DEFAULT_REPLY_FR = (
     "Bonjour. Ce numéro n'est pas le sien : elle vous l'a donné pour vous dire non. "
@@ -131,6 +132,45 @@ class TwilioSettings(Strict):
     timeout: float = Field(10.0, gt=0)
 
 
+class VonageSettings(Strict):
+    """Vonage SMS API. Webhooks must be signed: `signature_secret` and `signature_method` are
+    the ones chosen in the Vonage dashboard (API settings, "Signed webhooks")."""
+
+    api_key: str = ""
+    api_secret: SecretStr = SecretStr("")
+    signature_secret: SecretStr = SecretStr("")
+    signature_method: VonageSignatureMethod = "sha256"
+    # Vonage re-sends a webhook for 24 h with the timestamp of its first attempt: a shorter
+    # window loses the texts of any outage longer than it (duplicates are caught anyway).
+    max_age: Duration = timedelta(hours=24)
+    api_base_url: str = "https://rest.nexmo.com"
+    timeout: float = Field(10.0, gt=0)
+    price_currency: str = "EUR"  # the currency of the Vonage account's prices
+
+
+class PlivoSettings(Strict):
+    """Plivo Message API; webhooks are checked with X-Plivo-Signature-V3 (the auth token)."""
+
+    auth_id: str = ""
+    auth_token: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.plivo.com"
+    timeout: float = Field(10.0, gt=0)
+    price_currency: str = "USD"  # Plivo bills in US dollars
+
+
+class AndroidSettings(Strict):
+    """SMS Gateway for Android: a phone whose app sends our replies and signs its webhooks."""
+
+    api_url: str = ""  # http://<phone>:8080 (local server) or https://api.sms-gate.app/3rdparty/v1
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    signing_key: SecretStr = SecretStr("")  # Settings > Webhooks > Signing Key in the app
+    max_age: Duration = timedelta(minutes=5)  # the app signs each attempt afresh
+    timeout: float = Field(15.0, gt=0)
+    price_per_segment: float = Field(0.0, ge=0)  # what the SIM plan charges per SMS part
+    allow_http_on_lan: bool = False  # the app's local server speaks plain http on the LAN
+
+
 class WorkerSettings(Strict):
     enabled: bool = True
     poll_interval: float = Field(0.5, gt=0)
@@ -139,6 +179,50 @@ class WorkerSettings(Strict):
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=10)
     batch: int = Field(20, ge=1)
+
+
+DefenceMode = Literal["antirelou", "once_per_sender", "every_text"]
+
+
+class DefenceSettings(Strict):
+    """Raid detection and the reply policy under attack. See docs/raids.md for the why."""
+
+    # "every_text" (what the 2017 service did) and "once_per_sender" exist to measure the
+    # defence against them; never run them in production.
+    mode: DefenceMode = "antirelou"
+    refuse_abusive_first_text: bool = True
+    velocity_window: Duration = timedelta(minutes=10)
+    velocity_limit: int = Field(5, ge=2)  # more texts than this in the window: a flooder
+    cluster_window: Duration = timedelta(minutes=30)
+    cluster_min_senders: int = Field(3, ge=2)  # this many senders sending one text: copy-paste
+    block_window: Duration = timedelta(hours=1)
+    block_min_senders: int = Field(3, ge=2)  # senders from one block of 100 numbers
+    baseline_floor_per_minute: float = Field(1.0, gt=0)
+    open_hostile_new_senders: int = Field(3, ge=1)  # in the last 2 minutes...
+    open_hostile_texts: int = Field(6, ge=1)  # ...with this many hostile texts: a raid
+    surge_ratio: float = Field(10.0, gt=1)  # new senders per minute against the baseline
+    surge_min_new_per_minute: int = Field(20, ge=1)
+    surge_odd_shape_fraction: float = Field(0.3, ge=0, le=1)  # virtual / clustered numbers
+    calm_before_close: Duration = timedelta(minutes=20)
+    min_hold: Duration = timedelta(minutes=10)  # watch a held sender this long before release
+    incident_release_pace: float = Field(0.1, ge=0)  # share of the daily cap per hour
+    release_pace: float = Field(0.5, gt=0)  # after the incident
+    hold_expiry: Duration = timedelta(hours=72)
+
+
+class AlertSettings(Strict):
+    """Where operators hear about incidents and spending. Both channels are optional."""
+
+    webhook_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "antirelou@localhost"
+    smtp_to: tuple[str, ...] = ()
+    spend_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    timeout: float = Field(10.0, gt=0)
 
 
 class WebSettings(Strict):
@@ -160,8 +244,13 @@ class Settings(Strict):
     pricing: PricingSettings = PricingSettings()
     budget: BudgetSettings = BudgetSettings()
     twilio: TwilioSettings = TwilioSettings()
+    vonage: VonageSettings = VonageSettings()
+    plivo: PlivoSettings = PlivoSettings()
+    android: AndroidSettings = AndroidSettings()
     worker: WorkerSettings = WorkerSettings()
     web: WebSettings = WebSettings()
+    defence: DefenceSettings = DefenceSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def line(self, number: str) -> LineSettings | None:
         return next((line for line in self.lines if line.number == number), None)
@@ -263,8 +352,15 @@ def insecure_problems(settings: Settings) -> list[str]:
             "public_url must use https (providers sign the URL; plain http leaks it): "
             f"{settings.public_url}"
         )
-    if any(line.provider == "twilio" for line in settings.lines):
+    used = {line.provider for line in settings.lines}
+    if "twilio" in used:
         problems += _twilio_problems(settings.twilio)
+    if "vonage" in used:
+        problems += _vonage_problems(settings.vonage)
+    if "plivo" in used:
+        problems += _plivo_problems(settings.plivo)
+    if "android" in used:
+        problems += _android_problems(settings.android)
     return problems
 
 
@@ -285,6 +381,67 @@ def _twilio_problems(twilio: TwilioSettings) -> list[str]:
     if not _is_https_or_local(twilio.api_base_url):
         problems.append("twilio.api_base_url must use https")
     return problems
+
+
+def _vonage_problems(vonage: VonageSettings) -> list[str]:
+    problems = []
+    if vonage.api_key in PLACEHOLDERS:
+        problems.append("vonage.api_key is missing")
+    if vonage.api_secret.get_secret_value() in PLACEHOLDERS:
+        problems.append("vonage.api_secret is missing: no reply could be sent")
+    if vonage.signature_secret.get_secret_value() in PLACEHOLDERS:
+        problems.append(
+            "vonage.signature_secret is missing: unsigned webhooks could be forged by anyone"
+        )
+    if vonage.max_age <= timedelta(0):
+        problems.append("vonage.max_age must be positive")
+    if not _is_https_or_local(vonage.api_base_url):
+        problems.append("vonage.api_base_url must use https")
+    return problems
+
+
+def _plivo_problems(plivo: PlivoSettings) -> list[str]:
+    problems = []
+    if plivo.auth_id in PLACEHOLDERS:
+        problems.append("plivo.auth_id is missing")
+    if plivo.auth_token.get_secret_value() in PLACEHOLDERS:
+        problems.append("plivo.auth_token is missing: without it no webhook can be verified")
+    if not _is_https_or_local(plivo.api_base_url):
+        problems.append("plivo.api_base_url must use https")
+    return problems
+
+
+def _android_problems(android: AndroidSettings) -> list[str]:
+    problems = []
+    if android.username in PLACEHOLDERS or android.password.get_secret_value() in PLACEHOLDERS:
+        problems.append(
+            "android.username and android.password (the app's API credentials) are needed"
+        )
+    if android.signing_key.get_secret_value() in PLACEHOLDERS:
+        problems.append("android.signing_key is missing: without it no webhook can be verified")
+    if android.max_age <= timedelta(0):
+        problems.append("android.max_age must be positive")
+    if not _android_url_ok(android):
+        problems.append(
+            "android.api_url must use https (or plain http to a LAN address with "
+            "android.allow_http_on_lan = true)"
+        )
+    return problems
+
+
+def _android_url_ok(android: AndroidSettings) -> bool:
+    """The app's local server only speaks http: tolerated on a private LAN, on request."""
+    if _is_https_or_local(android.api_url):
+        return True
+    parts = urlsplit(android.api_url)
+    return android.allow_http_on_lan and parts.scheme == "http" and _is_private(parts.hostname)
+
+
+def _is_private(host: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(host or "").is_private
+    except ValueError:
+        return False
 
 
 def _is_https_or_local(url: str) -> bool:

@@ -14,17 +14,20 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from antirelou import outbox
+from antirelou import alerts, outbox
 from antirelou.delivery import adopt_early_statuses
+from antirelou.floods import IncidentNews, close_calm_incidents
 from antirelou.money import to_micros
 from antirelou.outbox import ClaimedReply, ReplyStatus
 from antirelou.phone import mask
 from antirelou.providers.base import OutgoingSms, Sender, SendError, SendResult
+from antirelou.release import release_held
 from antirelou.service import Service
 
 log = logging.getLogger(__name__)
+TICK = timedelta(seconds=15)
 
 
 def worker_id() -> str:
@@ -38,10 +41,28 @@ class Worker:
     service: Service
     senders: Mapping[str, Sender]
     owner: str = ""
+    deliver_alerts: bool = True
 
     def __post_init__(self) -> None:
         self.owner = self.owner or worker_id()
         self.wake = threading.Event()
+        self._last_tick: datetime | None = None
+        self._sweeps: dict[str, datetime] = {}
+
+    def tick(self, force: bool = False) -> None:
+        """Housekeeping, at most every TICK: close calm incidents, release held replies,
+        deliver alerts. Separate from sending so a slow alert never delays a reply."""
+        now = self.service.clock.now()
+        if not force and self._last_tick and now - self._last_tick < TICK:
+            return
+        self._last_tick = now
+        news = IncidentNews()
+        with self.service.engine.begin() as conn:
+            close_calm_incidents(conn, now, self.service.settings.defence, news)
+            alerts.incident_news(conn, self.service, news, now)
+        release_held(self.service, now, self._sweeps)
+        if self.deliver_alerts:
+            alerts.deliver_pending(self.service, now)
 
     def run_once(self) -> int:
         """One round: claim what is due and try to send it. Returns how many were claimed."""
@@ -73,6 +94,7 @@ class Worker:
         interval = self.service.settings.worker.poll_interval
         while not stop.is_set():
             try:
+                self.tick()
                 busy = self.run_once()
             except Exception:
                 log.exception("worker round failed; retrying")
@@ -124,7 +146,7 @@ class Worker:
             adopt_early_statuses(conn, result.provider_message_id, currency, now)
         if not recorded:
             log.warning("reply %s sent but its lease was lost before recording", reply.id)
-        log.info("reply %s sent to %s", reply.id, mask(reply.recipient))
+        log.debug("reply %s sent to %s", reply.id, mask(reply.recipient))
 
     def _price(self, result: SendResult) -> int | None:
         """The provider's price in micros, when it is in the currency we count in."""

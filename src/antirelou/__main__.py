@@ -1,0 +1,5 @@
+"""`python -m antirelou`."""
+
+from antirelou.cli import main
+
+main()

@@ -1,0 +1,196 @@
+"""Operator alerts: incidents opening and closing, spend crossing 50/80/100% of a cap.
+
+An alert is a row written in the transaction that noticed it (with a dedupe key, so the
+80% alert of a day fires once however many processes cross it), and the worker delivers
+it later by JSON webhook and e-mail. Delivery failures are retried and logged, and never
+block texts or replies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, select, update
+
+from antirelou import budget, models
+from antirelou.dbutil import insert_or_ignore
+from antirelou.floods import IncidentNews
+from antirelou.money import to_euros
+from antirelou.service import Service
+from antirelou.settings import AlertSettings
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 6
+
+
+def enqueue(
+    conn: Connection, kind: str, dedupe_key: str, payload: dict[str, Any], now: datetime
+) -> None:
+    conn.execute(
+        insert_or_ignore(
+            conn,
+            models.alerts,
+            ["dedupe_key"],
+            dedupe_key=dedupe_key,
+            kind=kind,
+            payload=json.dumps({"kind": kind, **payload}, default=str, sort_keys=True),
+            created_at=now,
+            status="pending",
+            attempts=0,
+            next_at=now,
+        )
+    )
+
+
+def incident_news(conn: Connection, service: Service, news: IncidentNews, now: datetime) -> None:
+    for incident_id in news.opened:
+        enqueue(
+            conn,
+            "incident_opened",
+            f"incident:{incident_id}:opened",
+            _incident(conn, incident_id),
+            now,
+        )
+    for incident_id in news.closed:
+        enqueue(
+            conn,
+            "incident_closed",
+            f"incident:{incident_id}:closed",
+            _incident(conn, incident_id),
+            now,
+        )
+
+
+def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:
+    i = models.incidents
+    row = conn.execute(select(i).where(i.c.id == incident_id)).one()
+    return {
+        "incident": incident_id,
+        "line": row.line,
+        "opened_at": row.opened_at.isoformat(),
+        "closed_at": row.closed_at.isoformat() if row.closed_at else None,
+        "opened_by": row.opened_by,
+        "signals": json.loads(row.signals),
+    }
+
+
+def spend_thresholds(conn: Connection, service: Service, day: str, now: datetime) -> None:
+    """Enqueue the 50/80/100% alerts a new reservation may have crossed (once each)."""
+    caps = service.caps
+    spent, reserved = budget.spent_on_day(conn, day)
+    marks = service.settings.alerts.spend_thresholds
+    _crossed(conn, "daily_cap", f"day:{day}", spent + reserved, caps.daily, marks, now)
+    pot_used = budget.snapshot(conn, day, caps).total_used
+    _crossed(conn, "pot", "pot", pot_used, budget.pot(conn, caps), marks, now)
+
+
+def _crossed(
+    conn: Connection,
+    what: str,
+    key: str,
+    used: int,
+    cap: int,
+    marks: tuple[float, ...],
+    now: datetime,
+) -> None:
+    if cap <= 0:
+        return
+    for mark in marks:
+        if used >= cap * mark:
+            payload = {
+                "what": what,
+                "threshold": mark,
+                "used_eur": to_euros(used),
+                "cap_eur": to_euros(cap),
+            }
+            enqueue(conn, "spend_threshold", f"spend:{key}:{mark}", payload, now)
+
+
+# --- delivery (worker) ---------------------------------------------------------------
+
+
+def deliver_pending(service: Service, now: datetime, limit: int = 20) -> int:
+    """Send due alerts; a failure is retried later with backoff and never raises."""
+    a = models.alerts
+    with service.engine.begin() as conn:
+        rows = conn.execute(
+            select(a.c.id, a.c.payload, a.c.attempts)
+            .where(a.c.status == "pending", a.c.next_at <= now)
+            .order_by(a.c.id)
+            .limit(limit)
+        ).all()
+    for row in rows:
+        error = _send(service.settings.alerts, json.loads(row.payload))
+        _record(service, row.id, row.attempts + 1, error, now)
+    return len(rows)
+
+
+def _record(
+    service: Service, alert_id: int, attempts: int, error: str | None, now: datetime
+) -> None:
+    a = models.alerts
+    if error is None:
+        values: dict[str, Any] = {"status": "sent", "attempts": attempts, "error": None}
+    elif attempts >= MAX_ATTEMPTS:
+        values = {"status": "failed", "attempts": attempts, "error": error}
+    else:
+        delay = timedelta(seconds=30 * 2**attempts)
+        values = {"attempts": attempts, "error": error, "next_at": now + delay}
+    with service.engine.begin() as conn:
+        conn.execute(update(a).where(a.c.id == alert_id).values(**values))
+    if error:
+        log.warning("alert %s not delivered (attempt %s): %s", alert_id, attempts, error)
+
+
+def _send(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
+    errors = []
+    if settings.webhook_url:
+        errors.append(_post_webhook(settings, payload))
+    if settings.smtp_host and settings.smtp_to:
+        errors.append(_send_mail(settings, payload))
+    failures = [e for e in errors if e]
+    return "; ".join(failures) if failures else None
+
+
+def _post_webhook(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
+    try:
+        response = httpx.post(settings.webhook_url, json=payload, timeout=settings.timeout)
+    except httpx.HTTPError as exc:
+        return f"webhook: {type(exc).__name__}"
+    return None if response.is_success else f"webhook: HTTP {response.status_code}"
+
+
+def _send_mail(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = ", ".join(settings.smtp_to)
+    message["Subject"] = f"[antirelou] {subject(payload)}"
+    message.set_content(json.dumps(payload, indent=2, ensure_ascii=False))
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_user:
+                smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"smtp: {type(exc).__name__}"
+    return None
+
+
+def subject(payload: dict[str, Any]) -> str:
+    kind = payload.get("kind")
+    if kind == "incident_opened":
+        return f"raid suspected on {payload.get('line')}: replies to new senders are held"
+    if kind == "incident_closed":
+        return f"incident {payload.get('incident')} on {payload.get('line')} closed"
+    if kind == "spend_threshold":
+        share = int(float(payload.get("threshold", 0)) * 100)
+        return f"{payload.get('what')} {share}% used ({payload.get('used_eur'):.2f} EUR)"
+    return str(kind)

@@ -1,0 +1,1 @@
+"""Text and number analysis for the raid detectors (placeholder until the full version lands)."""

@@ -1,0 +1,410 @@
+"""Raid detection: per-text signals, per-line traffic, and the incident state machine.
+
+Everything here runs inside receive()'s transaction and keeps its state in the database,
+so a restart forgets nothing and several processes see the same picture.
+
+Per text (is this sender a raider?):
+- abusive first text: an insult at the reader or a threat (detect.abuse);
+- copy-paste: the same or nearly the same text from `cluster_min_senders` senders within
+  `cluster_window` (MinHash band keys from detect.fingerprint, stored in `text_keys`);
+- velocity: more than `velocity_limit` texts within `velocity_window`;
+- number block: `block_min_senders` senders from one block of 100 consecutive numbers
+  active within `block_window` (raiders' virtual numbers come in runs).
+
+Per line (is this a raid?), from 10-second traffic buckets:
+- a raid opens when, over the last 2 minutes, at least `open_hostile_new_senders` new
+  senders were hostile and `open_hostile_texts` texts were hostile;
+- a swarm opens when new senders per minute exceed `surge_ratio` times the learned baseline
+  (mean of the previous 24 hours, never below `baseline_floor_per_minute`) and at least
+  `surge_min_new_per_minute`, with a good share of odd-shaped numbers (virtual ranges,
+  number blocks, copy-paste) — so a benign media surge of ordinary mobiles does not open one.
+An incident extends while signals stay above half those thresholds and closes after
+`calm_before_close` without any (hysteresis). Operators can open and close one by hand;
+a hand-opened incident only closes by hand.
+
+    CLOSED ──raid or swarm signals / operator──► OPEN ──calm for calm_before_close──► CLOSED
+                                                   └──────────operator──────────────► CLOSED
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from antirelou import models
+from antirelou.dbutil import dialect_insert
+from antirelou.detect.abuse import AbuseVerdict, assess, is_clearly_abusive
+from antirelou.detect.fingerprint import cluster_keys
+from antirelou.detect.numbers import shape
+from antirelou.policy import Reason
+from antirelou.settings import DefenceSettings
+
+BUCKET = timedelta(seconds=10)
+SHARDS = 4
+WATCH = timedelta(minutes=2)
+RATE_WINDOW = timedelta(minutes=1)
+BASELINE_WINDOW = timedelta(hours=24)
+SIGNAL_WRITE_EVERY = timedelta(seconds=10)
+DETECTOR = "detector"
+
+
+@dataclass(frozen=True)
+class TextSignals:
+    """What one text says about its sender."""
+
+    abuse: AbuseVerdict
+    new_sender: bool
+    cluster_size: int = 0
+    velocity: int = 0
+    block_size: int = 0
+    virtual: bool = False
+
+    def raider_reasons(self, rules: DefenceSettings) -> tuple[Reason, ...]:
+        reasons = []
+        if self.new_sender and rules.refuse_abusive_first_text and self.clearly_abusive:
+            reasons.append(Reason.ABUSIVE_FIRST_TEXT)
+        if self.cluster_size >= rules.cluster_min_senders:
+            reasons.append(Reason.COPY_PASTE)
+        if self.velocity > rules.velocity_limit:
+            reasons.append(Reason.HIGH_VELOCITY)
+        if self.block_size >= rules.block_min_senders:
+            reasons.append(Reason.NUMBER_BLOCK)
+        return tuple(reasons)
+
+    @property
+    def clearly_abusive(self) -> bool:
+        return bool(self.abuse.level >= 2)
+
+    def hostile(self, rules: DefenceSettings) -> bool:
+        """Counts towards a raid: abusive, copy-pasted, flooding or from a number block."""
+        return bool(self.raider_reasons(rules)) or self.clearly_abusive
+
+    def odd_shape(self, rules: DefenceSettings) -> bool:
+        return (
+            self.virtual
+            or self.block_size >= rules.block_min_senders
+            or (self.cluster_size >= rules.cluster_min_senders)
+        )
+
+    def labels(self, rules: DefenceSettings) -> list[str]:
+        """Short labels stored with the message, for the dashboard and the evidence."""
+        labels = [f"abuse:{m}" for m in self.abuse.matches[:3]]
+        labels += [r.value for r in self.raider_reasons(rules)]
+        if self.virtual:
+            labels.append("virtual_number")
+        return labels
+
+
+def assess_text(body: str) -> AbuseVerdict:
+    return assess(body)
+
+
+def is_abusive(body: str) -> bool:
+    return is_clearly_abusive(body)
+
+
+# --- per-text signals ---------------------------------------------------------------
+
+
+@functools.cache
+def _key_insert(dialect: str) -> Any:
+    statement = dialect_insert(dialect, models.text_keys)
+    return statement.on_conflict_do_nothing(index_elements=["line", "key", "sender"])
+
+
+_tk = models.text_keys
+_CLUSTER_COUNT = (
+    select(func.count())
+    .where(
+        _tk.c.line == bindparam("line"),
+        _tk.c.key.in_(bindparam("keys", expanding=True)),
+        _tk.c.first_at > bindparam("since"),
+    )
+    .group_by(_tk.c.key)
+)
+
+
+def cluster_size(
+    conn: Connection, line: str, sender: str, body: str, now: datetime, window: timedelta
+) -> int:
+    """Record this text's cluster keys; return the most senders sharing one of them."""
+    keys = cluster_keys(body)
+    if not keys:
+        return 0
+    rows = [{"line": line, "key": key, "sender": sender, "first_at": now} for key in keys]
+    conn.execute(_key_insert(conn.dialect.name), rows)
+    params = {"line": line, "keys": list(keys), "since": now - window}
+    return max(conn.execute(_CLUSTER_COUNT, params).scalars(), default=0)
+
+
+_s = models.senders
+_BLOCK_COUNT = select(func.count()).where(
+    _s.c.line == bindparam("line"),
+    _s.c.number >= bindparam("low"),
+    _s.c.number < bindparam("high"),
+    _s.c.last_seen > bindparam("since"),
+)
+
+
+def block_size(conn: Connection, line: str, e164: str, now: datetime, window: timedelta) -> int:
+    """Distinct senders active recently in the same block of 100 numbers."""
+    block = shape(e164).block
+    params = {"line": line, "low": block, "high": block + ":", "since": now - window}
+    return int(conn.execute(_BLOCK_COUNT, params).scalar_one())
+
+
+def mark_raider(conn: Connection, line: str, number: str, reasons: tuple[Reason, ...]) -> None:
+    """Remember that a sender looked like a raider: it sticks for his later texts."""
+    s = models.senders
+    conn.execute(
+        update(s)
+        .where(s.c.line == line, s.c.number == number, s.c.raider_signals.is_(None))
+        .values(raider_signals=json.dumps([r.value for r in reasons]))
+    )
+
+
+# --- per-line traffic ------------------------------------------------------------------
+
+
+def bucket_of(when: datetime) -> datetime:
+    seconds = int(when.timestamp()) // 10 * 10
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def hour_of(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+_BUCKET_COUNTS = ("texts", "new_senders", "hostile_texts", "new_hostile", "new_odd_shape")
+
+
+@functools.cache
+def _traffic_upsert(dialect: str, hourly: bool) -> Any:
+    table = models.traffic_hours if hourly else models.traffic
+    names = ("texts", "new_senders") if hourly else _BUCKET_COUNTS
+    keys = ["line", "hour", "shard"] if hourly else ["line", "bucket", "shard"]
+    statement = dialect_insert(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: table.c[name] + statement.excluded[name] for name in names},
+    )
+
+
+def count_traffic(
+    conn: Connection,
+    line: str,
+    now: datetime,
+    shard: int,
+    signals: TextSignals,
+    rules: DefenceSettings,
+) -> None:
+    """Add one text to the line's 10-second and hourly counters."""
+    hostile = signals.hostile(rules)
+    new = signals.new_sender
+    counts = {
+        "texts": 1,
+        "new_senders": int(new),
+        "hostile_texts": int(hostile),
+        "new_hostile": int(new and hostile),
+        "new_odd_shape": int(new and signals.odd_shape(rules)),
+    }
+    bucket = {"line": line, "bucket": bucket_of(now), "shard": shard % SHARDS}
+    conn.execute(_traffic_upsert(conn.dialect.name, False), {**bucket, **counts})
+    hour = {"line": line, "hour": hour_of(now), "shard": 0, "texts": 1, "new_senders": int(new)}
+    conn.execute(_traffic_upsert(conn.dialect.name, True), hour)
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """The line's recent traffic, from the buckets."""
+
+    new_per_minute: int
+    baseline_per_minute: float
+    hostile_texts: int
+    new_hostile: int
+    new_odd_shape: int
+    texts: int
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "new_senders_per_minute": self.new_per_minute,
+            "baseline_per_minute": round(self.baseline_per_minute, 2),
+            "hostile_texts_2min": self.hostile_texts,
+            "hostile_new_senders_2min": self.new_hostile,
+            "odd_shaped_new_senders_2min": self.new_odd_shape,
+            "texts_2min": self.texts,
+        }
+
+
+_t = models.traffic
+_PULSE = select(
+    func.coalesce(func.sum(case((_t.c.bucket > bindparam("minute"), _t.c.new_senders))), 0),
+    func.coalesce(func.sum(_t.c.hostile_texts), 0),
+    func.coalesce(func.sum(_t.c.new_hostile), 0),
+    func.coalesce(func.sum(_t.c.new_odd_shape), 0),
+    func.coalesce(func.sum(_t.c.texts), 0),
+).where(_t.c.line == bindparam("line"), _t.c.bucket > bindparam("watch"))
+
+_h = models.traffic_hours
+_BASELINE = select(func.coalesce(func.sum(_h.c.new_senders), 0)).where(
+    _h.c.line == bindparam("line"), _h.c.hour >= bindparam("since"), _h.c.hour < bindparam("hour")
+)
+
+
+def pulse(conn: Connection, line: str, now: datetime, rules: DefenceSettings) -> Pulse:
+    params = {"line": line, "minute": now - RATE_WINDOW, "watch": now - WATCH}
+    minute, hostile, new_hostile, odd, texts = conn.execute(_PULSE, params).one()
+    baseline = _baseline(conn, line, now, rules)
+    return Pulse(int(minute), baseline, int(hostile), int(new_hostile), int(odd), int(texts))
+
+
+def _baseline(conn: Connection, line: str, now: datetime, rules: DefenceSettings) -> float:
+    """Mean new senders per minute over the previous 24 hours (current hour excluded)."""
+    hour = hour_of(now)
+    params = {"line": line, "since": hour - BASELINE_WINDOW, "hour": hour}
+    total = int(conn.execute(_BASELINE, params).scalar_one())
+    per_minute = total / (BASELINE_WINDOW / timedelta(minutes=1))
+    return max(rules.baseline_floor_per_minute, per_minute)
+
+
+def raid_signals(p: Pulse, rules: DefenceSettings, scale: float = 1.0) -> list[str]:
+    """Which incident conditions hold (scale < 1 gives the lower 'still hot' thresholds)."""
+    signals = []
+    if p.new_hostile >= rules.open_hostile_new_senders * scale and (
+        p.hostile_texts >= rules.open_hostile_texts * scale
+    ):
+        signals.append("hostile_senders")
+    surge = p.new_per_minute >= max(
+        rules.surge_min_new_per_minute * scale, rules.surge_ratio * scale * p.baseline_per_minute
+    )
+    new_2min = max(p.new_per_minute, 1)
+    if surge and p.new_odd_shape / new_2min >= rules.surge_odd_shape_fraction:
+        signals.append("new_sender_surge")
+    return signals
+
+
+# --- incidents -------------------------------------------------------------------------
+
+
+@dataclass
+class IncidentNews:
+    """What changed in this transaction, for alerts and evidence."""
+
+    opened: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+
+
+_i = models.incidents
+_OPEN_INCIDENT = select(_i.c.id).where(_i.c.line == bindparam("line"), _i.c.closed_at.is_(None))
+
+
+def open_incident_id(conn: Connection, line: str) -> int | None:
+    found = conn.execute(_OPEN_INCIDENT, {"line": line}).scalar()
+    return None if found is None else int(found)
+
+
+def watch(
+    conn: Connection, line: str, now: datetime, rules: DefenceSettings, news: IncidentNews
+) -> int | None:
+    """Open, extend or close the line's incident from its pulse; return the open one."""
+    current = open_incident_id(conn, line)
+    p = pulse(conn, line, now, rules)
+    if current is None:
+        signals = raid_signals(p, rules)
+        if not signals:
+            return None
+        return open_incident(conn, line, now, DETECTOR, {"signals": signals, **p.describe()}, news)
+    if raid_signals(p, rules, scale=0.5):
+        _still_hot(conn, current, now)
+        return current
+    close_calm_incidents(conn, now, rules, news, line=line)
+    return open_incident_id(conn, line)
+
+
+def open_incident(
+    conn: Connection,
+    line: str,
+    now: datetime,
+    by: str,
+    signals: Mapping[str, object],
+    news: IncidentNews,
+) -> int:
+    """Open an incident unless one is open already (one per line, by a unique index)."""
+    savepoint = conn.begin_nested()
+    try:
+        new_id = conn.execute(
+            models.incidents.insert()
+            .values(
+                line=line,
+                opened_at=now,
+                opened_by=by,
+                signals=json.dumps(signals, sort_keys=True),
+                last_signal_at=now,
+                texts=0,
+                legal_hold=False,
+            )
+            .returning(models.incidents.c.id)
+        ).scalar_one()
+    except IntegrityError:
+        savepoint.rollback()
+        existing = open_incident_id(conn, line)
+        assert existing is not None
+        return existing
+    savepoint.commit()
+    news.opened.append(int(new_id))
+    return int(new_id)
+
+
+def close_incident(conn: Connection, incident_id: int, now: datetime, by: str) -> bool:
+    i = models.incidents
+    result = conn.execute(
+        update(i)
+        .where(i.c.id == incident_id, i.c.closed_at.is_(None))
+        .values(closed_at=now, closed_by=by)
+    )
+    return result.rowcount == 1
+
+
+def close_calm_incidents(
+    conn: Connection,
+    now: datetime,
+    rules: DefenceSettings,
+    news: IncidentNews,
+    line: str | None = None,
+) -> None:
+    """Close detector-opened incidents that have been calm long enough.
+
+    Called by each text and by the worker's tick, so an incident closes even when the
+    line falls silent.
+    """
+    i = models.incidents
+    query = select(i.c.id).where(
+        i.c.closed_at.is_(None),
+        i.c.opened_by == DETECTOR,
+        i.c.last_signal_at <= now - rules.calm_before_close,
+    )
+    if line is not None:
+        query = query.where(i.c.line == line)
+    calm = conn.execute(query).scalars()
+    for incident_id in list(calm):
+        if close_incident(conn, int(incident_id), now, DETECTOR):
+            news.closed.append(int(incident_id))
+
+
+_STILL_HOT = (
+    update(_i)
+    .where(_i.c.id == bindparam("iid"), _i.c.last_signal_at < bindparam("stale"))
+    .values(last_signal_at=bindparam("now"))
+)
+
+
+def _still_hot(conn: Connection, incident_id: int, now: datetime) -> None:
+    params = {"iid": incident_id, "stale": now - SIGNAL_WRITE_EVERY, "now": now}
+    conn.execute(_STILL_HOT, params)

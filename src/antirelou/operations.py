@@ -1,0 +1,100 @@
+"""Operator actions, shared by the CLI and (later) the dashboard and API.
+
+Each action runs in one transaction with its audit-log row, so what was done and who did
+it can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from antirelou import alerts, budget, floods, models
+from antirelou.money import to_micros
+from antirelou.release import cancel_held
+from antirelou.service import Service
+
+
+class OperationError(ValueError):
+    """An action that cannot be done as asked; the message says why."""
+
+
+def audit(
+    conn: Connection, actor: str, action: str, target: str | None, now: datetime, **details: Any
+) -> None:
+    conn.execute(
+        models.audit_log.insert().values(
+            at=now,
+            actor=actor,
+            action=action,
+            target=target,
+            details=json.dumps(details, default=str, sort_keys=True),
+        )
+    )
+
+
+def _known_line(service: Service, number: str) -> str:
+    line = service.line(number)
+    if line is None:
+        known = ", ".join(x.number for x in service.settings.lines)
+        raise OperationError(f"no line {number} (configured: {known})")
+    return line.number
+
+
+def set_paused(service: Service, number: str, paused: bool, actor: str, reason: str = "") -> None:
+    """The kill switch: a paused line stores every text but sends nothing at all."""
+    number = _known_line(service, number)
+    now = service.clock.now()
+    lines = models.lines
+    with service.engine.begin() as conn:
+        conn.execute(
+            update(lines)
+            .where(lines.c.number == number)
+            .values(paused=paused, paused_reason=reason or None, updated_at=now)
+        )
+        audit(conn, actor, "pause" if paused else "resume", number, now, reason=reason)
+
+
+def open_incident(service: Service, number: str, actor: str, note: str = "") -> int:
+    number = _known_line(service, number)
+    now = service.clock.now()
+    news = floods.IncidentNews()
+    with service.engine.begin() as conn:
+        signals = {"signals": ["operator"], "note": note}
+        incident_id = floods.open_incident(conn, number, now, f"operator:{actor}", signals, news)
+        if not news.opened:
+            raise OperationError(f"incident {incident_id} is already open on {number}")
+        alerts.incident_news(conn, service, news, now)
+        audit(conn, actor, "incident_open", number, now, incident=incident_id, note=note)
+    return incident_id
+
+
+def close_incident(service: Service, incident_id: int, actor: str) -> None:
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        if not floods.close_incident(conn, incident_id, now, f"operator:{actor}"):
+            raise OperationError(f"incident {incident_id} is not open")
+        alerts.incident_news(conn, service, floods.IncidentNews(closed=[incident_id]), now)
+        audit(conn, actor, "incident_close", str(incident_id), now)
+
+
+def donate(service: Service, euros: float, note: str, actor: str) -> None:
+    if euros == 0:
+        raise OperationError("a donation of 0 changes nothing")
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        budget.donate(conn, to_micros(euros), note, now, actor)
+        audit(conn, actor, "donation", None, now, euros=euros, note=note)
+
+
+def cancel_held_replies(service: Service, number: str | None, actor: str) -> int:
+    if number:
+        number = _known_line(service, number)
+    now = service.clock.now()
+    count = cancel_held(service, number, now, f"cancelled by {actor}")
+    with service.engine.begin() as conn:
+        audit(conn, actor, "cancel_held", number, now, count=count)
+    return count

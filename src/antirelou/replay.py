@@ -1,0 +1,202 @@
+"""`antirelou replay`: a recorded or simulated stream of texts through the live code.
+
+The same receive(), policy, detectors and worker as the live service, on a virtual clock
+(no sleeping) and the sandbox provider charging `pricing`, into a new SQLite database at
+OUT/replay.db. After the last text the clock runs on for `drain` so held replies can go.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.progress import Progress
+from sqlalchemy import select
+
+from antirelou import migrate, models
+from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
+from antirelou.inbound import Receipt, receive
+from antirelou.outbox import ReplyStatus
+from antirelou.providers.base import InboundSms
+from antirelou.providers.sandbox import SandboxSender
+from antirelou.service import Service
+from antirelou.settings import Settings
+from antirelou.worker import Worker
+
+WORKER_STEP = timedelta(seconds=1)  # how often, in virtual time, the worker looks for work
+DRAIN_STEP = timedelta(seconds=30)
+
+
+class ScenarioError(ValueError):
+    """A scenario line that cannot be replayed; names the line."""
+
+
+@dataclass(frozen=True)
+class ScenarioText:
+    id: str
+    at: datetime
+    sender: str
+    to: str
+    body: str
+
+
+def read_scenario(handle: TextIO) -> Iterator[ScenarioText]:
+    for number, raw in enumerate(handle, 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+            at = datetime.fromisoformat(row["at"])
+            yield ScenarioText(
+                str(row["id"]), at, str(row["from"]), str(row["to"]), str(row["body"])
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ScenarioError(f"line {number}: {exc}") from None
+        if at.tzinfo is None:
+            raise ScenarioError(f"line {number}: 'at' needs a timezone offset")
+
+
+def replay_settings(settings: Settings, database_url: str) -> Settings:
+    """The operator's settings with a fresh database and every line on the sandbox."""
+    lines = tuple(line.model_copy(update={"provider": "sandbox"}) for line in settings.lines)
+    return settings.model_copy(update={"database_url": database_url, "lines": lines})
+
+
+class Replay:
+    def __init__(self, settings: Settings, out_dir: Path, start: datetime) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        database = out_dir / "replay.db"
+        for stale in out_dir.glob("replay.db*"):
+            stale.unlink()
+        url = f"sqlite:///{database}"
+        self.clock = VirtualClock(start)
+        engine = make_engine(url, durable=False)
+        migrate.upgrade(engine)
+        self.service = Service(replay_settings(settings, url), engine, self.clock)
+        self.service.sync_lines()
+        self.worker = Worker(self.service, {"sandbox": SandboxSender()}, deliver_alerts=False)
+        self._worked_at = start
+
+    def feed(self, text: ScenarioText) -> Receipt:
+        self.clock.set(text.at)
+        self._work()
+        sms = InboundSms("replay", text.id, text.sender, text.to, text.body, {"Body": text.body})
+        receipt = receive(self.service, sms)
+        if receipt.reply_id is not None:
+            self.worker.drain()
+        return receipt
+
+    def drain(self, duration: timedelta) -> None:
+        end = self.clock.now() + duration
+        while self.clock.now() < end:
+            self.clock.advance(DRAIN_STEP)
+            self._work(force=True)
+
+    def _work(self, force: bool = False) -> None:
+        now = self.clock.now()
+        if not force and now - self._worked_at < WORKER_STEP:
+            return
+        self._worked_at = now
+        self.worker.tick()
+        self.worker.drain()
+
+    def close(self) -> None:
+        self.worker.close()
+        self.service.dispose()
+
+
+def run_replay(
+    scenario: Path, settings: Settings, out_dir: Path, drain: timedelta, progress: bool = True
+) -> dict[str, Any]:
+    """Replay `scenario` into `out_dir`; returns the summary that is also written there."""
+    started = time.perf_counter()
+    texts = list(read_scenario(scenario.open(encoding="utf-8")))
+    if not texts:
+        raise ScenarioError("the scenario holds no text")
+    replay = Replay(settings, out_dir, texts[0].at)
+    try:
+        with (out_dir / "inbound.jsonl").open("w", encoding="utf-8") as inbound:
+            _feed_all(replay, texts, inbound, progress)
+        replay.drain(drain)
+        summary = _summarise(replay.service, out_dir, len(texts), time.perf_counter() - started)
+    finally:
+        replay.close()
+    return summary
+
+
+def _feed_all(replay: Replay, texts: list[ScenarioText], out: TextIO, progress: bool) -> None:
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("replaying", total=len(texts))
+        for text in texts:
+            receipt = replay.feed(text)
+            out.write(json.dumps(_inbound_row(text, receipt), ensure_ascii=False) + "\n")
+            bar.advance(task)
+
+
+def _inbound_row(text: ScenarioText, receipt: Receipt) -> dict[str, Any]:
+    return {
+        "id": text.id,
+        "from": text.sender,
+        "decision": receipt.decision.action.value,
+        "reasons": [r.value for r in receipt.decision.reasons],
+        "incident": receipt.incident_id is not None,
+    }
+
+
+def _summarise(service: Service, out_dir: Path, count: int, elapsed: float) -> dict[str, Any]:
+    outbound = _outbound(service)
+    with (out_dir / "outbound.jsonl").open("w", encoding="utf-8") as handle:
+        for row in outbound:
+            handle.write(json.dumps(row) + "\n")
+    inbound_cost = count * service.settings.pricing.inbound
+    summary = {
+        "messages": count,
+        "replies": len(outbound),
+        "spend": round(inbound_cost + sum(r["cost"] for r in outbound), 6),
+        "incidents": _incidents(service),
+        "elapsed_s": round(elapsed, 3),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _outbound(service: Service) -> list[dict[str, Any]]:
+    r, m = models.replies, models.messages
+    sent = [ReplyStatus.SENT, ReplyStatus.DELIVERED, ReplyStatus.UNDELIVERED]
+    query = (
+        select(r.c.recipient, m.c.provider_id, r.c.sent_at, r.c.segments, r.c.cost_micros)
+        .join(m, m.c.id == r.c.message_id)
+        .where(r.c.status.in_(sent))
+        .order_by(r.c.sent_at, r.c.id)
+    )
+    with service.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "to": row.recipient,
+            "in_reply_to": row.provider_id,
+            "sent_at": row.sent_at.isoformat(),
+            "segments": row.segments,
+            "cost": (row.cost_micros or 0) / 1_000_000,
+        }
+        for row in rows
+    ]
+
+
+def _incidents(service: Service) -> list[dict[str, str | None]]:
+    i = models.incidents
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(i.c.opened_at, i.c.closed_at).order_by(i.c.id)).all()
+    return [
+        {
+            "start": row.opened_at.isoformat(),
+            "end": row.closed_at.isoformat() if row.closed_at else None,
+        }
+        for row in rows
+    ]
