@@ -200,8 +200,6 @@ replies = Table(
     Column("held_at", UtcDateTime, nullable=True),  # held during an incident
     Column("released_at", UtcDateTime, nullable=True),
     UniqueConstraint("message_id", name="uq_replies_message_id"),
-    # Two replies to one sender on one line can never share a claim instant.
-    UniqueConstraint("line", "recipient", "claimed_at", name="uq_replies_claim"),
     Index("ix_replies_status_due", "status", "due_at"),
     Index("ix_replies_provider_message_id", "provider_message_id"),
 )

@@ -222,7 +222,6 @@ def upgrade() -> None:
             ["message_id"], ["messages.id"], name=op.f("fk_replies_message_id_messages")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_replies")),
-        sa.UniqueConstraint("line", "recipient", "claimed_at", name="uq_replies_claim"),
         sa.UniqueConstraint("message_id", name="uq_replies_message_id"),
     )
     with op.batch_alter_table("replies", schema=None) as batch_op:

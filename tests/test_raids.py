@@ -1,0 +1,221 @@
+"""Raid defence: incidents open and close, held replies, paced release, raiders refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from antirelou import models, operations
+from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
+from antirelou.inbound import receive
+from antirelou.outbox import ReplyStatus
+from antirelou.policy import Action, Reason
+from antirelou.providers.sandbox import SandboxSender
+from antirelou.service import Service
+from antirelou.worker import Worker
+from tests.helpers import make_settings, replies, sms
+
+INSULTS = [
+    "sale pute de féministe",
+    "salope va",
+    "connasse on va vider ta cagnotte",
+    "ferme ta gueule salope",
+    "grosse pute",
+]
+
+
+def fr_mobile(i: int) -> str:
+    """Distinct French mobiles spread over many blocks of 100 (not a raid-shaped run)."""
+    return f"+336{1 + i % 7}{(i * 7919) % 9}{(i * 104729) % 10**6:06d}"
+
+
+@pytest.fixture
+def raid_service(database_url: str, clock: VirtualClock) -> Iterator[Service]:
+    settings = make_settings(database_url, budget={"daily_cap": 50, "total": 1000})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    yield service
+    service.dispose()
+
+
+def worker_for(service: Service) -> Worker:
+    return Worker(service, {"sandbox": SandboxSender()}, deliver_alerts=False)
+
+
+def incidents(service: Service) -> list[dict[str, object]]:
+    with service.engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(select(models.incidents))]
+
+
+def raid_burst(service: Service, clock: VirtualClock, start: int, count: int) -> None:
+    for i in range(start, start + count):
+        clock.advance(timedelta(seconds=2))
+        receive(service, sms(sender=fr_mobile(1000 + i), body=INSULTS[i % len(INSULTS)]))
+
+
+def test_abusive_first_text_gets_no_reply(raid_service: Service) -> None:
+    receipt = receive(raid_service, sms(sender=fr_mobile(1), body="Sale pute"))
+    assert receipt.decision.action is Action.NONE
+    assert Reason.ABUSIVE_FIRST_TEXT in receipt.decision.reasons
+    # The flag sticks: a polite second text does not earn a reply.
+    later = receive(raid_service, sms(sender=fr_mobile(1), body="pardon"))
+    assert later.decision.action is Action.NONE
+
+
+def test_copy_paste_cluster_is_refused(raid_service: Service) -> None:
+    text = "On va augmenter la dette des feministes ce soir les amis"
+    decisions = [
+        receive(raid_service, sms(sender=fr_mobile(i), body=text + "!" * i)).decision
+        for i in range(5)
+    ]
+    assert [d.action for d in decisions[:2]] == [Action.REPLY, Action.REPLY]
+    assert all(Reason.COPY_PASTE in d.reasons for d in decisions[2:])
+
+
+def test_trivial_texts_from_many_testers_are_not_a_cluster(raid_service: Service) -> None:
+    decisions = [
+        receive(raid_service, sms(sender=fr_mobile(i), body="test")).decision for i in range(8)
+    ]
+    assert all(d.action is Action.REPLY for d in decisions)
+
+
+def test_number_block_is_refused(raid_service: Service) -> None:
+    decisions = [
+        receive(raid_service, sms(sender=f"+3375512340{i}", body=f"coucou {i}")).decision
+        for i in range(5)
+    ]
+    assert all(Reason.NUMBER_BLOCK in d.reasons for d in decisions[2:])
+
+
+def test_raid_opens_an_incident_within_seconds_and_holds_new_senders(
+    raid_service: Service, clock: VirtualClock
+) -> None:
+    receive(raid_service, sms(sender=fr_mobile(1), body="Salut c'est Karim du bar"))
+    raid_start = clock.now()
+    raid_burst(raid_service, clock, 0, 10)
+    (incident,) = incidents(raid_service)
+    assert incident["closed_at"] is None
+    assert incident["opened_at"] - raid_start <= timedelta(seconds=60)
+    assert "hostile_senders" in json.loads(str(incident["signals"]))["signals"]
+    genuine = receive(raid_service, sms(sender=fr_mobile(2), body="Coucou, c'est Paul de ce soir"))
+    assert genuine.decision.action is Action.HOLD
+    assert genuine.decision.reasons == (Reason.FIRST_IN_WINDOW, Reason.HELD_INCIDENT)
+    assert genuine.incident_id == incident["id"]
+    held = [r for r in replies(raid_service) if r.status == ReplyStatus.HELD]
+    assert len(held) == 1
+    assert held[0].reserved_micros == 0  # nothing reserved until released
+
+
+def test_incident_closes_after_a_calm_and_held_replies_are_released(
+    raid_service: Service, clock: VirtualClock
+) -> None:
+    raid_burst(raid_service, clock, 0, 10)
+    receive(raid_service, sms(sender=fr_mobile(2), body="Coucou, c'est Paul de ce soir"))
+    worker = worker_for(raid_service)
+    worker.tick(force=True)
+    assert incidents(raid_service)[0]["closed_at"] is None
+    clock.advance(timedelta(minutes=21))
+    worker.tick(force=True)
+    assert incidents(raid_service)[0]["closed_at"] is not None
+    worker.drain()
+    sent = [r for r in replies(raid_service) if r.status == ReplyStatus.SENT]
+    assert [r.recipient for r in sent][-1] == fr_mobile(2)
+    assert sent[-1].released_at is not None
+
+
+def test_held_raider_is_cancelled_not_released(raid_service: Service, clock: VirtualClock) -> None:
+    raid_burst(raid_service, clock, 0, 10)
+    receive(raid_service, sms(sender=fr_mobile(3), body="bonsoir"))
+    for i in range(8):  # he floods: high velocity
+        clock.advance(timedelta(seconds=5))
+        receive(raid_service, sms(sender=fr_mobile(3), body=f"alors {i}"))
+    clock.advance(timedelta(minutes=30))
+    worker = worker_for(raid_service)
+    worker.tick(force=True)
+    worker.drain()
+    reply = next(r for r in replies(raid_service) if r.recipient == fr_mobile(3))
+    assert reply.status == ReplyStatus.CANCELLED
+    assert reply.error == "raider_while_held"
+
+
+def test_release_is_paced_by_money(database_url: str, clock: VirtualClock) -> None:
+    # 1 EUR a day, 50% of it per hour after the incident: 6 replies an hour at 0.07627.
+    settings = make_settings(database_url, budget={"daily_cap": 1.0, "total": 1000})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    incident = operations.open_incident(service, "+33939000021", "test")
+    for i in range(12):
+        receive(service, sms(sender=fr_mobile(100 + i), body=f"Salut {i}, on s'est vu au bar"))
+    operations.close_incident(service, incident, "test")
+    worker = worker_for(service)
+    worker.tick(force=True)
+    worker.drain()
+    assert sum(r.status == ReplyStatus.SENT for r in replies(service)) == 6
+    clock.advance(timedelta(hours=1, minutes=1))
+    worker.tick(force=True)
+    worker.drain()
+    assert sum(r.status == ReplyStatus.SENT for r in replies(service)) == 12
+    service.dispose()
+
+
+def test_manual_incident_stays_open_until_closed_by_hand(
+    raid_service: Service, clock: VirtualClock
+) -> None:
+    incident = operations.open_incident(raid_service, "+33939000021", "alice", "forum thread")
+    with pytest.raises(operations.OperationError):
+        operations.open_incident(raid_service, "+33939000021", "bob")
+    clock.advance(timedelta(hours=3))
+    worker_for(raid_service).tick(force=True)
+    assert incidents(raid_service)[0]["closed_at"] is None
+    operations.close_incident(raid_service, incident, "alice")
+    row = incidents(raid_service)[0]
+    assert row["closed_at"] is not None
+    assert row["opened_by"] == "operator:alice"
+    with raid_service.engine.connect() as conn:
+        actions = [a.action for a in conn.execute(select(models.audit_log))]
+    assert actions == ["incident_open", "incident_close"]
+
+
+def test_pause_stops_every_reply_but_stores_texts(raid_service: Service) -> None:
+    receive(raid_service, sms(sender=fr_mobile(5)))
+    operations.set_paused(raid_service, "+33939000021", True, "alice", "raid")
+    receipt = receive(raid_service, sms(sender=fr_mobile(6)))
+    assert receipt.decision.reasons == (Reason.LINE_PAUSED,)
+    assert worker_for(raid_service).run_once() == 0  # the queued one waits too
+    operations.set_paused(raid_service, "+33939000021", False, "alice")
+    assert worker_for(raid_service).drain() == 1
+
+
+def test_donations_grow_the_pot(database_url: str, clock: VirtualClock) -> None:
+    settings = make_settings(database_url, budget={"daily_cap": 10, "total": 0.05})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    first = receive(service, sms(sender=fr_mobile(7)))
+    assert first.decision.reasons == (Reason.POT_EXHAUSTED,)
+    operations.donate(service, 50, "fundraiser", "alice")
+    assert receive(service, sms(sender=fr_mobile(8))).decision.action is Action.REPLY
+    service.dispose()
+
+
+def test_once_per_sender_mode_ignores_raid_signals(database_url: str, clock: VirtualClock) -> None:
+    settings = make_settings(database_url, defence={"mode": "once_per_sender"})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    assert receive(service, sms(sender=fr_mobile(9), body="salope")).decision.action is Action.REPLY
+    service.dispose()
+
+
+def test_every_text_mode_replies_to_each_text(database_url: str, clock: VirtualClock) -> None:
+    settings = make_settings(database_url, defence={"mode": "every_text"})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    actions = [
+        receive(service, sms(sender=fr_mobile(9), body=f"t{i}")).decision.action for i in range(3)
+    ]
+    assert actions == [Action.REPLY] * 3
+    service.dispose()
