@@ -1,0 +1,153 @@
+"""Operator alerts: stored with the event, delivered by webhook and e-mail, never blocking."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from antirelou import alerts, models, operations
+from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
+from antirelou.inbound import receive
+from antirelou.service import Service
+from tests.helpers import make_settings, sms
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(Hook.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def hook_url() -> Iterator[str]:
+    Hook.received = []
+    Hook.status = 200
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    server.shutdown()
+    server.server_close()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def alert_service(database_url: str, clock: VirtualClock, **alert_settings: Any) -> Service:
+    settings = make_settings(
+        database_url, budget={"daily_cap": 0.2, "total": 100}, alerts=alert_settings
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    return service
+
+
+def kinds(service: Service) -> list[tuple[str, str]]:
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(models.alerts).order_by(models.alerts.c.id))
+        return [(row.kind, row.status) for row in rows]
+
+
+def test_spend_thresholds_fire_once_each(database_url: str, clock: VirtualClock) -> None:
+    service = alert_service(database_url, clock)
+    for i in range(4):  # 0.076, 0.153 (>50%? yes: 76%), refused, refused
+        receive(service, sms(sender=f"+3361{i}234567"))
+    with service.engine.connect() as conn:
+        payloads = [json.loads(r.payload) for r in conn.execute(select(models.alerts))]
+    daily = sorted(p["threshold"] for p in payloads if p["what"] == "daily_cap")
+    assert daily == [0.5]  # 0.15254 of 0.20: 76%, not yet 80%
+    service.dispose()
+
+
+def test_incident_alerts_are_delivered_by_webhook_and_mail(
+    database_url: str, clock: VirtualClock, hook_url: str, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    service = alert_service(
+        database_url,
+        clock,
+        webhook_url=hook_url,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        smtp_to=["collective@example.org"],
+    )
+    incident = operations.open_incident(service, "+33939000021", "alice", "forum")
+    assert alerts.deliver_pending(service, clock.now()) == 1
+    assert Hook.received[0]["kind"] == "incident_opened"
+    assert Hook.received[0]["incident"] == incident
+    assert b"raid suspected on +33939000021" in inbox.messages[0]
+    assert kinds(service) == [("incident_opened", "sent")]
+    service.dispose()
+
+
+def test_a_failing_alert_is_retried_and_never_blocks(
+    database_url: str, clock: VirtualClock, hook_url: str
+) -> None:
+    Hook.status = 500
+    service = alert_service(database_url, clock, webhook_url=hook_url)
+    operations.open_incident(service, "+33939000021", "alice")
+    alerts.deliver_pending(service, clock.now())
+    assert kinds(service) == [("incident_opened", "pending")]
+    # Texts still go through while the alert waits.
+    assert receive(service, sms()).message_id > 0
+    Hook.status = 200
+    alerts.deliver_pending(service, clock.now())  # not due yet: backoff
+    assert kinds(service) == [("incident_opened", "pending")]
+    clock.advance(timedelta(minutes=2))
+    alerts.deliver_pending(service, clock.now())
+    assert kinds(service) == [("incident_opened", "sent")]
+    service.dispose()
+
+
+def test_unreachable_smtp_is_recorded_not_raised(database_url: str, clock: VirtualClock) -> None:
+    service = alert_service(
+        database_url, clock, smtp_host="127.0.0.1", smtp_port=1, smtp_to=["x@example.org"]
+    )
+    operations.open_incident(service, "+33939000021", "alice")
+    alerts.deliver_pending(service, clock.now())
+    with service.engine.connect() as conn:
+        row = conn.execute(select(models.alerts)).one()
+    assert row.status == "pending"
+    assert "smtp" in row.error
+    service.dispose()
