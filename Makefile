@@ -17,13 +17,13 @@ install: $(BIN)/antirelou
 run: install
 	$(BIN)/antirelou serve
 
-## Run the test suite (SQLite; PostgreSQL too when ANTIRELOU_TEST_POSTGRES_URL is set)
+## Run the test suite (SQLite; PostgreSQL too when TEST_POSTGRES_URL is set)
 test: install
 	$(BIN)/pytest
 
 ## Start a throwaway PostgreSQL (Debian's postgresql package) and run the suite on both databases
 test-postgres: install
-	ANTIRELOU_TEST_POSTGRES_URL=$$(scripts/start-postgres.sh) ANTIRELOU_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest
+	TEST_POSTGRES_URL=$$(scripts/start-postgres.sh) TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -1,7 +1,7 @@
 """Fixtures shared by the suite.
 
 Database tests run on a fresh SQLite file, and on a fresh PostgreSQL database when
-ANTIRELOU_TEST_POSTGRES_URL points at a server (CI sets it; ANTIRELOU_TEST_REQUIRE_POSTGRES=1
+TEST_POSTGRES_URL points at a server (CI sets it; TEST_REQUIRE_POSTGRES=1
 turns a missing server into a failure instead of a skip).
 """
 
@@ -24,22 +24,22 @@ from antirelou.service import Service
 from tests.helpers import make_settings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
-POSTGRES_URL = os.environ.get("ANTIRELOU_TEST_POSTGRES_URL", "")
-REQUIRE_POSTGRES = os.environ.get("ANTIRELOU_TEST_REQUIRE_POSTGRES") == "1"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("TEST_REQUIRE_POSTGRES") == "1"
 TEMPLATE_DB = "antirelou_test_template"
 START = datetime(2017, 10, 27, 14, 0, tzinfo=UTC)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if REQUIRE_POSTGRES and not POSTGRES_URL:
-        raise pytest.UsageError("ANTIRELOU_TEST_REQUIRE_POSTGRES=1 but no POSTGRES_URL given")
+        raise pytest.UsageError("TEST_REQUIRE_POSTGRES=1 but no POSTGRES_URL given")
 
 
 @pytest.fixture(scope="session")
 def postgres_template() -> str:
     """Create (once per run) a migrated template database to clone per test."""
     if not POSTGRES_URL:
-        pytest.skip("PostgreSQL not configured (set ANTIRELOU_TEST_POSTGRES_URL)")
+        pytest.skip("PostgreSQL not configured (set TEST_POSTGRES_URL)")
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
