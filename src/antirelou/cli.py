@@ -93,11 +93,12 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
     service = open_service(settings)
     app = create_app(service)
     stop = threading.Event()
+    runner = None
     thread = None
     if settings.worker.enabled and not no_worker:
-        worker = _worker(service)
-        app.state.antirelou.on_reply.append(worker.wake.set)
-        thread = threading.Thread(target=worker.run_forever, args=(stop,), name="worker")
+        runner = _worker(service)
+        app.state.antirelou.on_reply.append(runner.wake.set)
+        thread = threading.Thread(target=runner.run_forever, args=(stop,), name="worker")
         thread.start()
     _describe(settings, host, port)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -111,8 +112,11 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
         )
     finally:
         stop.set()
-        if thread:
+        if runner and thread:
+            runner.wake.set()
             thread.join(timeout=15)
+            runner.close()
+        service.dispose()
 
 
 def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
@@ -141,10 +145,16 @@ def worker(config_path: Path | None) -> None:
     """Run the worker alone (to scale it apart from the web processes)."""
     service = open_service(settings_from(config_path))
     stop = threading.Event()
+    # SIGTERM (systemd, kill) and Ctrl-C finish the current round, then stop: a reply being
+    # sent is recorded before exit. A SIGKILL is covered by leases and reconciliation.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runner = _worker(service)
     try:
-        _worker(service).run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
+        runner.run_forever(stop)
+    finally:
+        runner.close()
+        service.dispose()
 
 
 @main.group()

@@ -57,6 +57,9 @@ def record_status(service: Service, update_: StatusUpdate, raw: dict[str, str]) 
                 reply_id=reply.id if reply else None,
                 state=update_.state.value,
                 error_code=update_.error_code,
+                opted_out=update_.opted_out,
+                price=update_.price,
+                currency=update_.currency,
                 received_at=now,
                 raw=json.dumps(raw, ensure_ascii=False, sort_keys=True),
             )
@@ -124,7 +127,15 @@ def adopt_early_statuses(
     than our own commit). Returns how many were applied."""
     e = models.status_events
     rows = conn.execute(
-        select(e.c.id, e.c.provider, e.c.state, e.c.error_code)
+        select(
+            e.c.id,
+            e.c.provider,
+            e.c.state,
+            e.c.error_code,
+            e.c.price,
+            e.c.currency,
+            e.c.opted_out,
+        )
         .where(e.c.provider_message_id == provider_message_id, e.c.reply_id.is_(None))
         .order_by(e.c.id)
     ).all()
@@ -133,9 +144,17 @@ def adopt_early_statuses(
         return 0
     for row in rows:
         update_ = StatusUpdate(
-            row.provider, provider_message_id, DeliveryState(row.state), row.error_code
+            row.provider,
+            provider_message_id,
+            DeliveryState(row.state),
+            row.error_code,
+            price=row.price,
+            currency=row.currency,
+            opted_out=row.opted_out,
         )
         _apply(conn, reply, update_, now, currency)
+        if update_.opted_out:
+            outbox.mark_opted_out(conn, reply.line, reply.recipient, now)
         reply = _find(conn, provider_message_id) or reply
         conn.execute(update(e).where(e.c.id == row.id).values(reply_id=reply.id))
     return len(rows)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -213,6 +214,9 @@ status_events = Table(
     Column("reply_id", ForeignKey("replies.id"), nullable=True),
     Column("state", String(16), nullable=False),
     Column("error_code", String(16), nullable=True),
+    Column("opted_out", Boolean, nullable=False, default=False),
+    Column("price", Float, nullable=True),  # as reported, with its currency
+    Column("currency", String(8), nullable=True),
     Column("received_at", UtcDateTime, nullable=False),
     Column("raw", Text, nullable=False),
 )

@@ -271,6 +271,9 @@ def upgrade() -> None:
         sa.Column("reply_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("error_code", sa.String(length=16), nullable=True),
+        sa.Column("opted_out", sa.Boolean(), nullable=False),
+        sa.Column("price", sa.Float(), nullable=True),
+        sa.Column("currency", sa.String(length=8), nullable=True),
         sa.Column("received_at", antirelou.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("raw", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
