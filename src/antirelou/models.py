@@ -152,6 +152,24 @@ messages = Table(
     Index("ix_messages_sender", "sender"),
 )
 
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("call_id", String(64), nullable=False),
+    Column("line", String(32), nullable=False),
+    Column("caller", String(64), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("answered", Boolean, nullable=False),  # played the message, or rejected
+    Column("reasons", Text, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),  # estimated
+    Column("incident_id", ForeignKey("incidents.id"), nullable=True),
+    UniqueConstraint("provider", "call_id", name="uq_calls_call_id"),
+    Index("ix_calls_line_caller", "line", "caller"),
+)
+
 senders = Table(
     "senders",
     metadata,

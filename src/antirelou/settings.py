@@ -38,6 +38,10 @@ DEFAULT_REPLY_FR = (
     "Bonjour. Ce numéro n'est pas le sien : elle vous l'a donné pour vous dire non. "
     "Quand une femme dit non, c'est non. Merci de ne pas insister."
 )
+DEFAULT_VOICE_FR = (
+    "Bonjour. Ce numéro n'est pas le sien. Elle vous l'a donné pour vous dire non. "
+    "Quand une femme dit non, c'est non. Merci de ne pas insister. Au revoir."
+)
 PLACEHOLDERS = {"", "...", "AC...", "changeme", "change-me", "secret"}
 
 
@@ -62,6 +66,11 @@ class LineSettings(Strict):
     reply_window: Duration = timedelta(days=30)
     allowed_countries: tuple[str, ...] = ("FR",)
     timezone: str = "Europe/Paris"
+    # Voice calls (Twilio): a short spoken message, then hang up.
+    voice_message: str = DEFAULT_VOICE_FR
+    voice: str = "Polly.Lea"  # a Twilio <Say> voice for the line's language
+    voice_audio_url: str = ""  # a recorded message to <Play> instead of <Say>
+    voice_max_plays: int = Field(2, ge=0)  # then the caller's calls are rejected (not billed)
 
     @field_validator("number")
     @classmethod
@@ -117,6 +126,7 @@ class LineSettings(Strict):
 class PricingSettings(Strict):
     inbound: float = Field(0.0075, ge=0)
     outbound_segment: float = Field(0.07627, ge=0)
+    voice_minute: float = Field(0.01, ge=0)  # receiving a call, per started minute
     currency: str = "EUR"
 
 

@@ -17,6 +17,7 @@ from antirelou.inbound import receive
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.twilio import parse_inbound, parse_status, validate_signature
 from antirelou.web.requests import parse_form, public_url_of, read_body
+from antirelou.voice import IncomingCall, receive_call, twiml
 from antirelou.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -63,3 +64,16 @@ async def status_callback(request: Request) -> Response:
         raise HTTPException(400, exc.reason) from None
     known = await run_in_threadpool(record_status, AppState.of(request).service, update, params)
     return Response(status_code=204 if known else 202)
+
+
+@router.post("/voice", response_class=Response)
+async def voice_call(request: Request) -> Response:
+    """A call to one of our numbers: a short spoken message, or <Reject/> (not billed)."""
+    params = await _verified_params(request)
+    call_id, caller, line = (params.get(k, "").strip() for k in ("CallSid", "From", "To"))
+    if not (call_id.startswith("CA") and caller and line):
+        raise HTTPException(400, "CallSid (CA...), From and To are required")
+    call = IncomingCall("twilio", call_id, caller, line, params)
+    state = AppState.of(request)
+    line_settings, decision = await run_in_threadpool(receive_call, state.service, call)
+    return Response(twiml(line_settings, decision), media_type="text/xml")

@@ -1,0 +1,128 @@
+"""Voice calls: a short spoken message, then hang up — or a rejection that costs nothing.
+
+Men call the decoy number as often as they text it. A call is answered with the line's
+message (`<Say>` in the line's language, or a recorded `<Play>`), then `<Hangup/>`. It is
+rejected with `<Reject/>` (the caller hears a busy/unavailable tone and the provider bills
+nothing) while the line is paused, during an incident, or once the caller has already
+heard the message `voice_max_plays` times. Every call is stored, like a text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, select
+
+from antirelou import floods, models
+from antirelou.money import to_micros
+from antirelou.service import Service
+from antirelou.settings import LineSettings
+
+LANGUAGES = {"fr": "fr-FR", "en": "en-GB", "es": "es-ES", "de": "de-DE", "it": "it-IT"}
+WORDS_PER_MINUTE = 150  # a calm speaking pace, to estimate how long the call lasts
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    provider: str
+    call_id: str
+    caller: str
+    line: str
+    raw: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CallDecision:
+    answer: bool
+    reasons: tuple[str, ...]
+
+
+def decide_call(paused: bool, incident: bool, plays: int, max_plays: int) -> CallDecision:
+    """Pure: play the message, or reject the call (not billed)."""
+    reasons = []
+    if paused:
+        reasons.append("line_paused")
+    if incident:
+        reasons.append("incident_open")
+    if plays >= max_plays:
+        reasons.append("already_heard")
+    return CallDecision(not reasons, tuple(reasons) or ("first_calls",))
+
+
+def twiml(line: LineSettings | None, decision: CallDecision) -> str:
+    """The TwiML document for a call (only documented verbs and attributes)."""
+    response = ET.Element("Response")
+    if line is None or not decision.answer:
+        ET.SubElement(response, "Reject", reason="rejected")
+    elif line.voice_audio_url:
+        ET.SubElement(response, "Play").text = line.voice_audio_url
+        ET.SubElement(response, "Hangup")
+    else:
+        language = LANGUAGES.get(line.language, line.language)
+        say = ET.SubElement(response, "Say", voice=line.voice, language=language)
+        say.text = line.voice_message
+        ET.SubElement(response, "Hangup")
+    body = ET.tostring(response, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>' + body
+
+
+def estimated_cost(line: LineSettings, price_per_minute: float) -> int:
+    """Inbound call cost, billed per started minute, from the message's length."""
+    minutes = max(1, math.ceil(len(line.voice_message.split()) / WORDS_PER_MINUTE))
+    return to_micros(minutes * price_per_minute)
+
+
+def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | None, CallDecision]:
+    """Store the call once (a retried webhook replays the first decision) and decide."""
+    now = service.clock.now()
+    line = service.line(call.line)
+    c = models.calls
+    with service.engine.begin() as conn:
+        existing = conn.execute(
+            select(c.c.answered, c.c.reasons).where(
+                c.c.provider == call.provider, c.c.call_id == call.call_id
+            )
+        ).first()
+        if existing is not None:
+            return line, CallDecision(existing.answered, tuple(json.loads(existing.reasons)))
+        decision, incident_id = _decide(service, conn, line, call)
+        cost = estimated_cost(line, service.settings.pricing.voice_minute) if line else 0
+        conn.execute(
+            c.insert().values(
+                provider=call.provider,
+                call_id=call.call_id,
+                line=call.line,
+                caller=call.caller,
+                received_at=now,
+                raw=json.dumps(call.raw, ensure_ascii=False, sort_keys=True),
+                answered=decision.answer,
+                reasons=json.dumps(decision.reasons),
+                cost_micros=cost if decision.answer else 0,
+                incident_id=incident_id,
+            )
+        )
+    return line, decision
+
+
+def _decide(
+    service: Service, conn: Connection, line: LineSettings | None, call: IncomingCall
+) -> tuple[CallDecision, int | None]:
+    if line is None:
+        return CallDecision(False, ("unknown_line",)), None
+    c = models.calls
+    plays = conn.execute(
+        select(func.count()).where(
+            c.c.line == line.number, c.c.caller == call.caller, c.c.answered.is_(True)
+        )
+    ).scalar_one()
+    paused = bool(
+        conn.execute(
+            select(models.lines.c.paused).where(models.lines.c.number == line.number)
+        ).scalar()
+    )
+    incident_id = floods.open_incident_id(conn, line.number)
+    decision = decide_call(paused, incident_id is not None, int(plays), line.voice_max_plays)
+    return decision, incident_id
