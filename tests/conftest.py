@@ -14,13 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
 
 from antirelou import migrate
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.service import Service
+from antirelou.web.app import create_app
 from tests.helpers import make_settings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
@@ -91,3 +94,29 @@ def service(database_url: str, clock: VirtualClock) -> Iterator[Service]:
     svc.sync_lines()
     yield svc
     svc.dispose()
+
+
+@pytest.fixture
+def hook_service(database_url: str, clock: VirtualClock) -> Iterator[Service]:
+    """A service whose one line is a Twilio number, behind https://decoy.example.org."""
+    settings = make_settings(
+        database_url,
+        public_url="https://decoy.example.org",
+        lines=[{"number": "+33939000021", "provider": "twilio"}],
+        twilio={"account_sid": "AC" + "0" * 32, "auth_token": "test-token"},
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    yield service
+    service.dispose()
+
+
+@pytest.fixture
+def app(hook_service: Service) -> FastAPI:
+    return create_app(hook_service)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client

@@ -27,14 +27,12 @@ from sqlalchemy import func, select
 
 from antirelou import models, outbox
 from antirelou.clock import VirtualClock
-from antirelou.db import make_engine
 from antirelou.providers.twilio import TwilioSender, compute_signature
 from antirelou.service import Service
-from antirelou.web.app import create_app
 from antirelou.web.twilio_hooks import EMPTY_TWIML
 from antirelou.worker import Worker
 from tests.fakes.twilio_api import FakeTwilio
-from tests.helpers import LINE, count, counter, make_settings, replies
+from tests.helpers import LINE, count, counter, replies
 
 # Starlette 1.x warns at import that its TestClient would rather run on httpx2; this venv
 # has httpx only, and that works. Silence that one warning (pytest turns warnings into errors).
@@ -152,32 +150,6 @@ def wait_for(what: Callable[[], T], timeout: float = 10.0) -> T:
 
 
 # --- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def hook_service(database_url: str, clock: VirtualClock) -> Iterator[Service]:
-    """A service whose one line is a Twilio number, behind https://decoy.example.org."""
-    settings = make_settings(
-        database_url,
-        public_url=PUBLIC_URL,
-        lines=[{"number": LINE, "provider": "twilio"}],
-        twilio={"account_sid": ACCOUNT_SID, "auth_token": TOKEN},
-    )
-    service = Service(settings, make_engine(database_url), clock)
-    service.sync_lines()
-    yield service
-    service.dispose()
-
-
-@pytest.fixture
-def app(hook_service: Service) -> FastAPI:
-    return create_app(hook_service)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 @pytest.fixture

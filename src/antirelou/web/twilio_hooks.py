@@ -16,8 +16,8 @@ from antirelou.delivery import record_status
 from antirelou.inbound import receive
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.twilio import parse_inbound, parse_status, validate_signature
-from antirelou.web.requests import parse_form, public_url_of, read_body
 from antirelou.voice import IncomingCall, receive_call, twiml
+from antirelou.web.requests import parse_form, public_url_of, read_body
 from antirelou.web.state import AppState
 
 log = logging.getLogger(__name__)
