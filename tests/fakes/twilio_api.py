@@ -12,29 +12,20 @@ sending: a 500 after the message was created, a hang past the client's timeout, 
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hmac
 import math
 import secrets
-import socket
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from types import TracebackType
-from typing import Self
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+
+from tests.fakes.server import Call, FakeServer, basic_auth_matches
+
+__all__ = ["Call", "FakeTwilio", "fake_twilio", "num_segments"]
 
 SEND_BEHAVIOURS = frozenset({"ok", "500", "500_after_create", "429", "21610", "21211", "hang"})
 LIST_BEHAVIOURS = frozenset({"ok", "500", "hang"})
@@ -80,24 +71,15 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-@dataclass(frozen=True)
-class Call:
-    """One request as the fake saw it, authorised or not."""
-
-    method: str
-    path: str
-    authorized: bool
-    form: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
-
-
-class FakeTwilio:
+class FakeTwilio(FakeServer):
     """Context manager running the fake API; see the module docstring.
 
     `hang_seconds` is how long "hang" stalls before answering (longer than the client's
     timeout in the tests). With `hang_creates` the message is created BEFORE the stall,
     like a Twilio that accepted it and whose answer was lost, so `find_sent` can see it.
     """
+
+    label = "fake-twilio"
 
     def __init__(
         self,
@@ -107,142 +89,44 @@ class FakeTwilio:
         hang_seconds: float = 2.0,
         hang_creates: bool = True,
     ) -> None:
+        super().__init__(hang_seconds=hang_seconds)
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.hang_seconds = hang_seconds
         self.hang_creates = hang_creates
-        self.base_url = ""
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._requests: list[dict[str, str]] = []
-        self._calls: list[Call] = []
         self._messages: list[dict[str, object]] = []
-        self._send_script: deque[str] = deque()
-        self._list_script: deque[str] = deque()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._send_script = self.script_for(SEND_BEHAVIOURS)
+        self._list_script = self.script_for(LIST_BEHAVIOURS)
 
     # --- what tests read and script ---------------------------------------------------
 
     @property
     def requests(self) -> list[dict[str, str]]:
         """The form of every POST received, in order (a snapshot)."""
-        with self._lock:
+        with self.lock:
             return [dict(form) for form in self._requests]
-
-    @property
-    def calls(self) -> list[Call]:
-        """Every request received, GETs and refused ones included (a snapshot)."""
-        with self._lock:
-            return list(self._calls)
 
     @property
     def messages(self) -> list[dict[str, object]]:
         """The messages created so far, oldest first (a snapshot)."""
-        with self._lock:
+        with self.lock:
             return [dict(message) for message in self._messages]
 
     def script(self, *behaviours: str) -> None:
         """How the next POSTs are answered, one behaviour each; then "ok" again."""
-        self._extend(self._send_script, behaviours, SEND_BEHAVIOURS)
+        self._send_script.extend(behaviours)
 
     def script_list(self, *behaviours: str) -> None:
         """How the next GETs (message listings) are answered; then "ok" again."""
-        self._extend(self._list_script, behaviours, LIST_BEHAVIOURS)
-
-    def _extend(
-        self, queue: deque[str], behaviours: tuple[str, ...], known: frozenset[str]
-    ) -> None:
-        unknown = set(behaviours) - known
-        if unknown:
-            raise ValueError(f"unknown behaviours {sorted(unknown)}; known: {sorted(known)}")
-        with self._lock:
-            queue.extend(behaviours)
-
-    def _next(self, queue: deque[str]) -> str:
-        with self._lock:
-            return queue.popleft() if queue else "ok"
-
-    # --- lifecycle ----------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        """Serve on a free port and return once uvicorn accepts connections."""
-        self._stopping.clear()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app(),
-            host="127.0.0.1",
-            port=port,
-            loop="asyncio",
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=math.ceil(self.hang_seconds) + 1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-twilio", daemon=True
-        )
-        self._thread.start()
-        self._wait_started(sock)
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    def _wait_started(self, sock: socket.socket) -> None:
-        assert self._server is not None
-        assert self._thread is not None
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                sock.close()
-                self.stop()
-                raise RuntimeError("the fake Twilio server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Stop serving; stalled "hang" answers are cut short so that this is quick."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=self.hang_seconds + 10)
-            if self._thread.is_alive():
-                raise RuntimeError("the fake Twilio server did not stop")
-        self._server = None
-        self._thread = None
+        self._list_script.extend(behaviours)
 
     # --- the API ------------------------------------------------------------------------
 
-    def _app(self) -> Starlette:
-        return Starlette(
-            routes=[Route(MESSAGES_PATH, self._messages_endpoint, methods=["GET", "POST"])]
-        )
+    def routes(self) -> list[BaseRoute]:
+        return [Route(MESSAGES_PATH, self._messages_endpoint, methods=["GET", "POST"])]
 
     def _authorized(self, header: str | None) -> bool:
-        if header is None or not header.startswith("Basic "):
-            return False
-        try:
-            decoded = base64.b64decode(header.removeprefix("Basic "), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        expected = f"{self.account_sid}:{self.auth_token}".encode()
-        return hmac.compare_digest(decoded, expected)
+        return basic_auth_matches(header, self.account_sid, self.auth_token)
 
     async def _messages_endpoint(self, request: Request) -> Response:
         authorized = self._authorized(request.headers.get("authorization"))
@@ -251,22 +135,17 @@ class FakeTwilio:
             received = await request.form()
             form = {key: value for key, value in received.items() if isinstance(value, str)}
         call = Call(request.method, request.url.path, authorized, form, dict(request.query_params))
-        with self._lock:
-            self._calls.append(call)
-            if request.method == "POST":
+        self.record(call)
+        if request.method == "POST":
+            with self.lock:
                 self._requests.append(form)
         if not authorized:
             return _error(401, 20003, "Authenticate")
         if request.path_params["account_sid"] != self.account_sid:
             return _error(404, 20404, "The requested resource was not found")
         if request.method == "POST":
-            return await self._send(form, self._next(self._send_script))
-        return await self._list(call.query, self._next(self._list_script))
-
-    async def _stall(self) -> None:
-        deadline = time.monotonic() + self.hang_seconds
-        while time.monotonic() < deadline and not self._stopping.is_set():
-            await asyncio.sleep(0.02)
+            return await self._send(form, self._send_script.next())
+        return await self._list(call.query, self._list_script.next())
 
     async def _send(self, form: Mapping[str, str], behaviour: str) -> Response:
         for name, code, message in _REQUIRED:
@@ -278,7 +157,7 @@ class FakeTwilio:
             return _error(*_ERRORS[behaviour])
         if behaviour == "hang":
             created = self._create(form) if self.hang_creates else self._new_message(form)
-            await self._stall()
+            await self.stall()
             return JSONResponse(created, status_code=201)
         return JSONResponse(self._create(form), status_code=201)
 
@@ -309,7 +188,7 @@ class FakeTwilio:
 
     def _create(self, form: Mapping[str, str]) -> dict[str, object]:
         message = self._new_message(form)
-        with self._lock:
+        with self.lock:
             self._messages.append(message)
         return message
 
@@ -317,9 +196,9 @@ class FakeTwilio:
         if behaviour == "500":
             return _error(*_ERRORS["500"])
         if behaviour == "hang":
-            await self._stall()
+            await self.stall()
         page_size = int(query.get("PageSize", "50"))
-        with self._lock:
+        with self.lock:
             found = [m for m in reversed(self._messages) if _listed(m, query)]
         return JSONResponse(
             {

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.service import Service
-from antirelou.web import twilio_hooks
+from antirelou.web import android_hooks, plivo_hooks, twilio_hooks, vonage_hooks
 from antirelou.web.state import AppState
 
 
@@ -18,6 +18,9 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="antirelou", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.antirelou = AppState(service)
     app.include_router(twilio_hooks.router)
+    app.include_router(vonage_hooks.router)
+    app.include_router(plivo_hooks.router)
+    app.include_router(android_hooks.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(OperationalError, _database_unavailable)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
@@ -20,19 +22,56 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def content_type(request: Request) -> str:
+    """The media type alone ("application/json"), lowercase, without its parameters."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def parse_form(request: Request, body: bytes) -> list[tuple[str, str]]:
     """Decode an application/x-www-form-urlencoded body, keeping empty values.
 
     Empty values matter: Twilio signs `ToCity=` too.
     """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    if content_type(request) != "application/x-www-form-urlencoded":
         raise HTTPException(415, "expected application/x-www-form-urlencoded")
     try:
         text = body.decode("utf-8")
         return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(400, f"malformed form body: {exc}") from None
+
+
+def parse_json_object(request: Request, body: bytes) -> dict[str, Any]:
+    """Decode an application/json body that must be one JSON object (UTF-8).
+
+    Duplicate keys are refused: two parsers (ours, the signer's) could disagree on which
+    value counts, and a signature would then vouch for a value we never read.
+    """
+    if content_type(request) != "application/json":
+        raise HTTPException(415, "expected application/json")
+    try:
+        decoded = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise HTTPException(400, f"malformed JSON body: {exc}") from None
+    if not isinstance(decoded, dict):
+        raise HTTPException(400, "malformed JSON body: an object is expected")
+    return decoded
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    """The query string's parameters, blank values kept, strictly decoded."""
+    query = request.url.query
+    try:
+        return parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query), errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, f"malformed query string: {exc}") from None
 
 
 def public_url_of(request: Request, public_base: str) -> str:

@@ -1,0 +1,68 @@
+"""Plivo webhooks: inbound texts (message_url) and message status callbacks (url).
+
+Order matters: size limit, form decoding, X-Plivo-Signature-V3, and only then any write.
+A forged request is refused with 403 before it touches the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from antirelou.delivery import record_status
+from antirelou.inbound import receive
+from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.plivo import parse_inbound, parse_status, validate_signature
+from antirelou.web.requests import parse_form, public_url_of, read_body
+from antirelou.web.state import AppState
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/plivo", tags=["webhooks"])
+
+
+async def _verified_params(request: Request) -> dict[str, str]:
+    settings = AppState.of(request).service.settings
+    body = await read_body(request, settings.web.max_body_bytes)
+    pairs = parse_form(request, body)
+    signature = request.headers.get("x-plivo-signature-v3", "")
+    nonce = request.headers.get("x-plivo-signature-v3-nonce", "")
+    url = public_url_of(request, settings.public_base)
+    token = settings.plivo.auth_token.get_secret_value()
+    if not validate_signature("POST", url, pairs, signature, nonce, token):
+        log.warning("refused a Plivo request with a missing or wrong signature")
+        raise HTTPException(403, "missing or invalid X-Plivo-Signature-V3")
+    params = dict(pairs)
+    if len(params) != len(pairs):  # Plivo never repeats one: which value would count?
+        raise HTTPException(400, "a parameter appears twice")
+    return params
+
+
+@router.post("/sms", response_class=Response)
+async def inbound_sms(request: Request) -> Response:
+    """A text to one of our numbers. Replies go out through the Message API, not here."""
+    params = await _verified_params(request)
+    try:
+        sms = parse_inbound(params)
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
+    state = AppState.of(request)
+    receipt = await run_in_threadpool(receive, state.service, replace(sms, signature_checked=True))
+    if receipt.reply_id is not None:
+        state.notify_reply()
+    return Response(status_code=200)
+
+
+@router.post("/status", response_class=Response)
+async def status_callback(request: Request) -> Response:
+    """Delivery news for a reply we sent."""
+    params = await _verified_params(request)
+    service = AppState.of(request).service
+    try:
+        update = parse_status(params, service.settings.plivo.price_currency.upper())
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
+    known = await run_in_threadpool(record_status, service, update, params)
+    return Response(status_code=204 if known else 202)

@@ -1,0 +1,119 @@
+"""Vonage webhooks: inbound texts (and their parts) and delivery receipts.
+
+Vonage calls with GET query parameters, a POST form or a POST JSON object, as set in its
+dashboard; each is decoded to the same flat parameters. Order matters: size limit,
+decoding, signature and freshness, and only then any write: a forged or replayed request
+gets a 403 before it touches the database. Vonage re-sends until it gets a 200 or 204,
+for 24 hours, so every request we could store (or already had) is answered 204.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from antirelou.delivery import record_status
+from antirelou.inbound import receive
+from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.multipart import Part, receive_part
+from antirelou.providers.vonage import parse_inbound, parse_status, refusal
+from antirelou.web.requests import (
+    content_type,
+    parse_form,
+    parse_json_object,
+    query_pairs,
+    read_body,
+)
+from antirelou.web.state import AppState
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/vonage", tags=["webhooks"])
+
+
+def _scalar(name: str, value: Any) -> str:
+    """A JSON value as the text Vonage signed: strings as they are, numbers and booleans
+    as JavaScript writes them. Nested values are not part of Vonage's webhooks."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise HTTPException(400, f"field {name[:40]!r} is not a plain value")
+
+
+def _body_pairs(request: Request, body: bytes) -> list[tuple[str, str]]:
+    if content_type(request) == "application/json":
+        return [(k, _scalar(k, v)) for k, v in parse_json_object(request, body).items()]
+    if not body:
+        return []
+    return parse_form(request, body)
+
+
+def _unique(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Vonage never repeats a parameter; a repeated one makes the request ambiguous."""
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        raise HTTPException(400, "a parameter appears twice")
+    return params
+
+
+async def _verified_params(request: Request) -> dict[str, str]:
+    state = AppState.of(request)
+    settings = state.service.settings
+    body = await read_body(request, settings.web.max_body_bytes)
+    pairs = query_pairs(request)
+    if request.method == "POST":
+        pairs += _body_pairs(request, body)
+    params = _unique(pairs)
+    vonage = settings.vonage
+    reason = refusal(
+        params,
+        vonage.signature_secret.get_secret_value(),
+        vonage.signature_method,
+        state.service.clock.now(),
+        vonage.max_age,
+    )
+    if reason is not None:
+        log.warning("refused a Vonage request: %s", reason)
+        raise HTTPException(403, reason)
+    return params
+
+
+@router.api_route("/inbound", methods=["GET", "POST"], response_class=Response)
+async def inbound_sms(request: Request) -> Response:
+    """A text (or one part of a long text) to one of our numbers."""
+    params = await _verified_params(request)
+    try:
+        parsed = parse_inbound(params)
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
+    state = AppState.of(request)
+    if isinstance(parsed, Part):
+        replies = await run_in_threadpool(receive_part, state.service, parsed)
+    else:
+        sms = replace(parsed, signature_checked=True)
+        replies = int((await run_in_threadpool(receive, state.service, sms)).reply_id is not None)
+    if replies:
+        state.notify_reply()
+    return Response(status_code=204)
+
+
+@router.api_route("/status", methods=["GET", "POST"], response_class=Response)
+async def delivery_receipt(request: Request) -> Response:
+    """Delivery news for a reply we sent (one receipt per part of a long reply)."""
+    params = await _verified_params(request)
+    service = AppState.of(request).service
+    try:
+        update = parse_status(params, service.settings.vonage.price_currency.upper())
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
+    if update is None:  # "unknown" and other statuses that tell nothing: acknowledged only
+        return Response(status_code=204)
+    await run_in_threadpool(record_status, service, update, params)
+    return Response(status_code=204)
