@@ -133,10 +133,12 @@ def _describe(settings: Settings, host: str | None, port: int | None) -> None:
 
 
 def _worker(service: Any) -> Any:
+    from antirelou.providers.multipart import receive_stale_parts
     from antirelou.providers.registry import build_senders
     from antirelou.worker import Worker
 
-    return Worker(service, build_senders(service.settings))
+    chores = [lambda: receive_stale_parts(service)]
+    return Worker(service, build_senders(service.settings), chores=chores)
 
 
 @main.command()

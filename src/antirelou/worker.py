@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,6 +42,9 @@ class Worker:
     senders: Mapping[str, Sender]
     owner: str = ""
     deliver_alerts: bool = True
+    # Edge chores the wiring adds (e.g. deciding on multipart texts that never completed),
+    # so the core never imports a provider.
+    chores: Sequence[Callable[[], object]] = ()
 
     def __post_init__(self) -> None:
         self.owner = self.owner or worker_id()
@@ -61,6 +64,8 @@ class Worker:
             close_calm_incidents(conn, now, self.service.settings.defence, news)
             alerts.incident_news(conn, self.service, news, now)
         release_held(self.service, now, self._sweeps)
+        for chore in self.chores:
+            chore()
         if self.deliver_alerts:
             alerts.deliver_pending(self.service, now)
 
