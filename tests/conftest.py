@@ -29,7 +29,8 @@ from tests.helpers import make_settings
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("TEST_REQUIRE_POSTGRES") == "1"
-TEMPLATE_DB = "antirelou_test_template"
+# One template per test session, so concurrent sessions on one server never collide.
+TEMPLATE_DB = f"antirelou_tpl_{uuid.uuid4().hex[:8]}"
 START = datetime(2017, 10, 27, 14, 0, tzinfo=UTC)
 
 
@@ -39,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template() -> Iterator[str]:
     """Create (once per run) a migrated template database to clone per test."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured (set TEST_POSTGRES_URL)")
@@ -51,8 +52,10 @@ def postgres_template() -> str:
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
     admin.dispose()
-    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
