@@ -118,7 +118,9 @@ def upgrade() -> None:
         sa.Column("answered", sa.Boolean(), nullable=False),
         sa.Column("reasons", sa.Text(), nullable=False),
         sa.Column("cost_micros", sa.BigInteger(), nullable=False),
-        sa.Column("incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["incident_id"], ["incidents.id"], name=op.f("fk_calls_incident_id_incidents")
         ),
