@@ -143,14 +143,31 @@ def test_held_raider_is_cancelled_not_released(raid_service: Service, clock: Vir
     assert reply.error == "raider_while_held"
 
 
+# Twelve men, twelve different first texts: none of them looks like a copy-paste raid.
+GENUINE_TEXTS = (
+    "Salut c'est Julien du bar",
+    "Coucou, on s'est croisés samedi ?",
+    "Bonsoir, Marc, le voisin du 3e",
+    "hello c'est moi, tu te souviens ?",
+    "Tu rentres bien ?",
+    "Hey ! Karim du concert",
+    "Bonjour, c'est Thomas pour le vélo",
+    "Re, c'était sympa ce soir",
+    "On se voit demain au marché ?",
+    "Slt c pierre",
+    "Alors, ce café, quand ?",
+    "Yo c'est Nico, j'ai trouvé ton écharpe",
+)
+
+
 def test_release_is_paced_by_money(database_url: str, clock: VirtualClock) -> None:
     # 1 EUR a day, 50% of it per hour after the incident: 6 replies an hour at 0.07627.
     settings = make_settings(database_url, budget={"daily_cap": 1.0, "total": 1000})
     service = Service(settings, make_engine(database_url), clock)
     service.sync_lines()
     incident = operations.open_incident(service, "+33939000021", "test")
-    for i in range(12):
-        receive(service, sms(sender=fr_mobile(100 + i), body=f"Salut {i}, on s'est vu au bar"))
+    for i, body in enumerate(GENUINE_TEXTS):
+        receive(service, sms(sender=fr_mobile(100 + i), body=body))
     operations.close_incident(service, incident, "test")
     worker = worker_for(service)
     worker.tick(force=True)
