@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,6 +14,8 @@ from antirelou.service import Service
 from antirelou.settings import Settings, settings_from_mapping
 
 LINE = "+33939000021"
+# The evidence signing key lives outside the database; tests keep theirs out of the repo.
+KEY_DIR = tempfile.mkdtemp(prefix="antirelou-test-keys-")
 _ids = itertools.count(1)
 
 
@@ -48,6 +51,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "public_url": "https://decoy.example.org",
         "lines": [{"number": LINE, "provider": "sandbox"}],
         "worker": {"backoff": "1s", "lease": "30s"},
+        "evidence": {"key_path": f"{KEY_DIR}/evidence.key"},
     }
     data.update(overrides)
     return settings_from_mapping(data)

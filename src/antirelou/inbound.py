@@ -21,6 +21,7 @@ from antirelou import alerts, budget, floods, models
 from antirelou.dbutil import dialect_insert
 from antirelou.detect.abuse import AbuseVerdict
 from antirelou.detect.numbers import shape
+from antirelou.evidence import hooks as evidence
 from antirelou.keywords import Keyword, keyword_of
 from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
@@ -130,8 +131,12 @@ def _process(
         decision, reply_id = _enqueue(service, conn, line, sender, message_id, decision, now)
         if decision.action is Action.REPLY:
             alerts.spend_thresholds(conn, service, service.local_day(line, now), now)
-    _save_decision(conn, message_id, decision, abuse.level, signals.labels(rules), incident_id)
+    labels = signals.labels(rules)
+    _save_decision(conn, message_id, decision, abuse.level, labels, incident_id)
     alerts.incident_news(conn, service, news, now)
+    # Last writes of the transaction: the evidence head's lock is held only for the commit.
+    evidence.inbound(conn, sms, message_id, decision, incident_id, now, labels)
+    evidence.incident_news(conn, news, now)
     return Receipt(message_id, False, decision, reply_id, incident_id)
 
 

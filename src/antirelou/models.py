@@ -283,3 +283,7 @@ inbound_parts = Table(
     Index("ix_inbound_parts_group", "provider", "group_key", "assembled_id"),
     Index("ix_inbound_parts_assembled", "assembled_id"),
 )
+
+# The evidence chain's tables share this metadata (migration 0003); importing them here
+# means whoever imports the models sees the whole schema.
+import antirelou.evidence.tables  # noqa: E402, F401

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from antirelou import alerts, budget, floods, models
+from antirelou.evidence import hooks as evidence
 from antirelou.money import to_micros
 from antirelou.release import cancel_held
 from antirelou.service import Service
@@ -25,15 +26,18 @@ class OperationError(ValueError):
 def audit(
     conn: Connection, actor: str, action: str, target: str | None, now: datetime, **details: Any
 ) -> None:
-    conn.execute(
-        models.audit_log.insert().values(
+    audit_id = conn.execute(
+        models.audit_log.insert()
+        .values(
             at=now,
             actor=actor,
             action=action,
             target=target,
             details=json.dumps(details, default=str, sort_keys=True),
         )
-    )
+        .returning(models.audit_log.c.id)
+    ).scalar_one()
+    evidence.operator_action(conn, int(audit_id), actor, action, target, details, now)
 
 
 def _known_line(service: Service, number: str) -> str:
@@ -68,6 +72,7 @@ def open_incident(service: Service, number: str, actor: str, note: str = "") -> 
         if not news.opened:
             raise OperationError(f"incident {incident_id} is already open on {number}")
         alerts.incident_news(conn, service, news, now)
+        evidence.incident_news(conn, news, now)
         audit(conn, actor, "incident_open", number, now, incident=incident_id, note=note)
     return incident_id
 
@@ -77,7 +82,9 @@ def close_incident(service: Service, incident_id: int, actor: str) -> None:
     with service.engine.begin() as conn:
         if not floods.close_incident(conn, incident_id, now, f"operator:{actor}"):
             raise OperationError(f"incident {incident_id} is not open")
-        alerts.incident_news(conn, service, floods.IncidentNews(closed=[incident_id]), now)
+        news = floods.IncidentNews(closed=[incident_id])
+        alerts.incident_news(conn, service, news, now)
+        evidence.incident_news(conn, news, now)
         audit(conn, actor, "incident_close", str(incident_id), now)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
 
 from antirelou import budget, models
+from antirelou.evidence import hooks as evidence
 
 
 class ReplyStatus(enum.StrEnum):
@@ -148,6 +149,7 @@ def mark_sent(
             at=now, kind="reply", amount_micros=cost, line=reply.line, reply_id=reply.id
         )
     )
+    evidence.reply_sent(conn, reply, provider_message_id, cost, now)
     return True
 
 

@@ -62,10 +62,13 @@ def read_scenario(handle: TextIO) -> Iterator[ScenarioText]:
             raise ScenarioError(f"line {number}: 'at' needs a timezone offset")
 
 
-def replay_settings(settings: Settings, database_url: str) -> Settings:
-    """The operator's settings with a fresh database and every line on the sandbox."""
+def replay_settings(settings: Settings, database_url: str, key_path: Path) -> Settings:
+    """The operator's settings with a fresh database, every line on the sandbox, and an
+    evidence key of its own (a replay must never sign with the live instance's key)."""
     lines = tuple(line.model_copy(update={"provider": "sandbox"}) for line in settings.lines)
-    return settings.model_copy(update={"database_url": database_url, "lines": lines})
+    evidence = settings.evidence.model_copy(update={"key_path": str(key_path), "tsa_url": ""})
+    update = {"database_url": database_url, "lines": lines, "evidence": evidence}
+    return settings.model_copy(update=update)
 
 
 class Replay:
@@ -78,7 +81,8 @@ class Replay:
         self.clock = VirtualClock(start)
         engine = make_engine(url, durable=False)
         migrate.upgrade(engine)
-        self.service = Service(replay_settings(settings, url), engine, self.clock)
+        settings = replay_settings(settings, url, out_dir / "evidence.key")
+        self.service = Service(settings, engine, self.clock)
         self.service.sync_lines()
         self.worker = Worker(self.service, {"sandbox": SandboxSender()}, deliver_alerts=False)
         self._worked_at = start

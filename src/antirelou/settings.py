@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from antirelou.durations import parse_duration
+from antirelou.evidence.settings import EvidenceSettings
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 ProviderName = Literal["twilio", "vonage", "plivo", "android", "sandbox"]
@@ -261,6 +262,7 @@ class Settings(Strict):
     web: WebSettings = WebSettings()
     defence: DefenceSettings = DefenceSettings()
     alerts: AlertSettings = AlertSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
     def line(self, number: str) -> LineSettings | None:
         return next((line for line in self.lines if line.number == number), None)

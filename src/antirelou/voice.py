@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from antirelou import floods, models
+from antirelou.evidence import hooks as evidence
 from antirelou.money import to_micros
 from antirelou.service import Service
 from antirelou.settings import LineSettings
@@ -90,8 +91,9 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
             return line, CallDecision(existing.answered, tuple(json.loads(existing.reasons)))
         decision, incident_id = _decide(service, conn, line, call)
         cost = estimated_cost(line, service.settings.pricing.voice_minute) if line else 0
-        conn.execute(
-            c.insert().values(
+        call_row = conn.execute(
+            c.insert()
+            .values(
                 provider=call.provider,
                 call_id=call.call_id,
                 line=call.line,
@@ -103,7 +105,10 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
                 cost_micros=cost if decision.answer else 0,
                 incident_id=incident_id,
             )
-        )
+            .returning(c.c.id)
+        ).scalar_one()
+        billed = cost if decision.answer else 0
+        evidence.call(conn, call, int(call_row), decision, incident_id, billed, now)
     return line, decision
 
 

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 
 from antirelou import alerts, outbox
 from antirelou.delivery import adopt_early_statuses
+from antirelou.evidence import hooks as evidence
+from antirelou.evidence.tick import tick as evidence_tick
 from antirelou.floods import IncidentNews, close_calm_incidents
 from antirelou.money import to_micros
 from antirelou.outbox import ClaimedReply, ReplyStatus
@@ -63,7 +65,9 @@ class Worker:
         with self.service.engine.begin() as conn:
             close_calm_incidents(conn, now, self.service.settings.defence, news)
             alerts.incident_news(conn, self.service, news, now)
+            evidence.incident_news(conn, news, now)
         release_held(self.service, now, self._sweeps)
+        evidence_tick(self.service, now)  # checkpoints, timestamps, daily retention
         for chore in self.chores:
             chore()
         if self.deliver_alerts:
