@@ -47,6 +47,17 @@ def main(verbose: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _add_command_groups() -> None:
+    from antirelou.evidence.cli import evidence, retention
+    from antirelou.web.cli_users import tokens, users
+
+    for group in (evidence, retention, users, tokens):
+        main.add_command(group)
+
+
+_add_command_groups()
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -75,7 +86,15 @@ def open_service(settings: Settings) -> Any:
         click.echo("antirelou: the database schema is out of date: run `antirelou db upgrade`")
         sys.exit(2)
     service.sync_lines()
+    _apply_overrides(service)
     return service
+
+
+def _apply_overrides(service: Any) -> None:
+    """The reply and caps operators edited on the dashboard override the file."""
+    from antirelou.web.overrides import LiveSettings
+
+    LiveSettings(service).refresh()
 
 
 @main.command()
@@ -135,9 +154,12 @@ def _describe(settings: Settings, host: str | None, port: int | None) -> None:
 def _worker(service: Any) -> Any:
     from antirelou.providers.multipart import receive_stale_parts
     from antirelou.providers.registry import build_senders
+    from antirelou.web.overrides import LiveSettings
     from antirelou.worker import Worker
 
-    chores = [lambda: receive_stale_parts(service)]
+    # A worker in its own process must see the reply and caps edited on the dashboard.
+    live = LiveSettings(service)
+    chores = [lambda: receive_stale_parts(service), live.maybe_refresh]
     return Worker(service, build_senders(service.settings), chores=chores)
 
 

@@ -36,6 +36,12 @@ class Service:
     settings: Settings
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
+    # The settings as read from the file and environment, before operators' overrides
+    # (web/overrides.py) are applied to `settings`; kept so an override can be undone.
+    file_settings: Settings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.file_settings = self.settings
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Service:

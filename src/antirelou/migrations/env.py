@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
+from antirelou.evidence import tables as evidence_tables  # noqa: F401  (the evidence chain)
 from antirelou.models import metadata
+from antirelou.web import auth_tables  # noqa: F401  (the dashboard's tables)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.service import Service
-from antirelou.web import android_hooks, plivo_hooks, twilio_hooks, vonage_hooks
+from antirelou.web import android_hooks, dashboard, plivo_hooks, twilio_hooks, vonage_hooks
 from antirelou.web.state import AppState
 
 
@@ -25,6 +25,7 @@ def create_app(service: Service) -> FastAPI:
     app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _bad_request)
+    dashboard.install(app)
     return app
 
 

@@ -1,0 +1,84 @@
+"""The dashboard's tables: accounts, sessions, API tokens, login attempts, overrides.
+
+They live in the shared `antirelou.models.metadata` so Alembic and the schema test see one
+schema (migration 0004). Secrets are never stored: sessions and API tokens are kept as
+SHA-256 digests of random tokens, passwords as argon2 hashes, so a copy of the database
+logs nobody in.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, Text
+
+from antirelou.db import UtcDateTime
+from antirelou.models import Id, messages, metadata
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer | moderator | admin
+    Column("language", String(2), nullable=False, default="fr"),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),  # synchroniser token for this session
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# One row per failed login, keyed by "email:..." and "ip:..."; counted over a window.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_login_failures_key_at", "key", "at"),
+)
+
+# Operator edits of what the TOML file says (a line's reply, the caps). Key examples:
+# "line:+33939000021:reply", "budget:daily_cap", "budget:total". Values are JSON.
+setting_overrides = Table(
+    "setting_overrides",
+    metadata,
+    Column("key", String(96), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# A sender whose texts must be kept whatever the retention says (a complaint is filed).
+sender_holds = Table(
+    "sender_holds",
+    metadata,
+    Column("line", String(32), primary_key=True),
+    Column("number", String(64), primary_key=True),
+    Column("set_at", UtcDateTime, nullable=False),
+    Column("set_by", String(128), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+# The messages of one incident, newest first: incident pages and the incident filter.
+messages_by_incident = Index("ix_messages_incident", messages.c.incident_id, messages.c.id)

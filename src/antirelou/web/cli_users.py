@@ -1,0 +1,136 @@
+"""`antirelou users ...` and `antirelou tokens ...`: accounts made from a terminal.
+
+The first admin can only be made here (the dashboard has no sign-up page). Registered in
+antirelou.cli with `main.add_command(users)` and `main.add_command(tokens)`; the service is
+opened lazily so importing this module from cli.py creates no import cycle.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from antirelou.operations import OperationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+ROLES = click.Choice(["admin", "moderator", "viewer"])
+
+
+def _config(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML configuration file (default: $ANTIRELOU_CONFIG, else built-in defaults).",
+    )(func)
+
+
+@contextmanager
+def _service(config_path: Path | None) -> Iterator[Any]:
+    """The service, disposed at the end (no pooled connection left open)."""
+    from antirelou.cli import open_service, settings_from
+
+    service = open_service(settings_from(config_path))
+    try:
+        yield service
+    finally:
+        service.dispose()
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"antirelou: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def users() -> None:
+    """Dashboard accounts: admin, moderator or viewer."""
+
+
+@users.command("add")
+@_config
+@click.argument("email")
+@click.option("--role", type=ROLES, required=True, help="What the account may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(config_path: Path | None, email: str, role: str, password_stdin: bool) -> None:
+    """Create an account (the password is asked twice, or read from stdin)."""
+    from antirelou.web.accounts import Role, create_user
+
+    password = _password(password_stdin)
+    with _service(config_path) as service:
+        try:
+            create_user(service, email, password, Role(role), _actor())
+        except OperationError as exc:
+            _fail(exc)
+    click.echo(f"{email} added as {role}")
+
+
+@users.command("list")
+@_config
+def users_list(config_path: Path | None) -> None:
+    """Every account with its role."""
+    from antirelou.web.accounts import list_users
+
+    with _service(config_path) as service:
+        for user in list_users(service):
+            state = " (disabled)" if user.disabled else ""
+            click.echo(f"{user.email} {user.role.value}{state}")
+
+
+@users.command("disable")
+@_config
+@click.argument("email")
+def users_disable(config_path: Path | None, email: str) -> None:
+    """Disable an account and end its sessions at once."""
+    from antirelou.web.accounts import change_user, find_user
+
+    with _service(config_path) as service:
+        with service.engine.connect() as conn:
+            user = find_user(conn, email)
+        if user is None:
+            _fail(OperationError(f"no account {email}"))
+            return
+        change_user(service, user.id, _actor(), disabled=True)
+    click.echo(f"{email} disabled")
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens for scripts (the JSON API under /api/)."""
+
+
+@tokens.command("create")
+@_config
+@click.argument("email")
+@click.option("--name", default="cli", help="What the token is for.")
+def tokens_create(config_path: Path | None, email: str, name: str) -> None:
+    """Print a new API token for EMAIL's account; it acts with that account's role."""
+    from antirelou.web.accounts import find_user
+    from antirelou.web.actions import record
+    from antirelou.web.sessions import create_token
+
+    with _service(config_path) as service:
+        with service.engine.begin() as conn:
+            user = find_user(conn, email)
+            if user is None or user.disabled:
+                _fail(OperationError(f"no active account {email}"))
+                return
+            token = create_token(conn, user.id, name, service.clock.now())
+        record(service, _actor(), "token_create", user.email, name=name)
+    click.echo(token)

@@ -1,0 +1,289 @@
+"""French and English. Templates call t("English text"); French comes from this table.
+
+English is the key, so a missing French entry shows English rather than a blank, and a
+test checks that every key the templates use has its French. The language is the
+operator's choice (stored on the account); the login page follows the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+FR: dict[str, str] = {
+    # navigation and common words
+    "Dashboard": "Tableau de bord",
+    "Overview": "Vue d'ensemble",
+    "Messages": "Messages",
+    "Incidents": "Incidents",
+    "Incident": "Incident",
+    "incident": "incident",
+    "Controls": "Commandes",
+    "Settings": "Réglages",
+    "Audit log": "Journal des actions",
+    "API tokens": "Jetons d'API",
+    "Log in": "Se connecter",
+    "Log out": "Se déconnecter",
+    "Email": "E-mail",
+    "Password": "Mot de passe",
+    "Back": "Retour",
+    "Not allowed": "Non autorisé",
+    "Not done": "Action refusée",
+    "yes": "oui",
+    "no": "non",
+    "on": "sur",
+    "since": "depuis",
+    "open": "ouvert",
+    "day": "jour",
+    "days": "jours",
+    "viewer": "lecture",
+    "moderator": "modération",
+    "admin": "administration",
+    "Why did I get a message from this number?": "Pourquoi ai-je reçu un message de ce numéro ?",
+    "The form expired: please try again.": "Le formulaire a expiré : réessayez.",
+    "Wrong email or password.": "E-mail ou mot de passe incorrect.",
+    "Too many failed attempts: wait 15 minutes.": "Trop d'essais manqués : attendez 15 minutes.",
+    # overview
+    "Raid in progress": "Raid en cours",
+    "signals": "signaux",
+    "new senders are held, not answered": "les nouveaux expéditeurs sont mis en attente",
+    "Texts today": "SMS aujourd'hui",
+    "New senders today": "Nouveaux expéditeurs",
+    "Replies sent today": "Réponses envoyées",
+    "Held now": "En attente",
+    "Refused today": "Sans réponse aujourd'hui",
+    "Queued": "À envoyer",
+    "Texts and new senders": "SMS et nouveaux expéditeurs",
+    "last hour": "dernière heure",
+    "last day": "dernier jour",
+    "last week": "dernière semaine",
+    "texts": "SMS",
+    "new senders": "nouveaux expéditeurs",
+    "per minute": "par minute",
+    "per 15 minutes": "par quart d'heure",
+    "per hour": "par heure",
+    "Money": "Argent",
+    "Spent today": "Dépensé aujourd'hui",
+    "Pot left": "Reste de la cagnotte",
+    "Days of pot left at the last 7 days' pace": "Jours de cagnotte au rythme des 7 derniers jours",
+    "no spending yet": "aucune dépense encore",
+    "Lines": "Lignes",
+    "Line": "Ligne",
+    "paused": "en pause",
+    "answering": "répond",
+    # messages and senders
+    "Text contains": "Le texte contient",
+    "Sender number": "Numéro de l'expéditeur",
+    "Any decision": "Toute décision",
+    "From": "Du",
+    "To": "Au",
+    "Search": "Chercher",
+    "Text search covers the texts since": "La recherche dans le texte couvre les SMS depuis le",
+    "set a start date to search further back.": (
+        "indiquez une date de début pour chercher plus loin."
+    ),
+    "No message.": "Aucun message.",
+    "Older": "Plus anciens",
+    "New texts arrived: show them": "De nouveaux SMS sont arrivés : les afficher",
+    "Abusive text: click to read": "Texte injurieux : cliquez pour le lire",
+    "decision:reply": "réponse",
+    "decision:hold": "en attente",
+    "decision:none": "pas de réponse",
+    "reply": "réponse",
+    "status:held": "en attente",
+    "status:queued": "à envoyer",
+    "status:sending": "en cours d'envoi",
+    "status:sent": "envoyée",
+    "status:delivered": "reçue",
+    "status:undelivered": "non distribuée",
+    "status:failed": "échec",
+    "status:cancelled": "annulée",
+    "Sender": "Expéditeur",
+    "First seen": "Premier SMS",
+    "Last seen": "Dernier SMS",
+    "Texts": "SMS",
+    "hostile": "hostiles",
+    "Raider signals": "Signes de raid",
+    "Last reply claimed": "Dernière réponse",
+    "Opted out": "Désinscrit (STOP)",
+    "Blocked until": "Bloqué jusqu'au",
+    "for good": "définitivement",
+    "Legal hold": "Conservation pour plainte",
+    "End legal hold": "Lever la conservation",
+    "Block": "Bloquer",
+    "Unblock": "Débloquer",
+    "Export evidence": "Exporter les preuves",
+    "Replies": "Réponses",
+    "Status": "État",
+    "Created": "Créée",
+    "Sent": "Envoyée",
+    "Segments": "Segments",
+    "Cost": "Coût",
+    "No reply.": "Aucune réponse.",
+    "History": "Historique",
+    # incidents
+    "Opened": "Ouvert",
+    "Closed": "Fermé",
+    "By": "Par",
+    "Signals": "Signaux",
+    "Figures": "Chiffres",
+    "No incident yet.": "Aucun incident.",
+    "Close the incident": "Fermer l'incident",
+    "Its texts": "Ses SMS",
+    "Timeline": "Chronologie",
+    "Top senders": "Plus gros expéditeurs",
+    "Copy-paste clusters": "Copier-coller",
+    "senders": "expéditeurs",
+    # controls
+    "Lines are declared in the configuration file; here you switch them off and on.": (
+        "Les lignes sont déclarées dans le fichier de configuration ; ici, on les coupe et "
+        "on les rallume."
+    ),
+    "Resume": "Reprendre",
+    "Why?": "Pourquoi ?",
+    "Pause: stop every reply": "Pause : plus aucune réponse",
+    "Close incident": "Fermer l'incident",
+    "What did you see?": "Qu'avez-vous vu ?",
+    "Open an incident": "Ouvrir un incident",
+    "Held replies": "Réponses en attente",
+    "Cancel every held reply": "Annuler toutes les réponses en attente",
+    "Send now": "Envoyer maintenant",
+    "Cancel": "Annuler",
+    "Nothing is held.": "Rien en attente.",
+    "Record a donation": "Enregistrer un don",
+    "Who or what": "Qui ou quoi",
+    "Record": "Enregistrer",
+    # settings
+    "Reply of": "Réponse de",
+    "units": "unités",
+    "segment(s)": "segment(s)",
+    "per reply": "par réponse",
+    "per 1,000 senders": "pour 1 000 expéditeurs",
+    "UCS-2 because of": "UCS-2 à cause de",
+    "Cheaper GSM-7 version": "Version GSM-7 moins chère",
+    "Use it": "L'utiliser",
+    "Save the reply": "Enregistrer la réponse",
+    "Edited here; the configuration file says otherwise.": (
+        "Modifiée ici ; le fichier de configuration dit autre chose."
+    ),
+    "Back to the configuration file's reply": "Revenir à la réponse du fichier de configuration",
+    "Caps": "Plafonds",
+    "Daily cap": "Plafond par jour",
+    "Pot (before donations)": "Cagnotte (hors dons)",
+    "Save the caps": "Enregistrer les plafonds",
+    "Accounts": "Comptes",
+    "active": "actif",
+    "disabled": "désactivé",
+    "Change": "Modifier",
+    "Add an account": "Ajouter un compte",
+    "Password (12+ characters)": "Mot de passe (12 caractères ou plus)",
+    "Add": "Ajouter",
+    # tokens and audit
+    (
+        "A token acts with your role. Send it as: Authorization: Bearer <token>. "
+        "The API is described at"
+    ): (
+        "Un jeton agit avec votre rôle. Envoyez-le ainsi : Authorization: Bearer <jeton>. "
+        "L'API est décrite sur"
+    ),
+    "Your new token (shown once):": "Votre nouveau jeton (affiché une seule fois) :",
+    "What is it for?": "À quoi sert-il ?",
+    "Create a token": "Créer un jeton",
+    "last used": "dernier usage",
+    "revoked": "révoqué",
+    "Revoke": "Révoquer",
+    "When": "Quand",
+    "Who": "Qui",
+    "What": "Quoi",
+    "Target": "Cible",
+    "Details": "Détails",
+    # flashes
+    "The line is paused: no reply will be sent.": "La ligne est en pause : aucune réponse ne part.",
+    "The line answers again.": "La ligne répond de nouveau.",
+    "Incident opened: new senders are held.": (
+        "Incident ouvert : les nouveaux expéditeurs sont mis en attente."
+    ),
+    "Incident closed.": "Incident fermé.",
+    "The reply is queued.": "La réponse part.",
+    "Cancelled.": "Annulé.",
+    "Sender blocked.": "Expéditeur bloqué.",
+    "Sender unblocked.": "Expéditeur débloqué.",
+    "Legal hold changed.": "Conservation modifiée.",
+    "Donation recorded.": "Don enregistré.",
+    "The reply is saved: texts from now on get it.": (
+        "Réponse enregistrée : les prochains SMS la recevront."
+    ),
+    "Caps saved.": "Plafonds enregistrés.",
+    "Account saved.": "Compte enregistré.",
+    "Token revoked.": "Jeton révoqué.",
+    # raid signals and figures
+    "hostile_senders": "expéditeurs hostiles",
+    "new_sender_surge": "afflux de nouveaux numéros",
+    "operator": "ouvert à la main",
+    "note": "note",
+    "new_senders_per_minute": "nouveaux par minute",
+    "baseline_per_minute": "normale par minute",
+    "hostile_texts_2min": "SMS hostiles (2 min)",
+    "hostile_new_senders_2min": "nouveaux hostiles (2 min)",
+    "odd_shaped_new_senders_2min": "numéros suspects (2 min)",
+    "texts_2min": "SMS (2 min)",
+    # decision reasons (policy.Reason values)
+    "first_text_in_window": "premier SMS",
+    "reply_delayed": "réponse différée",
+    "already_replied_in_window": "déjà répondu",
+    "opt_out_keyword": "STOP reçu",
+    "opt_in_keyword": "réinscription",
+    "sender_opted_out": "désinscrit",
+    "alphanumeric_sender": "expéditeur alphanumérique",
+    "short_code": "numéro court",
+    "premium_rate": "numéro surtaxé",
+    "not_mobile": "pas un mobile",
+    "invalid_number": "numéro invalide",
+    "country_not_allowed": "pays non servi",
+    "sender_is_a_line": "une de nos lignes",
+    "unknown_line": "ligne inconnue",
+    "line_paused": "ligne en pause",
+    "daily_cap_reached": "plafond du jour atteint",
+    "pot_exhausted": "cagnotte épuisée",
+    "sender_blocked": "expéditeur bloqué",
+    "held_during_incident": "en attente (incident)",
+    "abusive_first_text": "premier SMS injurieux",
+    "copy_paste_cluster": "copier-coller",
+    "high_velocity": "rafale de SMS",
+    "raid_number_block": "bloc de numéros",
+    "reply_to_every_text": "réponse à chaque SMS",
+}
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    if lang == "fr":
+        return lambda key: FR.get(key, key.split(":", 1)[-1])
+    return lambda key: _ENGLISH.get(key, key.split(":", 1)[-1].replace("_", " "))
+
+
+# English words for the keys that are codes rather than English text.
+_ENGLISH = {
+    "viewer": "viewer",
+    "moderator": "moderator",
+    "admin": "admin",
+    "status:sent": "sent",
+    "decision:none": "no reply",
+    "decision:hold": "held",
+    "new_sender_surge": "new sender surge",
+    "hostile_senders": "hostile senders",
+    "operator": "opened by hand",
+}
+
+
+def step_label(minutes: int, t: Callable[[str], str]) -> str:
+    return t({1: "per minute", 15: "per 15 minutes"}.get(minutes, "per hour"))
+
+
+def pick_language(request: Request) -> str:
+    """For pages without an operator: ?lang=, else the browser's preference, else French."""
+    asked = request.query_params.get("lang", "")
+    if asked in ("fr", "en"):
+        return asked
+    accept = request.headers.get("accept-language", "").lower()
+    return "en" if accept.startswith("en") else "fr"

@@ -1,0 +1,130 @@
+"""Logging in and out.
+
+The login form has its own CSRF token (a cookie plus the same value in the form), since no
+session exists yet: without it another site could log a victim into the attacker's account.
+Failures are rate limited per account and per address (ratelimit.py); a success opens a
+server-side session whose cookie is HttpOnly, SameSite=Lax and, behind https, Secure with
+the __Host- prefix.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from antirelou.service import Service
+from antirelou.web import actions, ratelimit, render
+from antirelou.web.accounts import User, authenticate
+from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
+from antirelou.web.i18n import pick_language, translator
+from antirelou.web.sessions import SESSION_TTL, close_session, open_session
+
+router = APIRouter(include_in_schema=False)
+LOGIN_COOKIE = "antirelou_login"
+
+
+def _secure(service: Service) -> bool:
+    return service.settings.public_base.startswith("https")
+
+
+def _safe_next(target: str) -> str:
+    """Only our own paths: never an open redirect to another site."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/dashboard"
+
+
+def _form(request: Request, next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+    service = service_of(request)
+    lang = pick_language(request)
+    token = secrets.token_urlsafe(24)
+    context = {"viewer": None, "login_csrf": token, "next": _safe_next(next_path), "flash": error}
+    response = render.page(request, "login.html", context, lang=lang, status=status)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(service),
+        path="/login",
+    )
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str = "/dashboard") -> Response:
+    if await identify(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _form(request, next)
+
+
+def _try_login(service: Service, email: str, password: str, address: str) -> tuple[str, User] | str:
+    """(session token, user) or the reason for refusing."""
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        if ratelimit.is_limited(conn, email, address, now):
+            return "Too many failed attempts: wait 15 minutes."
+    with service.engine.begin() as conn:
+        user = authenticate(conn, email, password)
+        if user is None:
+            ratelimit.record_failure(conn, email, address, now)
+            return "Wrong email or password."
+        ratelimit.clear(conn, email)
+        token, _csrf = open_session(conn, user.id, now)
+    actions.record(service, f"web:{user.email}", "login", None, address=address)
+    return token, user
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/dashboard",
+) -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not csrf or not expected or not hmac.compare_digest(csrf, expected):
+        t = translator(pick_language(request))
+        return _form(request, next, t("The form expired: please try again."), 403)
+    service = service_of(request)
+    address = request.client.host if request.client else "unknown"
+    outcome = await run_in_threadpool(_try_login, service, email, password, address)
+    if isinstance(outcome, str):
+        t = translator(pick_language(request))
+        return _form(request, next, t(outcome), 429 if "Too many" in outcome else 401)
+    token, _user = outcome
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        cookie_name(service),
+        token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(service),
+        path="/",
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def _logout(service: Service, token: str, viewer: Viewer) -> None:
+    with service.engine.begin() as conn:
+        close_session(conn, token)
+    actions.record(service, viewer.actor, "logout", None)
+
+
+@router.post("/logout")
+async def logout(request: Request, viewer: Acting) -> Response:
+    service = service_of(request)
+    name = cookie_name(service)
+    await run_in_threadpool(_logout, service, request.cookies.get(name, ""), viewer)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(name, path="/", secure=_secure(service), httponly=True)
+    return response

@@ -1,0 +1,135 @@
+"""Login sessions and API tokens: random tokens given out once, kept only as digests.
+
+A session is a row, not a signed cookie, so logout, disabling an account or changing its
+password ends it at once, in every process. Each session carries its own CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select, update
+
+from antirelou.web.accounts import Role, User
+from antirelou.web.auth_tables import api_tokens, sessions, users
+
+SESSION_TTL = timedelta(hours=12)
+TOKEN_PREFIX = "arl_"  # noqa: S105 - a prefix that makes leaked tokens easy to grep
+LAST_USED_EVERY = timedelta(minutes=1)  # do not write on every API call
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    user: User
+    csrf: str
+
+
+def open_session(conn: Connection, user_id: int, now: datetime) -> tuple[str, str]:
+    """A new session for the user: (cookie token, CSRF token)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    conn.execute(
+        sessions.insert().values(
+            token_hash=digest(token),
+            user_id=user_id,
+            csrf=csrf,
+            created_at=now,
+            expires_at=now + SESSION_TTL,
+        )
+    )
+    # Expired sessions are swept here: logins are rare, so this costs nothing.
+    conn.execute(sessions.delete().where(sessions.c.expires_at <= now))
+    return token, csrf
+
+
+_SESSION = (
+    select(users, sessions.c.csrf)
+    .join(sessions, sessions.c.user_id == users.c.id)
+    .where(users.c.disabled.is_(False))
+)
+
+
+def session_of(conn: Connection, token: str, now: datetime) -> SessionInfo | None:
+    row = conn.execute(
+        _SESSION.where(sessions.c.token_hash == digest(token), sessions.c.expires_at > now)
+    ).first()
+    if row is None:
+        return None
+    return SessionInfo(User(int(row.id), row.email, Role(row.role), row.language), row.csrf)
+
+
+def close_session(conn: Connection, token: str) -> None:
+    conn.execute(sessions.delete().where(sessions.c.token_hash == digest(token)))
+
+
+def create_token(conn: Connection, user_id: int, name: str, now: datetime) -> str:
+    """A new API token; shown once, then only its digest is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        api_tokens.insert().values(
+            user_id=user_id, token_hash=digest(token), name=name[:64], created_at=now
+        )
+    )
+    return token
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    user: User
+    token_id: int
+    stale: bool  # last_used_at is old enough to be worth a write
+
+
+def token_user(conn: Connection, token: str, now: datetime) -> TokenUse | None:
+    """Whose token this is (read only: the caller records the use if `stale`)."""
+    t = api_tokens
+    row = conn.execute(
+        select(users, t.c.id.label("token_id"), t.c.last_used_at)
+        .join(t, t.c.user_id == users.c.id)
+        .where(t.c.token_hash == digest(token), t.c.revoked_at.is_(None))
+        .where(users.c.disabled.is_(False))
+    ).first()
+    if row is None:
+        return None
+    stale = row.last_used_at is None or row.last_used_at < now - LAST_USED_EVERY
+    user = User(int(row.id), row.email, Role(row.role), row.language)
+    return TokenUse(user, int(row.token_id), stale)
+
+
+def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
+    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_tokens(conn: Connection, user_id: int) -> list[TokenRow]:
+    t = api_tokens
+    rows = conn.execute(
+        select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at)
+        .where(t.c.user_id == user_id)
+        .order_by(t.c.id.desc())
+    )
+    return [TokenRow(int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
+
+
+def revoke_token(conn: Connection, token_id: int, user_id: int, now: datetime) -> bool:
+    t = api_tokens
+    result = conn.execute(
+        update(t)
+        .where(t.c.id == token_id, t.c.user_id == user_id, t.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1

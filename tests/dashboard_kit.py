@@ -1,0 +1,61 @@
+"""Builders for the dashboard tests: an app with the dashboard installed, accounts, logins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from antirelou.service import Service
+from antirelou.web.accounts import Role, create_user
+from antirelou.web.app import create_app
+from antirelou.web.dashboard import install
+
+PASSWORD = "correct horse battery"
+ADMIN, MODERATOR, VIEWER = "admin@example.org", "mod@example.org", "viewer@example.org"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def dashboard_app(service: Service, **options: object) -> FastAPI:
+    app = create_app(service)
+    install(app, **options)  # type: ignore[arg-type]
+    return app
+
+
+def add_accounts(service: Service) -> None:
+    for email, role in ((ADMIN, Role.ADMIN), (MODERATOR, Role.MODERATOR), (VIEWER, Role.VIEWER)):
+        create_user(service, email, PASSWORD, role, "test")
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "no CSRF field in the page"
+    return found.group(1)
+
+
+def log_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    """Log in through the form; return the session's CSRF token."""
+    form = client.get("/login")
+    response = client.post(
+        "/login",
+        data={
+            "email": email,
+            "password": password,
+            "csrf": csrf_of(form.text),
+            "next": "/dashboard",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/dashboard").text)
+
+
+@contextmanager
+def client_for(app: FastAPI, email: str | None = None) -> Iterator[tuple[TestClient, str]]:
+    """A client over https (the cookie is Secure), logged in as `email` when given."""
+    with TestClient(app, base_url="https://testserver") as client:
+        csrf = log_in(client, email) if email else ""
+        yield client, csrf

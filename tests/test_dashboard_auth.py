@@ -1,0 +1,159 @@
+"""Accounts, login, sessions, rate limiting and logout."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from antirelou import models
+from antirelou.clock import VirtualClock
+from antirelou.operations import OperationError
+from antirelou.service import Service
+from antirelou.web import ratelimit
+from antirelou.web.accounts import Role, change_user, create_user, find_user
+from antirelou.web.auth_tables import users
+from antirelou.web.guard import SECURE_COOKIE
+from tests.dashboard_kit import (
+    ADMIN,
+    PASSWORD,
+    VIEWER,
+    add_accounts,
+    client_for,
+    csrf_of,
+    dashboard_app,
+    log_in,
+)
+
+
+@pytest.fixture
+def app(service: Service) -> FastAPI:
+    add_accounts(service)
+    return dashboard_app(service)
+
+
+def test_passwords_are_argon2_hashes(service: Service) -> None:
+    create_user(service, "a@example.org", PASSWORD, Role.VIEWER, "test")
+    with service.engine.connect() as conn:
+        stored = conn.execute(select(users.c.password_hash)).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+def test_short_password_and_duplicate_email_are_refused(service: Service) -> None:
+    with pytest.raises(OperationError, match="12 characters"):
+        create_user(service, "a@example.org", "short", Role.VIEWER, "test")
+    create_user(service, "a@example.org", PASSWORD, Role.VIEWER, "test")
+    with pytest.raises(OperationError, match="already"):
+        create_user(service, "A@example.org ", PASSWORD, Role.ADMIN, "test")
+
+
+def test_login_sets_a_secure_session_cookie_and_logout_ends_it(app: FastAPI) -> None:
+    with client_for(app) as (client, _):
+        form = client.get("/login")
+        response = client.post(
+            "/login",
+            data={"email": ADMIN, "password": PASSWORD, "csrf": csrf_of(form.text)},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith(SECURE_COOKIE + "=")
+        for flag in ("HttpOnly", "Secure", "SameSite=lax", "Path=/"):
+            assert flag.lower() in cookie.lower()
+        page = client.get("/dashboard")
+        assert page.status_code == 200
+        csrf = csrf_of(page.text)
+        out = client.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+        assert out.status_code == 303
+        assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_a_stolen_cookie_is_useless_after_logout(app: FastAPI) -> None:
+    with client_for(app, ADMIN) as (client, csrf):
+        token = client.cookies.get(SECURE_COOKIE)
+        client.post("/logout", data={"csrf": csrf})
+    with client_for(app) as (thief, _):
+        thief.cookies.set(SECURE_COOKIE, token or "")
+        assert thief.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_wrong_password_is_refused_without_saying_which_part(app: FastAPI) -> None:
+    with client_for(app) as (client, _):
+        for email in (ADMIN, "nobody@example.org"):
+            form = client.get("/login")
+            response = client.post(
+                "/login",
+                data={"email": email, "password": "wrong password!", "csrf": csrf_of(form.text)},
+            )
+            assert response.status_code == 401
+            assert "Wrong email or password" in response.text or "incorrect" in response.text
+
+
+def test_login_without_its_csrf_token_is_refused(app: FastAPI) -> None:
+    with client_for(app) as (client, _):
+        client.get("/login")
+        response = client.post("/login", data={"email": ADMIN, "password": PASSWORD})
+        assert response.status_code == 403
+
+
+def test_login_is_rate_limited_per_account(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    with client_for(app) as (client, _):
+        for _ in range(ratelimit.PER_ACCOUNT):
+            form = client.get("/login")
+            client.post(
+                "/login",
+                data={"email": ADMIN, "password": "guess guess guess", "csrf": csrf_of(form.text)},
+            )
+        form = client.get("/login")
+        right = client.post(
+            "/login", data={"email": ADMIN, "password": PASSWORD, "csrf": csrf_of(form.text)}
+        )
+        assert right.status_code == 429  # even the right password waits
+        clock.advance(ratelimit.WINDOW)
+        log_in(client, ADMIN)
+
+
+def test_rate_limit_per_address_covers_many_accounts(service: Service) -> None:
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        for i in range(ratelimit.PER_ADDRESS):
+            ratelimit.record_failure(conn, f"user{i}@example.org", "203.0.113.9", now)
+        assert ratelimit.is_limited(conn, "other@example.org", "203.0.113.9", now)
+        assert not ratelimit.is_limited(conn, "other@example.org", "198.51.100.1", now)
+
+
+def test_disabling_an_account_ends_its_sessions(app: FastAPI, service: Service) -> None:
+    with client_for(app, VIEWER) as (client, _):
+        with service.engine.connect() as conn:
+            user = find_user(conn, VIEWER)
+        assert user is not None
+        change_user(service, user.id, "test", disabled=True)
+        assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_login_redirects_only_to_our_own_paths(app: FastAPI) -> None:
+    with client_for(app) as (client, _):
+        form = client.get("/login")
+        response = client.post(
+            "/login",
+            data={
+                "email": ADMIN,
+                "password": PASSWORD,
+                "csrf": csrf_of(form.text),
+                "next": "//evil.example/x",
+            },
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == "/dashboard"
+
+
+def test_logins_and_logouts_are_audited(app: FastAPI, service: Service) -> None:
+    with client_for(app, ADMIN) as (client, csrf):
+        client.post("/logout", data={"csrf": csrf})
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(models.audit_log.c.action, models.audit_log.c.actor)).all()
+    assert ("login", f"web:{ADMIN}") in rows
+    assert ("logout", f"web:{ADMIN}") in rows
