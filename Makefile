@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test test-postgres lint format bench clean
+.PHONY: install run test test-postgres lint format bench bench-dashboard bench-evidence screenshots clean
 
 $(BIN)/antirelou: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +26,27 @@ test-postgres: install
 	TEST_POSTGRES_URL=$$(scripts/start-postgres.sh) TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
 
+## The core webhook benchmark (signed Twilio webhooks against `antirelou serve`)
 bench: install
 	$(BIN)/python benchmarks/webhook.py
+
+bench-dashboard: install
+	$(BIN)/python benchmarks/dashboard.py
+
+bench-evidence: install
+	$(BIN)/python benchmarks/evidence.py
+
+## Re-make the README's screenshots (needs Debian's chromium)
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
