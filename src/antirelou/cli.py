@@ -120,6 +120,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
         thread = threading.Thread(target=runner.run_forever, args=(stop,), name="worker")
         thread.start()
     _describe(settings, host, port)
+    _hint_first_account(service)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
@@ -149,6 +150,17 @@ def _describe(settings: Settings, host: str | None, port: int | None) -> None:
     click.echo(f"antirelou listening on {where}")
     for line in settings.lines:
         click.echo(f"  line {line.number} via {line.provider}")
+
+
+def _hint_first_account(service: Any) -> None:
+    from antirelou.web.accounts import count_users
+
+    with service.engine.connect() as conn:
+        if count_users(conn) == 0:
+            click.echo(
+                "  no dashboard account yet: `antirelou users add EMAIL --role admin`, "
+                "then open /dashboard"
+            )
 
 
 def _worker(service: Any) -> Any:
