@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -13,7 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from antirelou import migrate
+from antirelou import logs, migrate
+from antirelou.logs import FORMATS, LogFormat
 from antirelou.settings import ConfigError, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,13 +41,16 @@ def settings_from(config_path: Path | None) -> Settings:
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as one JSON object per line (phone numbers masked in both).",
+)
+def main(verbose: bool, log_format: LogFormat) -> None:
     """antirelou: a decoy phone number that answers once, politely, and survives raids."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logs.configure(log_format, verbose)
 
 
 def _add_command_groups() -> None:
@@ -102,33 +108,66 @@ def _apply_overrides(service: Any) -> None:
 @click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default: web.port, 8000).")
 @click.option("--no-worker", is_flag=True, help="Serve webhooks only; run `antirelou worker`.")
-def serve(config_path: Path | None, host: str | None, port: int | None, no_worker: bool) -> None:
+@click.option(
+    "--workers",
+    "processes",
+    type=click.IntRange(1, 64),
+    help="Web processes sharing the port (default: web.workers, 1). The worker that sends "
+    "replies still runs once, in this process.",
+)
+def serve(
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    no_worker: bool,
+    processes: int | None,
+) -> None:
     """Run the web app (webhooks, dashboard) and, by default, the worker."""
     import uvicorn
 
     from antirelou.web.app import create_app
 
     settings = settings_from(config_path)
+    processes = processes or settings.web.workers
+    scratch = _share_across_processes(config_path) if processes > 1 else None
     service = open_service(settings)
-    app = create_app(service)
+    if processes > 1 and service.engine.dialect.name == "sqlite":
+        click.echo(
+            f"antirelou: warning: {processes} web processes on SQLite take turns to write; "
+            "use PostgreSQL for several processes (see docs/deployment.md)",
+            err=True,
+        )
+    # One process: the app lives here, next to the worker. Several: each web process
+    # builds its own from the environment (ANTIRELOU_CONFIG), and the worker stays here.
+    app = create_app(service) if processes == 1 else None
     stop = threading.Event()
     runner = None
     thread = None
     if settings.worker.enabled and not no_worker:
         runner = _worker(service)
-        app.state.antirelou.on_reply.append(runner.wake.set)
+        if app is not None:
+            app.state.antirelou.on_reply.append(runner.wake.set)
         thread = threading.Thread(target=runner.run_forever, args=(stop,), name="worker")
         thread.start()
     _describe(settings, host, port)
+    if processes > 1:
+        click.echo(f"  {processes} web processes")
     _hint_first_account(service)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    web = settings.web
     try:
         uvicorn.run(
-            app,
-            host=host or settings.web.host,
-            port=port or settings.web.port,
+            app if app is not None else "antirelou.web.app:app_from_environment",
+            factory=app is None,
+            workers=processes if app is None else None,
+            host=host or web.host,
+            port=port or web.port,
             log_level="warning",
+            log_config=logs.current_config(),
             proxy_headers=True,
+            forwarded_allow_ips=web.forwarded_allow_ips,
+            timeout_keep_alive=web.timeout_keep_alive,
+            limit_concurrency=web.limit_concurrency or None,
         )
     finally:
         stop.set()
@@ -137,6 +176,23 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
             thread.join(timeout=15)
             runner.close()
         service.dispose()
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _share_across_processes(config_path: Path | None) -> str | None:
+    """What the web processes `serve --workers N` starts need from this one: the config
+    file's path, and a directory where the worker here leaves its provider metrics for
+    their /metrics (observability.py). Returns that directory if it was made here."""
+    from antirelou.observability import MULTIPROC_ENV
+
+    if config_path is not None:
+        os.environ["ANTIRELOU_CONFIG"] = str(config_path.resolve())
+    if os.environ.get(MULTIPROC_ENV):
+        return None  # the operator's own (shared with a separate `antirelou worker`)
+    scratch = tempfile.mkdtemp(prefix="antirelou-metrics-")
+    os.environ[MULTIPROC_ENV] = scratch
+    return scratch
 
 
 def _exit_on_sigterm(_signum: int, _frame: Any) -> None:

@@ -239,7 +239,21 @@ class AlertSettings(Strict):
 class WebSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)  # every request body, not only webhooks
+    workers: int = Field(1, ge=1, le=64)  # web processes of `antirelou serve`
+    # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed.
+    forwarded_allow_ips: str = "127.0.0.1"
+    body_timeout: float = Field(10.0, gt=0)  # seconds to receive a whole request body
+    timeout_keep_alive: int = Field(5, ge=1)  # seconds an idle connection is kept
+    limit_concurrency: int = Field(0, ge=0)  # per process; over it a 503 (0: no limit)
+    # Per client address, in memory, per process: token buckets (0 per minute: no limit).
+    public_rate_per_minute: float = Field(300.0, ge=0)  # /why and /counter
+    public_burst: int = Field(120, ge=1)
+    login_rate_per_minute: float = Field(10.0, ge=0)  # POST /login
+    login_burst: int = Field(30, ge=1)
+    # /metrics: with a token, `Authorization: Bearer <token>` from anywhere; without one,
+    # only a direct connection from the machine itself (no proxy in between).
+    metrics_token: SecretStr = SecretStr("")
 
 
 def _default_lines() -> tuple[LineSettings, ...]:

@@ -22,6 +22,7 @@ from antirelou.evidence import hooks as evidence
 from antirelou.evidence.tick import tick as evidence_tick
 from antirelou.floods import IncidentNews, close_calm_incidents
 from antirelou.money import to_micros
+from antirelou.observability import provider_call
 from antirelou.outbox import ClaimedReply, ReplyStatus
 from antirelou.phone import mask
 from antirelou.providers.base import OutgoingSms, Sender, SendError, SendResult
@@ -135,8 +136,14 @@ class Worker:
 
     def _deliver(self, reply: ClaimedReply, sender: Sender, sms: OutgoingSms) -> None:
         try:
-            found = sender.find_sent(sms, reply.first_attempt_at) if reply.maybe_sent else None
-            result = found or sender.send(sms)
+            found = None
+            if reply.maybe_sent:
+                with provider_call(sender.name, "find_sent"):
+                    found = sender.find_sent(sms, reply.first_attempt_at)
+            if found is None:
+                with provider_call(sender.name, "send"):
+                    found = sender.send(sms)
+            result = found
         except SendError as error:
             self._after_error(reply, error)
             return

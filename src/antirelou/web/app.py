@@ -10,7 +10,15 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.service import Service
-from antirelou.web import android_hooks, dashboard, plivo_hooks, twilio_hooks, vonage_hooks
+from antirelou.web import (
+    android_hooks,
+    dashboard,
+    limits,
+    metrics,
+    plivo_hooks,
+    twilio_hooks,
+    vonage_hooks,
+)
 from antirelou.web.state import AppState
 
 
@@ -26,7 +34,18 @@ def create_app(service: Service) -> FastAPI:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _bad_request)
     dashboard.install(app)
+    metrics.install(app)
+    limits.install(app, service.settings.web)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory each web process of `antirelou serve --workers N` calls: settings
+    from $ANTIRELOU_CONFIG and the environment. The parent process has already checked
+    (or migrated) the schema and synced the lines, and runs the worker."""
+    from antirelou.settings import load_settings
+
+    return create_app(Service.from_settings(load_settings()))
 
 
 async def healthz() -> PlainTextResponse:
