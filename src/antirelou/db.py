@@ -47,7 +47,8 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, durable, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
+    if kwargs.get("poolclass") is not NullPool:  # NullPool takes no size
+        kwargs.setdefault("pool_size", 10)
     return create_engine(url, **kwargs)
 
 

@@ -115,6 +115,19 @@ def _mine(reply_id: int, owner: str) -> ColumnElement[bool]:
     return and_(r.c.id == reply_id, r.c.lease_owner == owner, r.c.status == ReplyStatus.SENDING)
 
 
+def renew_lease(
+    conn: Connection, reply: ClaimedReply, *, owner: str, until: datetime, now: datetime
+) -> bool:
+    """Extend our lease right before talking to the provider. False when the reply is no
+    longer ours: our lease ran out while it waited in our batch and another worker claimed
+    it (it may be sending it right now), so we must not send it."""
+    r = models.replies
+    result = conn.execute(
+        update(r).where(_mine(reply.id, owner)).values(lease_until=until, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
 def mark_sent(
     conn: Connection,
     reply: ClaimedReply,

@@ -126,7 +126,17 @@ class Worker:
         if self._opted_out(reply):
             self._fail(reply, "recipient opted out", "opted_out", ReplyStatus.CANCELLED)
             return
+        if not self._still_mine(reply):
+            log.info("reply %s: lease lost while it waited in the batch; not sending", reply.id)
+            return
         self._deliver(reply, sender, self._outgoing(reply, line.provider))
+
+    def _still_mine(self, reply: ClaimedReply) -> bool:
+        """Renew the lease for the coming provider call; False if another worker took it."""
+        now = self.service.clock.now()
+        until = now + self.service.settings.worker.lease
+        with self.service.engine.begin() as conn:
+            return outbox.renew_lease(conn, reply, owner=self.owner, until=until, now=now)
 
     def _outgoing(self, reply: ClaimedReply, provider: str) -> OutgoingSms:
         callback = None
