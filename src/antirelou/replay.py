@@ -120,7 +120,8 @@ def run_replay(
 ) -> dict[str, Any]:
     """Replay `scenario` into `out_dir`; returns the summary that is also written there."""
     started = time.perf_counter()
-    texts = list(read_scenario(scenario.open(encoding="utf-8")))
+    with scenario.open(encoding="utf-8") as handle:
+        texts = list(read_scenario(handle))
     if not texts:
         raise ScenarioError("the scenario holds no text")
     replay = Replay(settings, out_dir, texts[0].at)
