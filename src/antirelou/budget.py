@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, case, func, select, update
 
 from antirelou import models
-from antirelou.dbutil import dialect_insert
+from antirelou.dbutil import dialect_insert, driver_execute
 from antirelou.policy import BudgetSnapshot, Reason
 
 TOTAL = "total"
@@ -49,7 +49,8 @@ def book_inbound(
     conn: Connection, *, at: datetime, amount: int, line: str, message_id: int
 ) -> None:
     """Record what receiving one text cost."""
-    conn.execute(
+    driver_execute(
+        conn,
         _LEDGER_INSERT,
         {
             "at": at,
@@ -98,7 +99,7 @@ class _Totals:
 
 
 def _totals(conn: Connection, day: str) -> _Totals:
-    row = conn.execute(_TOTALS, {"day": day_key(day)}).one()
+    (row,) = driver_execute(conn, _TOTALS, {"day": day_key(day)}).rows
     return _Totals(*(int(v) for v in row))
 
 
@@ -167,7 +168,7 @@ _RESERVE = (
 
 def _reserve_one(conn: Connection, key: str, amount: int, cap: int) -> bool:
     _bump(conn, key)  # make sure the row exists
-    result = conn.execute(_RESERVE, {"k": key, "amount": amount, "cap": cap})
+    result = driver_execute(conn, _RESERVE, {"k": key, "amount": amount, "cap": cap})
     return result.rowcount == 1
 
 
@@ -203,7 +204,8 @@ def _bump_statement(dialect: str) -> Any:
 
 def _bump(conn: Connection, key: str, *, spent: int = 0, reserved: int = 0) -> None:
     """Add to a counter, creating it when this is its first use."""
-    conn.execute(
+    driver_execute(
+        conn,
         _bump_statement(conn.dialect.name),
         {"key": key, "spent_micros": spent, "reserved_micros": reserved},
     )

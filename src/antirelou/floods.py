@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from antirelou import models
-from antirelou.dbutil import dialect_insert
+from antirelou.dbutil import db_time, dialect_insert, driver_execute, driver_execute_many
 from antirelou.detect.abuse import AbuseVerdict, assess, is_clearly_abusive
 from antirelou.detect.fingerprint import cluster_keys
 from antirelou.detect.numbers import shape
@@ -61,7 +61,7 @@ class TextSignals:
 
     abuse: AbuseVerdict
     new_sender: bool
-    cluster_size: int = 0
+    cluster_size: int = 0  # counted only up to rules.cluster_min_senders (see cluster_size)
     velocity: int = 0
     block_size: int = 0
     virtual: bool = False
@@ -102,6 +102,7 @@ class TextSignals:
         return labels
 
 
+@functools.lru_cache(maxsize=4096)  # a raid pastes the same few texts over and over
 def assess_text(body: str) -> AbuseVerdict:
     return assess(body)
 
@@ -120,28 +121,52 @@ def _key_insert(dialect: str) -> Any:
 
 
 _tk = models.text_keys
-_CLUSTER_COUNT = (
-    select(func.count())
-    .where(
-        _tk.c.line == bindparam("line"),
-        _tk.c.key.in_(bindparam("keys", expanding=True)),
-        _tk.c.first_at > bindparam("since"),
-    )
-    .group_by(_tk.c.key)
-)
+
+
+@functools.cache
+def _cluster_count(keys: int) -> Any:
+    """The most senders sharing one of `keys` keys (:k0, :k1...), each counted up to :enough.
+
+    Only whether a key reached `cluster_min_senders` matters, so each key's count stops
+    there: an index seek and a few rows per key, instead of counting every sender of a big
+    cluster (thousands of rows per text, and growing, during a raid).
+    """
+    counts = [
+        select(func.count().label("senders")).select_from(
+            select(_tk.c.sender)
+            .where(
+                _tk.c.line == bindparam("line"),
+                _tk.c.key == bindparam(f"k{i}"),
+                _tk.c.first_at > bindparam("since"),
+            )
+            .limit(bindparam("enough"))
+            .subquery()
+        )
+        for i in range(keys)
+    ]
+    per_key = union_all(*counts).subquery()
+    return select(func.max(per_key.c.senders))
 
 
 def cluster_size(
-    conn: Connection, line: str, sender: str, body: str, now: datetime, window: timedelta
+    conn: Connection,
+    line: str,
+    sender: str,
+    body: str,
+    now: datetime,
+    window: timedelta,
+    enough: int,
 ) -> int:
-    """Record this text's cluster keys; return the most senders sharing one of them."""
+    """Record this text's cluster keys; return the most senders sharing one of them, counted
+    only up to `enough` (the copy-paste threshold: more changes nothing)."""
     keys = cluster_keys(body)
     if not keys:
         return 0
     rows = [{"line": line, "key": key, "sender": sender, "first_at": now} for key in keys]
-    conn.execute(_key_insert(conn.dialect.name), rows)
-    params = {"line": line, "keys": list(keys), "since": now - window}
-    return max(conn.execute(_CLUSTER_COUNT, params).scalars(), default=0)
+    driver_execute_many(conn, _key_insert(conn.dialect.name), rows)
+    params: dict[str, object] = {f"k{i}": key for i, key in enumerate(keys)}
+    params |= {"line": line, "since": now - window, "enough": enough}
+    return int(driver_execute(conn, _cluster_count(len(keys)), params).scalar() or 0)
 
 
 _s = models.senders
@@ -157,17 +182,21 @@ def block_size(conn: Connection, line: str, e164: str, now: datetime, window: ti
     """Distinct senders active recently in the same block of 100 numbers."""
     block = shape(e164).block
     params = {"line": line, "low": block, "high": block + ":", "since": now - window}
-    return int(conn.execute(_BLOCK_COUNT, params).scalar_one())
+    return int(driver_execute(conn, _BLOCK_COUNT, params).scalar())
+
+
+_MARK_RAIDER = (
+    update(_s)
+    .where(_s.c.line == bindparam("l"), _s.c.number == bindparam("n"))
+    .where(_s.c.raider_signals.is_(None))
+    .values(raider_signals=bindparam("signals"))
+)
 
 
 def mark_raider(conn: Connection, line: str, number: str, reasons: tuple[Reason, ...]) -> None:
     """Remember that a sender looked like a raider: it sticks for his later texts."""
-    s = models.senders
-    conn.execute(
-        update(s)
-        .where(s.c.line == line, s.c.number == number, s.c.raider_signals.is_(None))
-        .values(raider_signals=json.dumps([r.value for r in reasons]))
-    )
+    signals = json.dumps([r.value for r in reasons])
+    driver_execute(conn, _MARK_RAIDER, {"l": line, "n": number, "signals": signals})
 
 
 # --- per-line traffic ------------------------------------------------------------------
@@ -216,9 +245,9 @@ def count_traffic(
         "new_odd_shape": int(new and signals.odd_shape(rules)),
     }
     bucket = {"line": line, "bucket": bucket_of(now), "shard": shard % SHARDS}
-    conn.execute(_traffic_upsert(conn.dialect.name, False), {**bucket, **counts})
+    driver_execute(conn, _traffic_upsert(conn.dialect.name, False), {**bucket, **counts})
     hour = {"line": line, "hour": hour_of(now), "shard": 0, "texts": 1, "new_senders": int(new)}
-    conn.execute(_traffic_upsert(conn.dialect.name, True), hour)
+    driver_execute(conn, _traffic_upsert(conn.dialect.name, True), hour)
 
 
 @dataclass(frozen=True)
@@ -243,35 +272,49 @@ class Pulse:
         }
 
 
-_t = models.traffic
+_t, _h = models.traffic, models.traffic_hours
+# Mean new senders per minute over the previous 24 hours (current hour excluded).
+_BASELINE = (
+    select(func.coalesce(func.sum(_h.c.new_senders), 0))
+    .where(
+        _h.c.line == bindparam("line"),
+        _h.c.hour >= bindparam("since"),
+        _h.c.hour < bindparam("hour"),
+    )
+    .scalar_subquery()
+)
+# The 2-minute sums and the baseline in one statement (every text reads them).
 _PULSE = select(
     func.coalesce(func.sum(case((_t.c.bucket > bindparam("minute"), _t.c.new_senders))), 0),
     func.coalesce(func.sum(_t.c.hostile_texts), 0),
     func.coalesce(func.sum(_t.c.new_hostile), 0),
     func.coalesce(func.sum(_t.c.new_odd_shape), 0),
     func.coalesce(func.sum(_t.c.texts), 0),
+    _BASELINE,
 ).where(_t.c.line == bindparam("line"), _t.c.bucket > bindparam("watch"))
 
-_h = models.traffic_hours
-_BASELINE = select(func.coalesce(func.sum(_h.c.new_senders), 0)).where(
-    _h.c.line == bindparam("line"), _h.c.hour >= bindparam("since"), _h.c.hour < bindparam("hour")
-)
+
+def _pulse_params(line: str, now: datetime) -> dict[str, object]:
+    hour = hour_of(now)
+    return {
+        "line": line,
+        "minute": now - RATE_WINDOW,
+        "watch": now - WATCH,
+        "since": hour - BASELINE_WINDOW,
+        "hour": hour,
+    }
 
 
-def pulse(conn: Connection, line: str, now: datetime, rules: DefenceSettings) -> Pulse:
-    params = {"line": line, "minute": now - RATE_WINDOW, "watch": now - WATCH}
-    minute, hostile, new_hostile, odd, texts = conn.execute(_PULSE, params).one()
-    baseline = _baseline(conn, line, now, rules)
+def _pulse_of(row: Any, rules: DefenceSettings) -> Pulse:
+    """A Pulse from the first six columns of a _PULSE row."""
+    minute, hostile, new_hostile, odd, texts, baseline_total = row[:6]
+    per_minute = int(baseline_total) / (BASELINE_WINDOW / timedelta(minutes=1))
+    baseline = max(rules.baseline_floor_per_minute, per_minute)
     return Pulse(int(minute), baseline, int(hostile), int(new_hostile), int(odd), int(texts))
 
 
-def _baseline(conn: Connection, line: str, now: datetime, rules: DefenceSettings) -> float:
-    """Mean new senders per minute over the previous 24 hours (current hour excluded)."""
-    hour = hour_of(now)
-    params = {"line": line, "since": hour - BASELINE_WINDOW, "hour": hour}
-    total = int(conn.execute(_BASELINE, params).scalar_one())
-    per_minute = total / (BASELINE_WINDOW / timedelta(minutes=1))
-    return max(rules.baseline_floor_per_minute, per_minute)
+def pulse(conn: Connection, line: str, now: datetime, rules: DefenceSettings) -> Pulse:
+    return _pulse_of(conn.execute(_PULSE, _pulse_params(line, now)).one(), rules)
 
 
 def raid_signals(p: Pulse, rules: DefenceSettings, scale: float = 1.0) -> list[str]:
@@ -310,19 +353,33 @@ def open_incident_id(conn: Connection, line: str) -> int | None:
     return None if found is None else int(found)
 
 
+_open = (_i.c.line == bindparam("line"), _i.c.closed_at.is_(None))
+# What watch() needs, in one statement: the pulse and the line's open incident, if any.
+_WATCH = _PULSE.add_columns(
+    select(_i.c.id).where(*_open).scalar_subquery(),
+    select(_i.c.last_signal_at).where(*_open).scalar_subquery(),
+)
+
+
 def watch(
     conn: Connection, line: str, now: datetime, rules: DefenceSettings, news: IncidentNews
 ) -> int | None:
     """Open, extend or close the line's incident from its pulse; return the open one."""
-    current = open_incident_id(conn, line)
-    p = pulse(conn, line, now, rules)
+    (row,) = driver_execute(conn, _WATCH, _pulse_params(line, now)).rows
+    p = _pulse_of(row, rules)
+    current, last_signal_at = row[6], db_time(conn, row[7])
     if current is None:
         signals = raid_signals(p, rules)
         if not signals:
             return None
         return open_incident(conn, line, now, DETECTOR, {"signals": signals, **p.describe()}, news)
+    current = int(current)
+    assert last_signal_at is not None
     if raid_signals(p, rules, scale=0.5):
-        _still_hot(conn, current, now)
+        if last_signal_at < now - SIGNAL_WRITE_EVERY:  # else _still_hot would change nothing
+            _still_hot(conn, current, now)
+        return current
+    if last_signal_at > now - rules.calm_before_close:  # not calm yet: nothing to close
         return current
     close_calm_incidents(conn, now, rules, news, line=line)
     return open_incident_id(conn, line)
@@ -407,4 +464,4 @@ _STILL_HOT = (
 
 def _still_hot(conn: Connection, incident_id: int, now: datetime) -> None:
     params = {"iid": incident_id, "stale": now - SIGNAL_WRITE_EVERY, "now": now}
-    conn.execute(_STILL_HOT, params)
+    driver_execute(conn, _STILL_HOT, params)

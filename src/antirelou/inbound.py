@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, or_, select, update
 
 from antirelou import alerts, budget, floods, models
-from antirelou.dbutil import dialect_insert
+from antirelou.dbutil import db_time, dialect_insert, driver_execute
 from antirelou.detect.abuse import AbuseVerdict
 from antirelou.detect.numbers import shape
 from antirelou.evidence import hooks as evidence
@@ -64,7 +64,8 @@ def _store_statement(dialect: str) -> Any:
 
 def _store(conn: Connection, sms: InboundSms, now: datetime) -> int | None:
     """Insert the message; None when the provider already gave us this id."""
-    found = conn.execute(
+    found = driver_execute(
+        conn,
         _store_statement(conn.dialect.name),
         {
             "provider": sms.provider,
@@ -183,7 +184,8 @@ def _touch_sender(
     hostile: bool,
 ) -> _SenderState:
     """Create or update the sender's row; this also locks it until we commit."""
-    row = conn.execute(
+    (row,) = driver_execute(
+        conn,
         _touch_statement(conn.dialect.name),
         {
             "line": line,
@@ -196,15 +198,16 @@ def _touch_sender(
             "hostile_texts": int(hostile),
             "velocity_start": now - rules.velocity_window,
         },
-    ).one()
-    sticky = tuple(Reason(r) for r in json.loads(row.raider_signals or "[]"))
+    ).rows
+    last_reply_at, opted_out_at, message_count, recent_count, raider_signals, blocked_until = row
+    sticky = tuple(Reason(r) for r in json.loads(raider_signals or "[]"))
     return _SenderState(
-        row.last_reply_at,
-        row.opted_out_at is not None,
-        row.message_count,
-        row.recent_count,
+        db_time(conn, last_reply_at),
+        opted_out_at is not None,
+        message_count,
+        recent_count,
         sticky,
-        row.blocked_until,
+        db_time(conn, blocked_until),
     )
 
 
@@ -222,7 +225,9 @@ def _signals(
     return floods.TextSignals(
         abuse=abuse,
         new_sender=state.message_count == 1,
-        cluster_size=floods.cluster_size(conn, line, number, sms.body, now, rules.cluster_window),
+        cluster_size=floods.cluster_size(
+            conn, line, number, sms.body, now, rules.cluster_window, rules.cluster_min_senders
+        ),
         velocity=state.recent_count,
         block_size=floods.block_size(conn, line, number, now, rules.block_window)
         if answerable
@@ -259,7 +264,7 @@ def _record_consent(
     if keyword is None:
         return
     opted_out_at = now if keyword is Keyword.OPT_OUT else None
-    conn.execute(_CONSENT, {"l": line, "n": number, "opted_out_at": opted_out_at})
+    driver_execute(conn, _CONSENT, {"l": line, "n": number, "opted_out_at": opted_out_at})
 
 
 def _facts(
@@ -290,7 +295,7 @@ _PAUSED = select(models.lines.c.paused).where(models.lines.c.number == bindparam
 
 
 def _paused(conn: Connection, number: str) -> bool:
-    return bool(conn.execute(_PAUSED, {"n": number}).scalar())
+    return bool(driver_execute(conn, _PAUSED, {"n": number}).scalar())
 
 
 def _enqueue(
@@ -336,7 +341,7 @@ _CLAIM = (
 def _claim(conn: Connection, line: LineSettings, number: str, now: datetime) -> bool:
     """Take the sender's reply slot for this window: the atomic once-only guard."""
     params = {"l": line.number, "n": number, "cutoff": now - line.reply_window, "now": now}
-    return conn.execute(_CLAIM, params).rowcount == 1
+    return driver_execute(conn, _CLAIM, params).rowcount == 1
 
 
 _INSERT_REPLY = r.insert().returning(r.c.id)
@@ -371,7 +376,7 @@ def _insert_reply(
         "created_at": now,
         "updated_at": now,
     }
-    return int(conn.execute(_INSERT_REPLY, values).scalar_one())
+    return int(driver_execute(conn, _INSERT_REPLY, values).scalar())
 
 
 _SAVE_DECISION = (
@@ -395,7 +400,8 @@ def _save_decision(
     labels: list[str],
     incident_id: int | None,
 ) -> None:
-    conn.execute(
+    driver_execute(
+        conn,
         _SAVE_DECISION,
         {
             "mid": message_id,

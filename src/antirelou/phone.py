@@ -9,6 +9,7 @@ phonenumbers cannot vouch for.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ class SenderNumber:
         return self.e164 or self.raw.strip()
 
 
+@functools.lru_cache(maxsize=1 << 14)  # pure, and raiders and regulars text again and again
 def classify(raw: str) -> SenderNumber:
     """Normalise a sender as given by a provider and say whether it can be answered."""
     text = raw.strip()
