@@ -45,12 +45,17 @@ class Receipt:
 
 def receive(service: Service, sms: InboundSms) -> Receipt:
     """Store a text exactly once and decide, durably, whether it gets a reply."""
-    now = service.clock.now()
     with service.engine.begin() as conn:
-        message_id = _store(conn, sms, now)
-        if message_id is None:
-            return _existing(conn, sms)
-        return _process(service, conn, sms, message_id, now)
+        return receive_in(service, conn, sms)
+
+
+def receive_in(service: Service, conn: Connection, sms: InboundSms) -> Receipt:
+    """receive() inside the caller's transaction (web/intake.py commits several at once)."""
+    now = service.clock.now()
+    message_id = _store(conn, sms, now)
+    if message_id is None:
+        return _existing(conn, sms)
+    return _process(service, conn, sms, message_id, now)
 
 
 @functools.cache

@@ -16,7 +16,6 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.delivery import record_status
-from antirelou.inbound import receive
 from antirelou.providers.android import (
     RECEIVED,
     STATUS_EVENTS,
@@ -62,9 +61,7 @@ def _only_line(settings: Settings) -> str | None:
 async def _received(request: Request, event: dict[str, Any]) -> None:
     state = AppState.of(request)
     sms = parse_inbound(event, _only_line(state.service.settings))
-    receipt = await run_in_threadpool(receive, state.service, replace(sms, signature_checked=True))
-    if receipt.reply_id is not None:
-        state.notify_reply()
+    await state.receive(replace(sms, signature_checked=True))
 
 
 async def _status(request: Request, event: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.delivery import record_status
-from antirelou.inbound import receive
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import parse_inbound, parse_status, validate_signature
 from antirelou.web.requests import parse_form, public_url_of, read_body
@@ -49,9 +48,7 @@ async def inbound_sms(request: Request) -> Response:
     except MalformedRequest as exc:
         raise HTTPException(400, exc.reason) from None
     state = AppState.of(request)
-    receipt = await run_in_threadpool(receive, state.service, replace(sms, signature_checked=True))
-    if receipt.reply_id is not None:
-        state.notify_reply()
+    await state.receive(replace(sms, signature_checked=True))
     return Response(status_code=200)
 
 

@@ -18,7 +18,6 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.delivery import record_status
-from antirelou.inbound import receive
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.multipart import Part, receive_part
 from antirelou.providers.vonage import parse_inbound, parse_status, refusal
@@ -94,13 +93,11 @@ async def inbound_sms(request: Request) -> Response:
     except MalformedRequest as exc:
         raise HTTPException(400, exc.reason) from None
     state = AppState.of(request)
-    if isinstance(parsed, Part):
-        replies = await run_in_threadpool(receive_part, state.service, parsed)
+    if isinstance(parsed, Part):  # rare: parts are reassembled on their own path
+        if await run_in_threadpool(receive_part, state.service, parsed):
+            state.notify_reply()
     else:
-        sms = replace(parsed, signature_checked=True)
-        replies = int((await run_in_threadpool(receive, state.service, sms)).reply_id is not None)
-    if replies:
-        state.notify_reply()
+        await state.receive(replace(parsed, signature_checked=True))
     return Response(status_code=204)
 
 

@@ -1,0 +1,84 @@
+"""Group commit of webhook texts: batched, each all-or-nothing, acknowledged only once stored."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from antirelou import inbound, models
+from antirelou.inbound import Receipt
+from antirelou.policy import Action
+from antirelou.service import Service
+from antirelou.web.intake import Intake
+from tests.helpers import count, replies, sms
+
+
+def fr_mobile(n: int) -> str:
+    return f"+336120{n:05d}"
+
+
+async def _many(intake: Intake, texts: list[Any]) -> list[Receipt | BaseException]:
+    return list(await asyncio.gather(*(intake.receive(t) for t in texts), return_exceptions=True))
+
+
+def test_texts_arriving_together_share_commits_and_each_is_decided_once(service: Service) -> None:
+    commits: list[int] = []
+    event.listen(service.engine, "commit", lambda _conn: commits.append(1))
+    intake = Intake(service)
+    texts = [sms(sender=fr_mobile(i), body=f"Salut, moi c'est le numéro {i}") for i in range(40)]
+    texts += [texts[0], texts[1]]  # a provider's retries, in the same burst
+    receipts = asyncio.run(_many(intake, texts))
+    intake.close()
+    assert all(isinstance(r, Receipt) for r in receipts)
+    assert count(service, models.messages) == 40
+    fresh = [r for r in receipts if isinstance(r, Receipt) and not r.duplicate]
+    assert len(fresh) == 40
+    assert all(r.decision.reasons for r in fresh), "each decided, with its reasons"
+    assert len(replies(service)) == sum(r.reply_id is not None for r in fresh)
+    assert [r.duplicate for r in receipts if isinstance(r, Receipt)][-2:] == [True, True]
+    assert len(commits) < 40, "texts that arrived together were committed together"
+
+
+def test_a_text_that_fails_is_undone_alone(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = inbound.receive_in
+
+    def flaky(svc: Service, conn: Any, text: Any) -> Receipt:
+        receipt = real(svc, conn, text)  # written, then the failure: the savepoint undoes it
+        if text.body == "boom":
+            raise RuntimeError("a bug while deciding")
+        return receipt
+
+    monkeypatch.setattr("antirelou.web.intake.receive_in", flaky)
+    intake = Intake(service)
+    texts = [sms(sender=fr_mobile(1), body="Coucou"), sms(sender=fr_mobile(2), body="boom")]
+    texts.append(sms(sender=fr_mobile(3), body="Tu rentres bien ?"))
+    first, failed, third = asyncio.run(_many(intake, texts))
+    intake.close()
+    assert isinstance(failed, RuntimeError)
+    assert isinstance(first, Receipt)
+    assert isinstance(third, Receipt)
+    assert first.decision.action is Action.REPLY
+    assert count(service, models.messages) == 2, "the failed text left nothing behind"
+    assert {r.recipient for r in replies(service)} == {fr_mobile(1), fr_mobile(3)}
+
+
+def test_nothing_is_acknowledged_when_the_commit_fails(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(_conn: Any) -> None:
+        raise OSError("disk full")
+
+    intake = Intake(service)
+    event.listen(service.engine, "commit", refuse)
+    outcomes = asyncio.run(_many(intake, [sms(sender=fr_mobile(i)) for i in range(5)]))
+    event.remove(service.engine, "commit", refuse)
+    assert all(isinstance(o, OSError) for o in outcomes), "no 2xx for what was not stored"
+    assert count(service, models.messages) == 0
+    assert isinstance(asyncio.run(intake.receive(sms(sender=fr_mobile(9)))), Receipt)
+    intake.close()
+    assert count(service, models.messages) == 1, "the intake goes on after a failed commit"
