@@ -77,6 +77,28 @@ def test_copy_paste_cluster_is_refused(raid_service: Service) -> None:
     assert all(Reason.COPY_PASTE in d.reasons for d in decisions[2:])
 
 
+def test_supporters_writing_the_same_kind_words_are_answered_outside_a_raid(
+    raid_service: Service,
+) -> None:
+    text = "Trop bien cette idée, bravo pour le numéro anti-relou"
+    decisions = [
+        receive(raid_service, sms(sender=fr_mobile(i), body=text + "!" * i)).decision
+        for i in range(5)
+    ]
+    assert all(d.action is Action.REPLY for d in decisions)
+
+
+def test_during_a_raid_every_pasted_text_is_refused(raid_service: Service) -> None:
+    operations.open_incident(raid_service, "+33939000021", "alice", "forum thread")
+    text = "Trop bien cette idée, bravo pour le numéro anti-relou"
+    decisions = [
+        receive(raid_service, sms(sender=fr_mobile(i), body=text + "!" * i)).decision
+        for i in range(5)
+    ]
+    assert all(Reason.COPY_PASTE in d.reasons for d in decisions[2:])
+    assert all(d.action is Action.NONE for d in decisions[2:])
+
+
 def test_trivial_texts_from_many_testers_are_not_a_cluster(raid_service: Service) -> None:
     decisions = [
         receive(raid_service, sms(sender=fr_mobile(i), body="test")).decision for i in range(8)

@@ -66,11 +66,16 @@ class TextSignals:
     block_size: int = 0
     virtual: bool = False
 
-    def raider_reasons(self, rules: DefenceSettings) -> tuple[Reason, ...]:
+    def raider_reasons(
+        self, rules: DefenceSettings, incident_open: bool = False
+    ) -> tuple[Reason, ...]:
         reasons = []
         if self.new_sender and rules.refuse_abusive_first_text and self.clearly_abusive:
             reasons.append(Reason.ABUSIVE_FIRST_TEXT)
-        if self.cluster_size >= rules.cluster_min_senders:
+        if self.pasted(rules) and (incident_open or self.abuse.level >= 1):
+            # Supporters who heard of the number at once write the same few words ("trop
+            # bien cette idée"): a cluster alone is no proof. It counts when the text is at
+            # least rude, or while a raid is on, when every pasted text is refused.
             reasons.append(Reason.COPY_PASTE)
         if self.velocity > rules.velocity_limit:
             reasons.append(Reason.HIGH_VELOCITY)
@@ -90,13 +95,16 @@ class TextSignals:
         return (
             self.virtual
             or self.block_size >= rules.block_min_senders
-            or (self.cluster_size >= rules.cluster_min_senders)
+            or (self.pasted(rules) and self.abuse.level >= 1)
         )
 
-    def labels(self, rules: DefenceSettings) -> list[str]:
+    def pasted(self, rules: DefenceSettings) -> bool:
+        return self.cluster_size >= rules.cluster_min_senders
+
+    def labels(self, rules: DefenceSettings, incident_open: bool = False) -> list[str]:
         """Short labels stored with the message, for the dashboard and the evidence."""
         labels = [f"abuse:{m}" for m in self.abuse.matches[:3]]
-        labels += [r.value for r in self.raider_reasons(rules)]
+        labels += [r.value for r in self.raider_reasons(rules, incident_open)]
         if self.virtual:
             labels.append("virtual_number")
         return labels

@@ -118,7 +118,8 @@ def _process(
     keyword = keyword_of(sms.body)
     _record_consent(conn, sms.recipient, sender.key, keyword, now)
     signals = _signals(conn, sms, sender, state, abuse, now, rules)
-    raider = _raider(conn, sms.recipient, sender.key, state, signals, rules)
+    raid_on = floods.open_incident_id(conn, sms.recipient) is not None
+    raider = _raider(conn, sms.recipient, sender.key, state, signals, rules, raid_on)
     news = floods.IncidentNews()
     incident_id = None
     if line is not None:
@@ -137,7 +138,7 @@ def _process(
         decision, reply_id = _enqueue(service, conn, line, sender, message_id, decision, now)
         if decision.action is Action.REPLY:
             alerts.spend_thresholds(conn, service, service.local_day(line, now), now)
-    labels = signals.labels(rules)
+    labels = signals.labels(rules, raid_on)
     _save_decision(conn, message_id, decision, abuse.level, labels, incident_id)
     alerts.incident_news(conn, service, news, now)
     # Last writes of the transaction: the evidence head's lock is held only for the commit.
@@ -248,9 +249,10 @@ def _raider(
     state: _SenderState,
     signals: floods.TextSignals,
     rules: DefenceSettings,
+    raid_on: bool,
 ) -> tuple[Reason, ...]:
     """This text's raider reasons plus those the sender earned before (they stick)."""
-    fresh = signals.raider_reasons(rules)
+    fresh = signals.raider_reasons(rules, raid_on)
     if fresh and not state.raider_signals:
         floods.mark_raider(conn, line, number, fresh)
     return tuple(dict.fromkeys(state.raider_signals + fresh))
