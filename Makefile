@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test test-postgres lint format bench bench-dashboard bench-evidence screenshots clean
+.PHONY: install run test test-postgres lint format bench bench-load bench-raids bench-dashboard bench-evidence screenshots clean
 
 $(BIN)/antirelou: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ format: install
 ## The core webhook benchmark (signed Twilio webhooks against `antirelou serve`)
 bench: install
 	$(BIN)/python benchmarks/webhook.py
+
+## Rising rates of signed webhooks against a minimal endpoint, and a forged flood (issue 7)
+bench-load: install
+	$(BIN)/python benchmarks/load.py
+
+## Every scenario replayed under every_text, once_per_sender and antirelou
+bench-raids: install
+	$(BIN)/python benchmarks/raids.py
 
 bench-dashboard: install
 	$(BIN)/python benchmarks/dashboard.py

@@ -5,8 +5,8 @@ after the commit that holds it; what is shared is the commit itself. On SQLite a
 disk flush, and under a raid's flood it was most of a webhook's time: one flush for a batch
 instead of one per text. One writer thread per web process also means the process's
 requests no longer fight each other for SQLite's write lock (sleep-and-retry, second-long
-tails); on PostgreSQL it shortens how long the hot rows (budget, evidence head) stay locked
-per text.
+tails). Used on SQLite only (see AppState.receive): on PostgreSQL several processes' batches,
+each locking many senders' rows in arrival order, deadlocked under the concurrency test.
 
 A quiet line is unchanged: a lone text is a batch of one, handled at once.
 """

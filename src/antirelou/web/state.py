@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
-from antirelou.inbound import Receipt
+from antirelou.inbound import Receipt, receive
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 from antirelou.web.intake import Intake
@@ -30,9 +31,18 @@ class AppState:
         return state
 
     async def receive(self, sms: InboundSms) -> Receipt:
-        """A verified text from a provider: stored and decided, committed with its
-        neighbours (web/intake.py); wakes the worker when it queued a reply."""
-        receipt = await self.intake.receive(sms)
+        """A verified text from a provider, stored and decided; wakes the worker when it
+        queued a reply.
+
+        On SQLite, texts that arrive together share a commit (web/intake.py): one writer
+        anyway, and the flush per commit was most of a webhook's time. On PostgreSQL each
+        text keeps its own transaction on the thread pool: commits are cheap there, and a
+        batch touching many senders' rows in arrival order could deadlock with another
+        process's batch."""
+        if self.service.engine.dialect.name == "sqlite":
+            receipt = await self.intake.receive(sms)
+        else:
+            receipt = await run_in_threadpool(receive, self.service, sms)
         if receipt.reply_id is not None:
             self.notify_reply()
         return receipt
