@@ -26,7 +26,7 @@ from antirelou.service import Service
 from antirelou.web.app import create_app
 from tests.helpers import make_settings
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("TEST_REQUIRE_POSTGRES") == "1"
 # One template per test session, so concurrent sessions on one server never collide.

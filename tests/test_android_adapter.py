@@ -16,7 +16,7 @@ from antirelou.providers.base import DeliveryState, OutgoingSms, SendError
 from antirelou.providers.errors import MalformedRequest
 from tests.fakes.android_api import FakeAndroid
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 FIXTURE = "android_sms_gateway_sms_received.json"
 FIVE_MINUTES = timedelta(minutes=5)
 

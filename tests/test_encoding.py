@@ -14,7 +14,7 @@ from antirelou.encoding import Encoding, Segmentation, cost, gsm7_rewrite, segme
 
 # The repository and shared/ sit side by side (locally /work/main and /work/shared; in CI a
 # clone of the repository with a copy of shared/ beside it), so resolve from the repo's parent.
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 CASES_FILE = FIXTURES / "gsm7_ucs2_segmentation_cases.json"
 
 

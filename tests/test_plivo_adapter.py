@@ -21,7 +21,7 @@ from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import PlivoSender
 from tests.fakes.plivo_api import FakePlivo
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 COVERED = {
     "plivo_inbound_sms.json",
     "plivo_send_message_requests.json",

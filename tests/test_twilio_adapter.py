@@ -28,7 +28,7 @@ from antirelou.providers.twilio import (
 )
 from tests.fakes.twilio_api import FakeTwilio
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 # The courier mock channel's token. The bad-signature fixture names none (its signature is
 # garbage under any token); it comes from the same channel as the valid ones.
 COURIER_TOKEN = "6789"

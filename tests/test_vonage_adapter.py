@@ -19,7 +19,7 @@ from antirelou.providers.multipart import Part
 from antirelou.providers.vonage import VonageSender
 from tests.fakes.vonage_api import PRICE_PER_PART, FakeVonage
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "providers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 # The fixture's method labels, as the dashboard calls them, to our setting's values.
 METHODS = {
     "md5hash (dashboard default 'MD5 hash')": "md5hash",
