@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from antirelou.encoding import Encoding, Segmentation, cost, gsm7_rewrite, segment
 
-# The repository and shared/ sit side by side (locally /work/main and /work/shared; in CI a
-# clone of the repository with a copy of shared/ beside it), so resolve from the repo's parent.
+# The provider fixtures travel with the tests (tests/fixtures/providers, copied unchanged).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
 CASES_FILE = FIXTURES / "gsm7_ucs2_segmentation_cases.json"
 
