@@ -27,6 +27,7 @@ from antirelou.providers.android import (
 )
 from antirelou.providers.errors import MalformedRequest
 from antirelou.settings import Settings
+from antirelou.web.refusals import refused
 from antirelou.web.requests import parse_json_object, read_body
 from antirelou.web.state import AppState
 
@@ -47,7 +48,7 @@ async def _verified_event(request: Request) -> dict[str, Any]:
         android.max_age,
     )
     if reason is not None:
-        log.warning("refused an Android gateway request: %s", reason)
+        refused("Android gateway", reason)
         raise HTTPException(403, reason)
     return parse_json_object(request, body)
 

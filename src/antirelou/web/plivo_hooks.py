@@ -6,7 +6,6 @@ A forged request is refused with 403 before it touches the database.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -15,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from antirelou.delivery import record_status
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import parse_inbound, parse_status, validate_signature
+from antirelou.web.refusals import refused
 from antirelou.web.requests import parse_form, public_url_of, read_body
 from antirelou.web.state import AppState
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/plivo", tags=["webhooks"])
 
 
@@ -31,7 +30,7 @@ async def _verified_params(request: Request) -> dict[str, str]:
     url = public_url_of(request, settings.public_base)
     token = settings.plivo.auth_token.get_secret_value()
     if not validate_signature("POST", url, pairs, signature, nonce, token):
-        log.warning("refused a Plivo request with a missing or wrong signature")
+        refused("Plivo", "missing or wrong signature")
         raise HTTPException(403, "missing or invalid X-Plivo-Signature-V3")
     params = dict(pairs)
     if len(params) != len(pairs):  # Plivo never repeats one: which value would count?

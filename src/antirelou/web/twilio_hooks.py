@@ -6,7 +6,6 @@ request is refused with 403 before it touches the database.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -16,10 +15,10 @@ from antirelou.delivery import record_status
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.twilio import parse_inbound, parse_status, validate_signature
 from antirelou.voice import IncomingCall, receive_call, twiml
+from antirelou.web.refusals import refused
 from antirelou.web.requests import parse_form, public_url_of, read_body
 from antirelou.web.state import AppState
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -33,7 +32,7 @@ async def _verified_params(request: Request) -> dict[str, str]:
     url = public_url_of(request, settings.public_base)
     token = settings.twilio.auth_token.get_secret_value()
     if not token or not validate_signature(url, pairs, signature, token, raw_body=body):
-        log.warning("refused a Twilio request with a missing or wrong signature")
+        refused("Twilio", "missing or wrong signature")
         raise HTTPException(403, "missing or invalid X-Twilio-Signature")
     return dict(pairs)
 

@@ -9,7 +9,6 @@ for 24 hours, so every request we could store (or already had) is answered 204.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,6 +20,7 @@ from antirelou.delivery import record_status
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.multipart import Part, receive_part
 from antirelou.providers.vonage import parse_inbound, parse_status, refusal
+from antirelou.web.refusals import refused
 from antirelou.web.requests import (
     content_type,
     parse_form,
@@ -30,7 +30,6 @@ from antirelou.web.requests import (
 )
 from antirelou.web.state import AppState
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/vonage", tags=["webhooks"])
 
 
@@ -79,7 +78,7 @@ async def _verified_params(request: Request) -> dict[str, str]:
         vonage.max_age,
     )
     if reason is not None:
-        log.warning("refused a Vonage request: %s", reason)
+        refused("Vonage", reason)
         raise HTTPException(403, reason)
     return params
 
