@@ -63,11 +63,11 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 
+from benchkit import ACCOUNT_SID, LINE, cpu_seconds, free_port, inbound_form, percentile
+
 # Module level: FastAPI resolves the endpoint's (postponed) annotations in these globals.
 from fastapi import Request, Response
 
-LINE = "+33939000021"
-ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "bench-token"  # noqa: S105 - a throwaway token for a local fake
 PUBLIC_URL = "https://decoy.example.org"  # behind a proxy: signatures cover this URL
 WEBHOOK_PATH = "/webhooks/twilio/sms"
@@ -118,31 +118,6 @@ def sender_of(index: int, base: int) -> str:
     if index % 10 >= 7:
         index = index // 10 * 10 + index * 31 % 7
     return f"+3361{(base + index) % 10**7:07d}"
-
-
-def inbound_form(sid: str, sender: str, text_body: str) -> list[tuple[str, str]]:
-    """The parameters Twilio posts for an inbound SMS, in its usual order."""
-    return [
-        ("ToCountry", "FR"),
-        ("ToState", ""),
-        ("SmsMessageSid", sid),
-        ("NumMedia", "0"),
-        ("ToCity", ""),
-        ("FromZip", ""),
-        ("SmsSid", sid),
-        ("FromState", ""),
-        ("SmsStatus", "received"),
-        ("FromCity", ""),
-        ("Body", text_body),
-        ("FromCountry", "FR"),
-        ("To", LINE),
-        ("ToZip", ""),
-        ("NumSegments", "1"),
-        ("MessageSid", sid),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", sender),
-        ("ApiVersion", "2010-04-01"),
-    ]
 
 
 def raw_request(index: int, spec: PhaseSpec) -> bytes:
@@ -419,21 +394,6 @@ def serve_fake_twilio(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process, from /proc (0 where unavailable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Processes:
     """Child processes, stopped on exit (Ctrl-C and SIGTERM included)."""
 
@@ -569,14 +529,6 @@ class Books:
 
 
 # --- report -----------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

@@ -36,14 +36,13 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -51,12 +50,11 @@ from urllib.parse import urlencode
 
 import httpx
 import phonenumbers
+from benchkit import ACCOUNT_SID, LINE, cpu_seconds, free_port, inbound_form, percentile
 from sqlalchemy import Engine, bindparam, create_engine, text
 
 from antirelou.providers.twilio import compute_signature
 
-LINE = "+33939000021"
-ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "bench-token"  # noqa: S105 - a throwaway token for a local fake
 WEBHOOK_PATH = "/webhooks/twilio/sms"
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
@@ -100,31 +98,6 @@ def french_mobiles(count: int, rng: random.Random) -> list[str]:
         if phonenumbers.is_valid_number(phonenumbers.parse(number)):
             numbers.add(number)
     return sorted(numbers)
-
-
-def inbound_form(sid: str, sender: str, text_body: str) -> list[tuple[str, str]]:
-    """The parameters Twilio posts for an inbound SMS, in its usual order."""
-    return [
-        ("ToCountry", "FR"),
-        ("ToState", ""),
-        ("SmsMessageSid", sid),
-        ("NumMedia", "0"),
-        ("ToCity", ""),
-        ("FromZip", ""),
-        ("SmsSid", sid),
-        ("FromState", ""),
-        ("SmsStatus", "received"),
-        ("FromCity", ""),
-        ("Body", text_body),
-        ("FromCountry", "FR"),
-        ("To", LINE),
-        ("ToZip", ""),
-        ("NumSegments", "1"),
-        ("MessageSid", sid),
-        ("AccountSid", ACCOUNT_SID),
-        ("From", sender),
-        ("ApiVersion", "2010-04-01"),
-    ]
 
 
 def prepare(
@@ -228,22 +201,6 @@ async def run_load(
 
 
 # --- processes ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process, from /proc (0 where unavailable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 class Processes:
@@ -451,14 +408,6 @@ def send_span(engine: Engine, prefix: str) -> float:
 
 
 # --- report ---------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def machine_info(database: str) -> list[tuple[str, str]]:
@@ -757,7 +706,3 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _unused() -> Iterator[None]:  # pragma: no cover
-    yield
