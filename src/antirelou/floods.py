@@ -357,7 +357,8 @@ _OPEN_INCIDENT = select(_i.c.id).where(_i.c.line == bindparam("line"), _i.c.clos
 
 
 def open_incident_id(conn: Connection, line: str) -> int | None:
-    found = conn.execute(_OPEN_INCIDENT, {"line": line}).scalar()
+    # On every text's path (receive() asks whether a raid is on): the driver's cursor.
+    found = driver_execute(conn, _OPEN_INCIDENT, {"line": line}).scalar()
     return None if found is None else int(found)
 
 
