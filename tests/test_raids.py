@@ -99,6 +99,51 @@ def test_during_a_raid_every_pasted_text_is_refused(raid_service: Service) -> No
     assert all(d.action is Action.NONE for d in decisions[2:])
 
 
+SWARM_TEXT = "Salut ! C'est Julien tu fais quoi ce week-end ?"
+
+
+def pasted_during_a_raid(service: Service, sender: str) -> None:
+    """Open an incident, let a swarm paste one text, and `sender` send it too."""
+    operations.open_incident(service, "+33939000021", "alice", "swarm")
+    for i in range(4):
+        receive(service, sms(sender=fr_mobile(100 + i), body=SWARM_TEXT))
+    first = receive(service, sms(sender=sender, body=SWARM_TEXT.replace("Julien", "Maxime")))
+    assert first.decision.action is Action.NONE
+    assert first.decision.reasons == (Reason.COPY_PASTE,)
+
+
+def test_a_man_who_writes_back_in_his_own_words_loses_the_paste_mark(
+    raid_service: Service,
+) -> None:
+    pasted_during_a_raid(raid_service, fr_mobile(1))
+    later = receive(raid_service, sms(sender=fr_mobile(1), body="Tu réponds pas ?"))
+    assert later.decision.action is Action.HOLD  # held like any sender during the raid
+    assert later.decision.reasons == (Reason.FIRST_IN_WINDOW, Reason.HELD_INCIDENT)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (SWARM_TEXT.replace("Julien", "Kevin"), Reason.COPY_PASTE),  # pastes again
+        ("Tu réponds pas salope ?", Reason.COPY_PASTE),  # writes back, abusively
+    ],
+)
+def test_pasting_again_or_insulting_keeps_the_paste_mark(
+    raid_service: Service, body: str, reason: Reason
+) -> None:
+    pasted_during_a_raid(raid_service, fr_mobile(1))
+    later = receive(raid_service, sms(sender=fr_mobile(1), body=body))
+    assert later.decision.action is Action.NONE
+    assert reason in later.decision.reasons
+
+
+def test_only_a_paste_mark_is_lifted(raid_service: Service) -> None:
+    receive(raid_service, sms(sender=fr_mobile(1), body="Sale pute"))
+    later = receive(raid_service, sms(sender=fr_mobile(1), body="Tu réponds pas ?"))
+    assert later.decision.action is Action.NONE
+    assert Reason.ABUSIVE_FIRST_TEXT in later.decision.reasons
+
+
 def test_trivial_texts_from_many_testers_are_not_a_cluster(raid_service: Service) -> None:
     decisions = [
         receive(raid_service, sms(sender=fr_mobile(i), body="test")).decision for i in range(8)

@@ -101,6 +101,22 @@ class TextSignals:
     def pasted(self, rules: DefenceSettings) -> bool:
         return self.cluster_size >= rules.cluster_min_senders
 
+    def clears_paste_mark(self, marked: tuple[Reason, ...], rules: DefenceSettings) -> bool:
+        """Whether this later text lifts a sender's copy-paste mark: he writes back.
+
+        A swarm sends one text per number, in words a genuine man would use; a genuine man
+        whose first text happened to match the swarm's wording writes again, in his own
+        words ("tu réponds pas ?"). A text that is neither pasted, abusive nor part of a
+        flood is that evidence. Only a mark earned by a cluster alone is lifted: abuse,
+        velocity and number blocks stick. The sender is then held like any new sender
+        during a raid, so the budget still decides when he is answered.
+        """
+        return (
+            set(marked) == {Reason.COPY_PASTE}
+            and not self.raider_reasons(rules, incident_open=True)
+            and self.abuse.level == 0
+        )
+
     def labels(self, rules: DefenceSettings, incident_open: bool = False) -> list[str]:
         """Short labels stored with the message, for the dashboard and the evidence."""
         labels = [f"abuse:{m}" for m in self.abuse.matches[:3]]
@@ -205,6 +221,18 @@ def mark_raider(conn: Connection, line: str, number: str, reasons: tuple[Reason,
     """Remember that a sender looked like a raider: it sticks for his later texts."""
     signals = json.dumps([r.value for r in reasons])
     driver_execute(conn, _MARK_RAIDER, {"l": line, "n": number, "signals": signals})
+
+
+_CLEAR_RAIDER = (
+    update(_s)
+    .where(_s.c.line == bindparam("l"), _s.c.number == bindparam("n"))
+    .values(raider_signals=None)
+)
+
+
+def clear_raider(conn: Connection, line: str, number: str) -> None:
+    """Forget a sender's raider mark (see TextSignals.clears_paste_mark)."""
+    driver_execute(conn, _CLEAR_RAIDER, {"l": line, "n": number})
 
 
 # --- per-line traffic ------------------------------------------------------------------

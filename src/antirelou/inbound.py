@@ -251,11 +251,16 @@ def _raider(
     rules: DefenceSettings,
     raid_on: bool,
 ) -> tuple[Reason, ...]:
-    """This text's raider reasons plus those the sender earned before (they stick)."""
+    """This text's raider reasons plus those the sender earned before (they stick, unless
+    he writes back in his own words after a copy-paste mark)."""
     fresh = signals.raider_reasons(rules, raid_on)
-    if fresh and not state.raider_signals:
+    earned = state.raider_signals
+    if earned and signals.clears_paste_mark(earned, rules):
+        floods.clear_raider(conn, line, number)
+        earned = ()
+    if fresh and not earned:
         floods.mark_raider(conn, line, number, fresh)
-    return tuple(dict.fromkeys(state.raider_signals + fresh))
+    return tuple(dict.fromkeys(earned + fresh))
 
 
 _CONSENT = (
