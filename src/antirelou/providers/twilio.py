@@ -8,6 +8,7 @@ retry is safe and whether Twilio may have accepted the message anyway.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import math
@@ -74,17 +75,23 @@ def compute_signature(url: str, params: Params, auth_token: str) -> str:
     a form with repeated keys validates the same way it does in the official library.
     Empty values are part of the signed string: never drop blank parameters before this.
     """
+    return _sign(url, _signed_params(params), auth_token)
+
+
+def _signed_params(params: Params) -> str:
     grouped: dict[str, set[str]] = {}
     for name, value in _pairs(params):
         grouped.setdefault(name, set()).add(value)
-    signed = url + "".join(
-        name + value for name in sorted(grouped) for value in sorted(grouped[name])
-    )
-    digest = hmac.new(auth_token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
 
 
-def _url_variants(url: str) -> list[str]:
+def _sign(url: str, signed_params: str, auth_token: str) -> str:
+    key, message = auth_token.encode("utf-8"), (url + signed_params).encode("utf-8")
+    return base64.b64encode(hmac.digest(key, message, "sha1")).decode("ascii")
+
+
+@functools.lru_cache(maxsize=256)  # every webhook of a path has the same URL
+def _url_variants(url: str) -> tuple[str, ...]:
     """The URL as given, plus the same URL with its default port added or removed.
 
     Twilio is not consistent about signing with or without the default port (behind a
@@ -92,21 +99,20 @@ def _url_variants(url: str) -> list[str]:
     scheme's default port is toggled: a non-default port is always part of what Twilio
     calls, so dropping it would only widen what a signature vouches for.
     """
-    variants = [url]
     parts = urlsplit(url)
     default = _DEFAULT_PORTS.get(parts.scheme.lower())
     if default is None or not parts.hostname:
-        return variants
+        return (url,)
     try:
         port = parts.port
     except ValueError:  # a malformed port: only the URL as given can match
-        return variants
+        return (url,)
     suffix = f":{default}"
     if port is None:
-        variants.append(urlunsplit(parts._replace(netloc=parts.netloc + suffix)))
-    elif port == default and parts.netloc.endswith(suffix):
-        variants.append(urlunsplit(parts._replace(netloc=parts.netloc[: -len(suffix)])))
-    return variants
+        return (url, urlunsplit(parts._replace(netloc=parts.netloc + suffix)))
+    if port == default and parts.netloc.endswith(suffix):
+        return (url, urlunsplit(parts._replace(netloc=parts.netloc[: -len(suffix)])))
+    return (url,)
 
 
 def _body_hash_matches(url: str, raw_body: bytes | None) -> bool:
@@ -118,6 +124,7 @@ def _body_hash_matches(url: str, raw_body: bytes | None) -> bool:
     return hmac.compare_digest(actual.encode("ascii"), values[0].lower().encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=256)
 def _has_body_hash(url: str) -> bool:
     return "bodySHA256" in parse_qs(urlsplit(url).query, keep_blank_values=True)
 
@@ -144,9 +151,10 @@ def validate_signature(
             return False
         params = ()
     expected = signature.encode("utf-8")
+    signed_params = _signed_params(params)
     valid = False
     for candidate in _url_variants(url):
-        computed = compute_signature(candidate, params, auth_token).encode("ascii")
+        computed = _sign(candidate, signed_params, auth_token).encode("ascii")
         valid = hmac.compare_digest(computed, expected) or valid
     return valid
 

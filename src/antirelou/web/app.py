@@ -8,11 +8,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from antirelou.service import Service
 from antirelou.web import (
     android_hooks,
     dashboard,
+    gate,
     limits,
     metrics,
     plivo_hooks,
@@ -22,8 +24,16 @@ from antirelou.web import (
 from antirelou.web.state import AppState
 
 
+class AntirelouApp(FastAPI):
+    """FastAPI with the signature gate in front of its whole middleware stack (gate.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return gate.SignatureGate(stack, self.state.antirelou.service.settings)
+
+
 def create_app(service: Service) -> FastAPI:
-    app = FastAPI(title="antirelou", version="0.1.0", docs_url=None, redoc_url=None)
+    app = AntirelouApp(title="antirelou", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.antirelou = AppState(service)
     app.include_router(twilio_hooks.router)
     app.include_router(vonage_hooks.router)

@@ -32,7 +32,12 @@ def parse_form(request: Request, body: bytes) -> list[tuple[str, str]]:
 
     Empty values matter: Twilio signs `ToCity=` too.
     """
-    if content_type(request) != "application/x-www-form-urlencoded":
+    return decode_form(content_type(request), body)
+
+
+def decode_form(media_type: str, body: bytes) -> list[tuple[str, str]]:
+    """parse_form() on a media type ("application/x-www-form-urlencoded") and raw bytes."""
+    if media_type != "application/x-www-form-urlencoded":
         raise HTTPException(415, "expected application/x-www-form-urlencoded")
     try:
         text = body.decode("utf-8")
@@ -80,7 +85,9 @@ def public_url_of(request: Request, public_base: str) -> str:
     Signatures cover the public URL, not the one our socket saw: a proxy changes scheme,
     host and port. `public_url` is the operator's word on what the outside sees.
     """
-    url = public_base + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
-    return url
+    return public_url(public_base, request.url.path, request.url.query)
+
+
+def public_url(public_base: str, path: str, query: str) -> str:
+    """public_url_of() from the parts of a request."""
+    return f"{public_base}{path}?{query}" if query else public_base + path

@@ -1,0 +1,136 @@
+"""The signature gate: forged Twilio webhooks refused before the framework sees them.
+
+A forged-signature flood is an attack on the service itself: every refused request should
+cost as little as a request can. Through FastAPI a refusal costs routing, the dependency
+machinery, an exception and its handler, about three times a request that does nothing.
+This pure ASGI middleware reads the body of a POST to a Twilio webhook, checks
+X-Twilio-Signature with the same functions as the routes, and answers a wrong or missing
+one with 403 at once. Anything else goes on to the app unchanged, body replayed: the
+routes still check the signature themselves (so the gate is an early exit, not the only
+guard), and a body the gate cannot decode reaches them to be refused with its own reason.
+
+The gate is the outermost layer of the app (see app.AntirelouApp), in front of even the
+framework's error middleware: that is where the time goes. So it keeps BodyGuard's limits
+itself: it only reads bodies of a declared length within `[web] max_body_bytes` (others
+go on to BodyGuard, which refuses them), and a body that takes longer than
+`[web] body_timeout` seconds to arrive gets 408.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from antirelou.providers.twilio import validate_signature
+from antirelou.settings import Settings
+from antirelou.web.refusals import refused
+from antirelou.web.requests import decode_form, public_url
+
+TWILIO_PATHS = frozenset(
+    {"/webhooks/twilio/sms", "/webhooks/twilio/status", "/webhooks/twilio/voice"}
+)
+FORGED = json.dumps({"detail": "missing or invalid X-Twilio-Signature"}).encode()
+TOO_SLOW = json.dumps({"detail": "the request body took too long to arrive"}).encode()
+
+
+def _json_headers(body: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+
+
+_FORGED_HEADERS = _json_headers(FORGED)
+_TOO_SLOW_HEADERS = _json_headers(TOO_SLOW, (b"connection", b"close"))
+
+
+class SignatureGate:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.public_base = settings.public_base
+        self.token = settings.twilio.auth_token.get_secret_value()
+        self.limit = settings.web.max_body_bytes
+        self.timeout = settings.web.body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _guarded(scope, self.limit):
+            await self.app(scope, receive, send)
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await _read_all(receive)
+        except TimeoutError:
+            await send({"type": "http.response.start", "status": 408, "headers": _TOO_SLOW_HEADERS})
+            await send({"type": "http.response.body", "body": TOO_SLOW})
+            return
+        if body is None:  # the client went away
+            return
+        if self._forged(scope, body):
+            refused("Twilio", "missing or wrong signature")
+            await send({"type": "http.response.start", "status": 403, "headers": _FORGED_HEADERS})
+            await send({"type": "http.response.body", "body": FORGED})
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _forged(self, scope: Scope, body: bytes) -> bool:
+        """True only when the request can be decoded and its signature is wrong."""
+        headers = _headers(scope, (b"content-type", b"x-twilio-signature"))
+        media_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
+        try:
+            pairs = decode_form(media_type, body)
+        except HTTPException:
+            return False  # the route refuses it with the precise reason
+        signature = headers.get(b"x-twilio-signature", "")
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = public_url(self.public_base, scope["path"], query)
+        return not (
+            self.token and validate_signature(url, pairs, signature, self.token, raw_body=body)
+        )
+
+
+def _guarded(scope: Scope, limit: int) -> bool:
+    """A POST to a Twilio webhook with a declared body length within the limit."""
+    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in TWILIO_PATHS:
+        return False
+    found = _headers(scope, (b"transfer-encoding", b"content-length"))
+    declared = found.get(b"content-length")
+    limited = declared is not None and declared.isdigit() and int(declared) <= limit
+    return limited and b"transfer-encoding" not in found
+
+
+def _headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
+    """The first value of each of `names` in the request (ASGI names are lowercase)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in names and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def _read_all(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that gives the body once, then whatever the client sends next."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed

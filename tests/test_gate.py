@@ -1,0 +1,142 @@
+"""The signature gate: forged Twilio webhooks never reach the app; everything else does, intact."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
+
+from antirelou.providers.twilio import compute_signature
+from antirelou.web.gate import SignatureGate
+from tests.helpers import make_settings
+
+PUBLIC_URL = "https://decoy.example.org"
+TOKEN = "gate-test-token"
+FORM = "application/x-www-form-urlencoded"
+PARAMS = {"MessageSid": "SM" + "a" * 32, "From": "+33612345678", "To": "+33939000021", "Body": "x"}
+
+
+class Recorder:
+    """The app behind the gate: records what reached it and the body it read."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message: Message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        self.bodies.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"reached"})
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def gated(recorder: Recorder) -> TestClient:
+    settings = make_settings(
+        "sqlite://", twilio={"account_sid": "AC" + "0" * 32, "auth_token": TOKEN}
+    )
+    gate = SignatureGate(recorder, settings)
+    return TestClient(gate)
+
+
+def signed(path: str, params: dict[str, str], token: str = TOKEN) -> dict[str, str]:
+    return {
+        "Content-Type": FORM,
+        "X-Twilio-Signature": compute_signature(PUBLIC_URL + path, params, token),
+    }
+
+
+@pytest.mark.parametrize(
+    "path", ["/webhooks/twilio/sms", "/webhooks/twilio/status", "/webhooks/twilio/voice"]
+)
+def test_a_forged_webhook_never_reaches_the_app(
+    gated: TestClient, recorder: Recorder, path: str
+) -> None:
+    for headers in (signed(path, PARAMS, token="not-the-token"), {"Content-Type": FORM}):
+        response = gated.post(path, content=urlencode(PARAMS), headers=headers)
+        assert response.status_code == 403
+        assert response.json() == {"detail": "missing or invalid X-Twilio-Signature"}
+    assert recorder.bodies == []
+
+
+def test_a_signed_webhook_reaches_the_app_with_its_body(
+    gated: TestClient, recorder: Recorder
+) -> None:
+    path = "/webhooks/twilio/sms"
+    body = urlencode(PARAMS)
+    response = gated.post(path, content=body, headers=signed(path, PARAMS))
+    assert response.text == "reached"
+    assert recorder.bodies == [body.encode()]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/json", b'{"Body": "x"}'), (FORM, b"%ff=\xff"), (FORM, b"no-equals-sign")],
+)
+def test_a_body_the_gate_cannot_decode_goes_on_for_the_route_to_refuse(
+    gated: TestClient, recorder: Recorder, content_type: str, body: bytes
+) -> None:
+    response = gated.post(
+        "/webhooks/twilio/sms", content=body, headers={"Content-Type": content_type}
+    )
+    assert response.text == "reached"
+    assert recorder.bodies == [body]
+
+
+def test_other_routes_pass_untouched(gated: TestClient, recorder: Recorder) -> None:
+    response = gated.post(
+        "/webhooks/vonage/sms", content=b"anything", headers={"Content-Type": FORM}
+    )
+    assert response.text == "reached"
+    assert gated.get("/webhooks/twilio/sms").text == "reached"
+    assert recorder.bodies == [b"anything", b""]
+
+
+def test_a_body_over_the_limit_is_left_to_the_body_guard(
+    gated: TestClient, recorder: Recorder
+) -> None:
+    path = "/webhooks/twilio/sms"
+    big = urlencode({**PARAMS, "Body": "x" * 70_000})  # over the default 64 KiB
+    response = gated.post(path, content=big, headers=signed(path, PARAMS))
+    assert response.text == "reached"  # not read by the gate: BodyGuard refuses it in the app
+    assert recorder.bodies == [big.encode()]
+
+
+def test_a_body_that_takes_too_long_gets_408(recorder: Recorder) -> None:
+    settings = make_settings("sqlite://", web={"body_timeout": 0.2})
+    gate = SignatureGate(recorder, settings)
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/webhooks/twilio/sms",
+        "headers": [(b"content-type", FORM.encode()), (b"content-length", b"10")],
+    }
+    sent: list[Message] = []
+
+    async def trickle() -> Message:
+        await asyncio.sleep(5)
+        return {"type": "http.request", "body": b"x" * 10, "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(gate(scope, trickle, send))
+    assert sent[0]["status"] == 408
+    assert recorder.bodies == []
+
+
+def test_the_app_puts_the_gate_in_front_of_everything(app: FastAPI) -> None:
+    assert isinstance(app.build_middleware_stack(), SignatureGate)
