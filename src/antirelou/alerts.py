@@ -82,12 +82,10 @@ def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:
 
 def spend_thresholds(conn: Connection, service: Service, day: str, now: datetime) -> None:
     """Enqueue the 50/80/100% alerts a new reservation may have crossed (once each)."""
-    caps = service.caps
-    spent, reserved = budget.spent_on_day(conn, day)
+    used = budget.snapshot(conn, day, service.caps)  # one read, after the reservation
     marks = service.settings.alerts.spend_thresholds
-    _crossed(conn, "daily_cap", f"day:{day}", spent + reserved, caps.daily, marks, now)
-    pot_used = budget.snapshot(conn, day, caps).total_used
-    _crossed(conn, "pot", "pot", pot_used, budget.pot(conn, caps), marks, now)
+    _crossed(conn, "daily_cap", f"day:{day}", used.day_used, used.day_cap, marks, now)
+    _crossed(conn, "pot", "pot", used.total_used, used.total_cap, marks, now)
 
 
 def _crossed(

@@ -5,6 +5,7 @@ Built once per process (serve, worker, replay, CLI command, test) and handed dow
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,9 +55,7 @@ class Service:
         return LineRules(line.reply_delay, line.reply_window, line.allowed_countries)
 
     def plan(self, line: LineSettings) -> ReplyPlan:
-        measured = segment(line.reply)
-        cost = measured.segments * to_micros(self.settings.pricing.outbound_segment)
-        return ReplyPlan(line.reply, measured.encoding.value, measured.segments, cost)
+        return _plan(line.reply, self.settings.pricing.outbound_segment)
 
     @property
     def caps(self) -> Caps:
@@ -83,3 +82,10 @@ class Service:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@functools.lru_cache(maxsize=64)  # asked for every reply; the reply text rarely changes
+def _plan(reply: str, segment_price: float) -> ReplyPlan:
+    measured = segment(reply)
+    cost = measured.segments * to_micros(segment_price)
+    return ReplyPlan(reply, measured.encoding.value, measured.segments, cost)
