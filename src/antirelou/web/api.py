@@ -20,7 +20,7 @@ from antirelou.web.guard import Moderator, Reader, Viewer, service_of
 from antirelou.web.i18n import step_label, translator
 from antirelou.web.render import eur, when
 
-router = APIRouter(prefix="/api", tags=["dashboard"])
+router = APIRouter(prefix="/api", tags=["dashboard"], responses=s.errors(400, 401))
 Span = Literal["hour", "day", "week"]
 
 
@@ -117,10 +117,10 @@ async def messages(
     q: str = "",
     sender: str = "",
     decision: str = "",
-    incident: int | None = None,
+    incident: s.DbInt | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before: int | None = None,
+    before: s.DbInt | None = None,
     limit: int = feed.PAGE,
 ) -> s.MessagesOut:
     """Newest first; free-text search covers the last 2 days unless `since` is given."""
@@ -134,16 +134,16 @@ async def messages(
     )
 
 
-@router.get("/messages/{message_id}", response_model=s.MessageOut)
-async def message(request: Request, viewer: Reader, message_id: int) -> s.MessageOut:
+@router.get("/messages/{message_id}", response_model=s.MessageOut, responses=s.errors(404))
+async def message(request: Request, viewer: Reader, message_id: s.DbInt) -> s.MessageOut:
     row = await run_in_threadpool(feed.message, service_of(request), message_id)
     if row is None:
         raise HTTPException(404, "no such message")
     return message_out(viewer, row)
 
 
-@router.get("/senders/{message_id}", response_model=s.SenderOut)
-async def sender(request: Request, viewer: Reader, message_id: int) -> s.SenderOut:
+@router.get("/senders/{message_id}", response_model=s.SenderOut, responses=s.errors(404))
+async def sender(request: Request, viewer: Reader, message_id: s.DbInt) -> s.SenderOut:
     """The sender of message `message_id`: state, history and replies."""
     p = await run_in_threadpool(feed.sender_page, service_of(request), message_id)
     if p is None:
@@ -177,8 +177,8 @@ async def incidents(request: Request, viewer: Reader) -> list[s.IncidentOut]:
     return [s.IncidentOut(**incident_row_out(viewer, row)) for row in rows]
 
 
-@router.get("/incidents/{incident_id}", response_model=s.IncidentDetailOut)
-async def incident(request: Request, viewer: Reader, incident_id: int) -> s.IncidentDetailOut:
+@router.get("/incidents/{incident_id}", response_model=s.IncidentDetailOut, responses=s.errors(404))
+async def incident(request: Request, viewer: Reader, incident_id: s.DbInt) -> s.IncidentDetailOut:
     d = await run_in_threadpool(incident_views.incident_detail, service_of(request), incident_id)
     if d is None:
         raise HTTPException(404, "no such incident")
@@ -235,7 +235,7 @@ async def reply_preview(request: Request, viewer: Reader, text: str = "") -> s.P
     )
 
 
-@router.get("/audit", response_model=list[s.AuditOut])
+@router.get("/audit", response_model=list[s.AuditOut], responses=s.errors(403))
 async def audit(request: Request, viewer: Moderator) -> list[s.AuditOut]:
     """The last 200 operator actions, newest first."""
     rows = await run_in_threadpool(pages.audit_rows, service_of(request))

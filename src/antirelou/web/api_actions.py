@@ -19,7 +19,9 @@ from antirelou.web import schemas as s
 from antirelou.web.guard import Administering, Moderating, service_of
 from antirelou.web.page_actions import parse_expiry
 
-router = APIRouter(prefix="/api", tags=["dashboard actions"])
+router = APIRouter(
+    prefix="/api", tags=["dashboard actions"], responses=s.errors(400, 401, 403, 409)
+)
 
 
 async def _run(action: Callable[[], Any]) -> Any:
@@ -55,7 +57,7 @@ async def open_incident(
 
 
 @router.post("/incidents/{incident_id}/close", response_model=s.Done)
-async def close_incident(request: Request, viewer: Moderating, incident_id: int) -> s.Done:
+async def close_incident(request: Request, viewer: Moderating, incident_id: s.DbInt) -> s.Done:
     service = service_of(request)
     await _run(lambda: operations.close_incident(service, incident_id, viewer.actor))
     return s.Done(id=incident_id)
@@ -70,7 +72,7 @@ async def cancel_held(request: Request, viewer: Moderating, body: s.HeldCancelIn
 
 
 @router.post("/held/{reply_id}/release", response_model=s.Done)
-async def release(request: Request, viewer: Moderating, reply_id: int) -> s.Done:
+async def release(request: Request, viewer: Moderating, reply_id: s.DbInt) -> s.Done:
     """Send one held reply now; its money is reserved like any reply's (caps hold)."""
     service = service_of(request)
     await _run(lambda: actions.release_held_reply(service, reply_id, viewer.actor))
@@ -79,7 +81,7 @@ async def release(request: Request, viewer: Moderating, reply_id: int) -> s.Done
 
 
 @router.post("/held/{reply_id}/cancel", response_model=s.Done)
-async def cancel(request: Request, viewer: Moderating, reply_id: int) -> s.Done:
+async def cancel(request: Request, viewer: Moderating, reply_id: s.DbInt) -> s.Done:
     service = service_of(request)
     await _run(lambda: actions.cancel_held_reply(service, reply_id, viewer.actor))
     return s.Done(id=reply_id)
@@ -92,8 +94,10 @@ def _sender(request: Request, message_id: int) -> tuple[str, str]:
     return key
 
 
-@router.post("/senders/{message_id}/block", response_model=s.Done)
-async def block(request: Request, viewer: Moderating, message_id: int, body: s.BlockIn) -> s.Done:
+@router.post("/senders/{message_id}/block", response_model=s.Done, responses=s.errors(404))
+async def block(
+    request: Request, viewer: Moderating, message_id: s.DbInt, body: s.BlockIn
+) -> s.Done:
     """Block the sender of message `message_id`, for a while or for good."""
     service = service_of(request)
     line, number = _sender(request, message_id)
@@ -107,8 +111,8 @@ async def block(request: Request, viewer: Moderating, message_id: int, body: s.B
     return s.Done()
 
 
-@router.post("/senders/{message_id}/unblock", response_model=s.Done)
-async def unblock(request: Request, viewer: Moderating, message_id: int) -> s.Done:
+@router.post("/senders/{message_id}/unblock", response_model=s.Done, responses=s.errors(404))
+async def unblock(request: Request, viewer: Moderating, message_id: s.DbInt) -> s.Done:
     service = service_of(request)
     line, number = _sender(request, message_id)
     await _run(lambda: actions.unblock_sender(service, line, number, viewer.actor))

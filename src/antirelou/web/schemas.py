@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
+
+# An id or other integer the API hands to the database: what a 64-bit column holds (SQLite
+# refuses a larger one with an error, which would be a 500 instead of a 400 or a 404).
+DbInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+MAX_DONATION = 1e9  # euros, either way: more is a typo (and overflows the micro-euro ledger)
 
 
 class SeriesOut(BaseModel):
@@ -182,7 +188,7 @@ class BlockIn(BaseModel):
 
 
 class DonationIn(BaseModel):
-    euros: float
+    euros: float = Field(ge=-MAX_DONATION, le=MAX_DONATION)
     note: str = ""
 
 
@@ -203,3 +209,23 @@ class Done(BaseModel):
     ok: bool = True
     id: int | None = None
     count: int | None = None
+
+
+class Problem(BaseModel):
+    """Every error answer of the API (validation errors too: 400, not FastAPI's 422)."""
+
+    detail: str
+
+
+_ERRORS = {
+    400: "malformed parameters or body",
+    401: "no valid session or API token",
+    403: "the role, or the session's CSRF token, does not allow it",
+    404: "no such row",
+    409: "the action does not apply (unknown line, not held, not open...)",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error status codes."""
+    return {code: {"model": Problem, "description": _ERRORS[code]} for code in codes}
