@@ -139,3 +139,17 @@ def test_openapi_describes_the_api_with_bearer_tokens(service: Service) -> None:
     schemes = spec["components"]["securitySchemes"]
     assert any(s.get("scheme") == "bearer" for s in schemes.values())
     assert paths["/api/overview"]["get"]["security"]
+
+
+def test_a_malformed_parameter_is_a_400_that_names_it_and_echoes_nothing(
+    config: Path, service: Service
+) -> None:
+    viewer = {"Authorization": f"Bearer {make_token(config, 'v@example.org', 'viewer')}"}
+    with client_for(dashboard_app(service)) as (client, _):
+        for query in ("before=0612345678x", f"before={2**64}"):
+            response = client.get(f"/api/messages?{query}", headers=viewer)
+            assert response.status_code == 400
+            detail = response.json()["detail"]
+            assert detail.startswith("query.before: ")
+            for leak in ("0612345678", str(2**64), "File ", ".py"):
+                assert leak not in detail

@@ -357,3 +357,12 @@ def test_evidence_export_is_a_download_and_audited(app: FastAPI, service: Servic
     assert bundle["texts"][0]["body"] == "Salut"
     assert len(bundle["texts"][0]["raw_sha256"]) == 64
     assert "evidence_export" in audit_actions(service)
+
+
+def test_an_id_too_large_for_the_database_is_a_400_not_a_crash(app: FastAPI) -> None:
+    huge = 2**64
+    with client_for(app, MODERATOR) as (client, csrf):
+        for path in (f"/dashboard/senders/{huge}", f"/dashboard/incidents/{huge}"):
+            assert client.get(path).status_code == 400
+        closed = client.post(f"/dashboard/incidents/{huge}/close", data={"csrf": csrf})
+        assert closed.status_code == 400

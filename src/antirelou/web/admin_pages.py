@@ -18,6 +18,7 @@ from antirelou.web.context import done, refused, show
 from antirelou.web.guard import Acting, Admin, Administering, Reader, Viewer, service_of
 from antirelou.web.insights import line_statuses
 from antirelou.web.reads import reader
+from antirelou.web.schemas import DbInt
 from antirelou.web.sessions import create_token, list_tokens, revoke_token
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -123,7 +124,7 @@ async def add_user(
 
 @router.post("/users/{user_id}")
 async def change_user(
-    request: Request, viewer: Administering, user_id: int, role: Text, disabled: Text = "0"
+    request: Request, viewer: Administering, user_id: DbInt, role: Text, disabled: Text = "0"
 ) -> Response:
     service = service_of(request)
 
@@ -174,7 +175,7 @@ def _revoke(service: Service, viewer: Viewer, token_id: int) -> None:
 
 
 @router.post("/tokens/{token_id}/revoke")
-async def revoke(request: Request, viewer: Acting, token_id: int) -> Response:
+async def revoke(request: Request, viewer: Acting, token_id: DbInt) -> Response:
     try:
         await run_in_threadpool(_revoke, service_of(request), viewer, token_id)
     except OperationError as exc:

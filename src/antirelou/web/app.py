@@ -79,4 +79,11 @@ async def _database_unavailable(_request: Request, _exc: Exception) -> JSONRespo
 
 
 async def _bad_request(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, 400)
+    """400 naming each bad field and why; never the input itself (it may be a phone number
+    or a secret) nor, as str(exc) would, the server's source paths."""
+    problems = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+        for problem in problems
+    )
+    return JSONResponse({"detail": detail or "malformed request"}, 400)

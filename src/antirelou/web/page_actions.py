@@ -18,6 +18,7 @@ from antirelou.operations import OperationError
 from antirelou.web import actions, exports, feed
 from antirelou.web.context import done, refused
 from antirelou.web.guard import Administering, Moderating, Viewer, service_of
+from antirelou.web.schemas import DbInt
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -57,7 +58,7 @@ async def open_incident(
 
 
 @router.post("/incidents/{incident_id}/close")
-async def close_incident(request: Request, viewer: Moderating, incident_id: int) -> Response:
+async def close_incident(request: Request, viewer: Moderating, incident_id: DbInt) -> Response:
     service = service_of(request)
     act = lambda: operations.close_incident(service, incident_id, viewer.actor)  # noqa: E731
     return await _run(
@@ -67,7 +68,7 @@ async def close_incident(request: Request, viewer: Moderating, incident_id: int)
 
 @router.post("/incidents/{incident_id}/hold")
 async def incident_hold(
-    request: Request, viewer: Moderating, incident_id: int, on: Text = "1"
+    request: Request, viewer: Moderating, incident_id: DbInt, on: Text = "1"
 ) -> Response:
     service = service_of(request)
     act = lambda: actions.set_incident_hold(service, incident_id, on == "1", viewer.actor)  # noqa: E731
@@ -75,7 +76,7 @@ async def incident_hold(
 
 
 @router.post("/incidents/{incident_id}/export")
-async def incident_export(request: Request, viewer: Moderating, incident_id: int) -> Response:
+async def incident_export(request: Request, viewer: Moderating, incident_id: DbInt) -> Response:
     bundle = await run_in_threadpool(
         exports.incident_bundle, service_of(request), incident_id, viewer.actor
     )
@@ -92,7 +93,7 @@ async def cancel_all_held(request: Request, viewer: Moderating) -> Response:
 
 
 @router.post("/held/{reply_id}/release")
-async def release_one(request: Request, viewer: Moderating, reply_id: int) -> Response:
+async def release_one(request: Request, viewer: Moderating, reply_id: DbInt) -> Response:
     service = service_of(request)
     act = lambda: actions.release_held_reply(service, reply_id, viewer.actor)  # noqa: E731
     response = await _run(request, viewer, act, "/dashboard/controls", "released")
@@ -101,7 +102,7 @@ async def release_one(request: Request, viewer: Moderating, reply_id: int) -> Re
 
 
 @router.post("/held/{reply_id}/cancel")
-async def cancel_one(request: Request, viewer: Moderating, reply_id: int) -> Response:
+async def cancel_one(request: Request, viewer: Moderating, reply_id: DbInt) -> Response:
     service = service_of(request)
     act = lambda: actions.cancel_held_reply(service, reply_id, viewer.actor)  # noqa: E731
     return await _run(request, viewer, act, "/dashboard/controls", "cancelled")
@@ -126,7 +127,7 @@ def parse_expiry(duration: str) -> timedelta | None:
 
 @router.post("/senders/{message_id}/block")
 async def block(
-    request: Request, viewer: Moderating, message_id: int, duration: Text = ""
+    request: Request, viewer: Moderating, message_id: DbInt, duration: Text = ""
 ) -> Response:
     service = service_of(request)
     line, number = _sender(request, message_id)
@@ -140,7 +141,7 @@ async def block(
 
 
 @router.post("/senders/{message_id}/unblock")
-async def unblock(request: Request, viewer: Moderating, message_id: int) -> Response:
+async def unblock(request: Request, viewer: Moderating, message_id: DbInt) -> Response:
     service = service_of(request)
     line, number = _sender(request, message_id)
     act = lambda: actions.unblock_sender(service, line, number, viewer.actor)  # noqa: E731
@@ -149,7 +150,7 @@ async def unblock(request: Request, viewer: Moderating, message_id: int) -> Resp
 
 @router.post("/senders/{message_id}/hold")
 async def sender_hold(
-    request: Request, viewer: Moderating, message_id: int, on: Text = "1", note: Text = ""
+    request: Request, viewer: Moderating, message_id: DbInt, on: Text = "1", note: Text = ""
 ) -> Response:
     service = service_of(request)
     line, number = _sender(request, message_id)
@@ -158,7 +159,7 @@ async def sender_hold(
 
 
 @router.post("/senders/{message_id}/export")
-async def sender_export(request: Request, viewer: Moderating, message_id: int) -> Response:
+async def sender_export(request: Request, viewer: Moderating, message_id: DbInt) -> Response:
     line, number = _sender(request, message_id)
     bundle = await run_in_threadpool(
         exports.sender_bundle, service_of(request), line, number, viewer.actor

@@ -20,6 +20,7 @@ from antirelou.web.context import show
 from antirelou.web.guard import Moderator, Reader, service_of
 from antirelou.web.i18n import step_label, translator
 from antirelou.web.reads import reader
+from antirelou.web.schemas import DbInt
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 POLL_MS = 5000
@@ -100,7 +101,7 @@ async def messages(
 
 
 @router.get("/senders/{message_id}", response_class=HTMLResponse)
-async def sender(request: Request, viewer: Reader, message_id: int) -> HTMLResponse:
+async def sender(request: Request, viewer: Reader, message_id: DbInt) -> HTMLResponse:
     p = await run_in_threadpool(feed.sender_page, service_of(request), message_id)
     if p is None:
         raise HTTPException(404, "no such sender")
@@ -114,7 +115,7 @@ async def incidents(request: Request, viewer: Reader) -> HTMLResponse:
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-async def incident(request: Request, viewer: Reader, incident_id: int) -> HTMLResponse:
+async def incident(request: Request, viewer: Reader, incident_id: DbInt) -> HTMLResponse:
     d = await run_in_threadpool(incident_views.incident_detail, service_of(request), incident_id)
     if d is None:
         raise HTTPException(404, "no such incident")
