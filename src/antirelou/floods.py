@@ -280,9 +280,12 @@ def count_traffic(
         "new_hostile": int(new and hostile),
         "new_odd_shape": int(new and signals.odd_shape(rules)),
     }
-    bucket = {"line": line, "bucket": bucket_of(now), "shard": shard % SHARDS}
+    # Both counters are sharded: on PostgreSQL one row per line would be locked by every
+    # text of every process until its commit. Readers sum the shards.
+    shard %= SHARDS
+    bucket = {"line": line, "bucket": bucket_of(now), "shard": shard}
     driver_execute(conn, _traffic_upsert(conn.dialect.name, False), {**bucket, **counts})
-    hour = {"line": line, "hour": hour_of(now), "shard": 0, "texts": 1, "new_senders": int(new)}
+    hour = {"line": line, "hour": hour_of(now), "shard": shard, "texts": 1, "new_senders": int(new)}
     driver_execute(conn, _traffic_upsert(conn.dialect.name, True), hour)
 
 
