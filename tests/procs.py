@@ -87,7 +87,7 @@ def write_config(
     twilio_url: str,
     daily_cap: float = 10_000.0,
     total: float = 100_000.0,
-    twilio_timeout: float = 5.0,
+    twilio_timeout: float = 2.0,  # at most half the lease (settings refuse more)
     worker: Mapping[str, object] | None = None,
     defence: Mapping[str, object] | None = None,
 ) -> Path:

@@ -423,6 +423,7 @@ def test_web_and_worker_killed_under_load_lose_nothing_and_send_once(
             tmp_path / "antirelou.toml",
             database_url=database_url,
             twilio_url=fake.base_url,
+            twilio_timeout=1.0,  # a send ends well within its lease
             worker={"lease": "2s", "batch": 1},
         )
         with Fleet(tmp_path, config) as fleet:
@@ -461,6 +462,7 @@ def test_slow_provider_and_a_batch_longer_than_the_lease_send_once(
             tmp_path / "antirelou.toml",
             database_url=database_url,
             twilio_url=fake.base_url,
+            twilio_timeout=1.0,  # a send ends well within its lease
             worker={"lease": "2s", "batch": 20},
         )
         with Fleet(tmp_path, config) as fleet:
@@ -575,6 +577,7 @@ def test_postgres_restart_under_load_loses_nothing_and_sends_once(
             tmp_path / "antirelou.toml",
             database_url=own_postgres.url,
             twilio_url=fake.base_url,
+            twilio_timeout=1.5,  # a send ends well within its lease
             worker={"lease": "3s", "batch": 1},
         )
         with Fleet(tmp_path, config) as fleet:
@@ -656,6 +659,7 @@ def test_full_disk_refuses_with_5xx_writes_nothing_half_and_recovers(
             tmp_path / "antirelou.toml",
             database_url=database_url,
             twilio_url=fake.base_url,
+            twilio_timeout=1.5,
             worker={"lease": "3s"},
         )
         with Fleet(tmp_path, config) as fleet:

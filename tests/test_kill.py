@@ -48,10 +48,10 @@ provider = "twilio"
 account_sid = "{fake.account_sid}"
 auth_token = "{fake.auth_token}"
 api_base_url = "{fake.base_url}"
-timeout = 60
+timeout = 2
 
 [worker]
-lease = "2s"
+lease = "4s"
 poll_interval = 0.1
 backoff = "1s"
 """,

@@ -294,6 +294,11 @@ def replaced(old: str, new: str) -> str:
             "budget.daily_cap",
             id="negative-cap",
         ),
+        pytest.param(
+            EXAMPLE + '\n[worker]\nlease = "15s"\n',  # Twilio's timeout is 10 s by default
+            "worker.lease (15 s) must be at least twice [twilio] timeout (10 s)",
+            id="lease-shorter-than-two-sends",
+        ),
     ],
 )
 def test_invalid_or_insecure_configuration_is_refused_by_name(

@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import tomllib
+from collections.abc import Set as AbstractSet
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -387,7 +388,28 @@ def insecure_problems(settings: Settings) -> list[str]:
         problems += _plivo_problems(settings.plivo)
     if "android" in used:
         problems += _android_problems(settings.android)
-    return problems
+    return problems + _lease_problems(settings, used)
+
+
+def _lease_problems(settings: Settings, used: AbstractSet[str]) -> list[str]:
+    """A send must end well within its lease: a worker renews the lease before each send,
+    and another worker takes over a reply whose lease ran out, so a send that outlives it
+    could go out twice."""
+    timeouts = {
+        name: getattr(settings, name).timeout
+        for name in ("twilio", "vonage", "plivo", "android")
+        if name in used
+    }
+    if not timeouts:
+        return []
+    name, slowest = max(timeouts.items(), key=lambda item: item[1])
+    lease = settings.worker.lease.total_seconds()
+    if lease >= 2 * slowest:
+        return []
+    return [
+        f"worker.lease ({lease:g} s) must be at least twice [{name}] timeout ({slowest:g} s): "
+        "a send that outlives its lease could be sent again by another worker"
+    ]
 
 
 def _line_problems(settings: Settings) -> list[str]:
