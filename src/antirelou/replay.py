@@ -3,11 +3,17 @@
 The same receive(), policy, detectors and worker as the live service, on a virtual clock
 (no sleeping) and the sandbox provider charging `pricing`, into a new SQLite database at
 OUT/replay.db. After the last text the clock runs on for `drain` so held replies can go.
+
+The worker does what the live one would, at the moments it would, but the replay skips the
+rounds and ticks that would find nothing: a round runs only when a reply is due, and the
+drain jumps over quiet hours (nothing held or queued, no incident open) instead of
+stepping through them. Skipping only no-ops keeps the outcomes those of the stepped replay.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +37,9 @@ from antirelou.worker import Worker
 
 WORKER_STEP = timedelta(seconds=1)  # how often, in virtual time, the worker looks for work
 DRAIN_STEP = timedelta(seconds=30)
+# The longest quiet jump: daily chores (evidence retention) still run within an hour of when
+# stepping would have run them.
+QUIET_JUMP = timedelta(hours=1)
 
 
 class ScenarioError(ValueError):
@@ -86,6 +95,9 @@ class Replay:
         self.service.sync_lines()
         self.worker = Worker(self.service, {"sandbox": SandboxSender()}, deliver_alerts=False)
         self._worked_at = start
+        # When the worker next has a reply to send (None: none queued). Only receive(), a
+        # tick (releasing held replies) and a round change it, and each refreshes it.
+        self._next_due: datetime | None = None
 
     def feed(self, text: ScenarioText) -> Receipt:
         self.clock.set(text.at)
@@ -93,22 +105,43 @@ class Replay:
         sms = InboundSms("replay", text.id, text.sender, text.to, text.body, {"Body": text.body})
         receipt = receive(self.service, sms)
         if receipt.reply_id is not None:
-            self.worker.drain()
+            self._send_due()
         return receipt
 
     def drain(self, duration: timedelta) -> None:
+        """Run the clock on for `duration`, the worker working every DRAIN_STEP; the steps
+        where it could find nothing to do are jumped over."""
         end = self.clock.now() + duration
         while self.clock.now() < end:
-            self.clock.advance(DRAIN_STEP)
+            self.clock.advance(self._steps_to_work(end) * DRAIN_STEP)
             self._work(force=True)
 
+    def _steps_to_work(self, end: datetime) -> int:
+        """How many DRAIN_STEPs on to the first one where the worker may have work: the
+        next one while something is held or an incident is open; else the first at or
+        after the next due reply (or `end`, or a QUIET_JUMP)."""
+        if not self.worker.idle():
+            return 1
+        now = self.clock.now()
+        wake = min(end, now + QUIET_JUMP)
+        if self._next_due is not None:
+            wake = min(wake, self._next_due)
+        return max(1, math.ceil((wake - now) / DRAIN_STEP))
+
     def _work(self, force: bool = False) -> None:
+        """The worker's tick, then a round if a reply is due, at most every WORKER_STEP."""
         now = self.clock.now()
         if not force and now - self._worked_at < WORKER_STEP:
             return
         self._worked_at = now
-        self.worker.tick()
+        if self.worker.tick():
+            self._next_due = self.worker.next_due()  # it may have released held replies
+        if self._next_due is not None and self._next_due <= now:
+            self._send_due()
+
+    def _send_due(self) -> None:
         self.worker.drain()
+        self._next_due = self.worker.next_due()
 
     def close(self) -> None:
         self.worker.close()

@@ -15,10 +15,15 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from antirelou import alerts, outbox
+from sqlalchemy import exists, func, select, union_all
+
+from antirelou import alerts, models, outbox
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
+from antirelou.evidence.chain import head as evidence_head
+from antirelou.evidence.checkpoints import latest as latest_checkpoint
 from antirelou.evidence.tick import tick as evidence_tick
 from antirelou.floods import IncidentNews, close_calm_incidents
 from antirelou.money import to_micros
@@ -35,6 +40,22 @@ TICK = timedelta(seconds=15)
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _next_due_statement() -> Any:
+    r = models.replies
+    queued = select(func.min(r.c.due_at)).where(r.c.status == ReplyStatus.QUEUED)
+    leased = select(func.min(r.c.lease_until)).where(r.c.status == ReplyStatus.SENDING)
+    # Both read the (status, due_at) index; MIN over the union skips the NULL of an empty one.
+    both = union_all(queued, leased).subquery()
+    return select(func.min(both.c[0]))
+
+
+_NEXT_DUE = _next_due_statement()
+_HELD_OR_OPEN = select(
+    exists().where(models.replies.c.status == ReplyStatus.HELD)
+    | exists().where(models.incidents.c.closed_at.is_(None))
+)
 
 
 @dataclass
@@ -55,12 +76,13 @@ class Worker:
         self._last_tick: datetime | None = None
         self._sweeps: dict[str, datetime] = {}
 
-    def tick(self, force: bool = False) -> None:
+    def tick(self, force: bool = False) -> bool:
         """Housekeeping, at most every TICK: close calm incidents, release held replies,
-        deliver alerts. Separate from sending so a slow alert never delays a reply."""
+        deliver alerts. Separate from sending so a slow alert never delays a reply.
+        Returns whether it ran (it may have released replies for the next round)."""
         now = self.service.clock.now()
         if not force and self._last_tick and now - self._last_tick < TICK:
-            return
+            return False
         self._last_tick = now
         news = IncidentNews()
         with self.service.engine.begin() as conn:
@@ -73,6 +95,7 @@ class Worker:
             chore()
         if self.deliver_alerts:
             alerts.deliver_pending(self.service, now)
+        return True
 
     def run_once(self) -> int:
         """One round: claim what is due and try to send it. Returns how many were claimed."""
@@ -91,13 +114,34 @@ class Worker:
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Run rounds until nothing is due (tests and replay)."""
+        settings = self.service.settings.worker
         total = 0
         for _ in range(max_rounds):
             count = self.run_once()
-            if count == 0:
-                break
             total += count
+            # A short batch took all that was due, and a retry it scheduled is due `backoff`
+            # later at the earliest: no need for an empty round to find that out.
+            if count == 0 or (count < settings.batch and settings.backoff > timedelta(0)):
+                break
         return total
+
+    def next_due(self) -> datetime | None:
+        """When a round will next find a reply to claim: the earliest queued reply's due
+        time or sending reply's lease end (None: nothing queued or sending). Replays use
+        it to skip rounds that would claim nothing."""
+        with self.service.engine.connect() as conn:
+            return conn.execute(_NEXT_DUE).scalar()
+
+    def idle(self) -> bool:
+        """Whether a tick would find nothing to do but its daily chores: no reply held,
+        no incident open, the evidence chain checkpointed. With `next_due`, it tells a
+        replay which ticks it may skip."""
+        with self.service.engine.connect() as conn:
+            if conn.execute(_HELD_OR_OPEN).scalar():
+                return False
+            seq, _ = evidence_head(conn)
+            last = latest_checkpoint(conn)
+            return seq == (last.seq if last else 0)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Poll until `stop` is set; `wake` shortens the wait when a reply was just queued."""
