@@ -65,6 +65,23 @@ def book_inbound(
     _bump(conn, f"inbound:{message_id % INBOUND_SHARDS}", spent=amount)
 
 
+def book_reply(conn: Connection, *, at: datetime, amount: int, line: str, reply_id: int) -> None:
+    """Record what one reply cost in the ledger (commit_spend moves the counters)."""
+    driver_execute(
+        conn,
+        _LEDGER_INSERT,
+        {
+            "at": at,
+            "kind": "reply",
+            "amount_micros": amount,
+            "line": line,
+            "message_id": None,
+            "reply_id": reply_id,
+            "note": None,
+        },
+    )
+
+
 _LEDGER_INSERT = models.ledger.insert()
 
 _TOTALS = select(

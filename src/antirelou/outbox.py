@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
 
 from antirelou import budget, models
+from antirelou.dbutil import driver_execute
 from antirelou.evidence import hooks as evidence
 
 
@@ -115,17 +116,38 @@ def _mine(reply_id: int, owner: str) -> ColumnElement[bool]:
     return and_(r.c.id == reply_id, r.c.lease_owner == owner, r.c.status == ReplyStatus.SENDING)
 
 
+# The send path's statements, built once: every reply runs them (see dbutil.driver_execute).
+_r = models.replies
+_MINE = and_(
+    _r.c.id == bindparam("rid"),
+    _r.c.lease_owner == bindparam("owner"),
+    _r.c.status == ReplyStatus.SENDING.value,
+)
+_RENEW = update(_r).where(_MINE).values(lease_until=bindparam("until"), updated_at=bindparam("now"))
+_SENT = (
+    update(_r)
+    .where(_MINE)
+    .values(
+        status=ReplyStatus.SENT.value,
+        provider_message_id=bindparam("provider_id"),
+        cost_micros=bindparam("cost"),
+        sent_at=bindparam("now"),
+        lease_owner=None,
+        lease_until=None,
+        error=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def renew_lease(
     conn: Connection, reply: ClaimedReply, *, owner: str, until: datetime, now: datetime
 ) -> bool:
     """Extend our lease right before talking to the provider. False when the reply is no
     longer ours: our lease ran out while it waited in our batch and another worker claimed
     it (it may be sending it right now), so we must not send it."""
-    r = models.replies
-    result = conn.execute(
-        update(r).where(_mine(reply.id, owner)).values(lease_until=until, updated_at=now)
-    )
-    return result.rowcount == 1
+    params = {"rid": reply.id, "owner": owner, "until": until, "now": now}
+    return driver_execute(conn, _RENEW, params).rowcount == 1
 
 
 def mark_sent(
@@ -138,30 +160,18 @@ def mark_sent(
     now: datetime,
 ) -> bool:
     """The provider accepted the reply: book what it costs. False if our lease was lost."""
-    r = models.replies
     cost = reply.reserved_micros if price is None else price
-    result = conn.execute(
-        update(r)
-        .where(_mine(reply.id, owner))
-        .values(
-            status=ReplyStatus.SENT,
-            provider_message_id=provider_message_id,
-            cost_micros=cost,
-            sent_at=now,
-            lease_owner=None,
-            lease_until=None,
-            error=None,
-            updated_at=now,
-        )
-    )
-    if result.rowcount != 1:
+    params = {
+        "rid": reply.id,
+        "owner": owner,
+        "provider_id": provider_message_id,
+        "cost": cost,
+        "now": now,
+    }
+    if driver_execute(conn, _SENT, params).rowcount != 1:
         return False
     budget.commit_spend(conn, reply.budget_day, reply.reserved_micros, cost)
-    conn.execute(
-        models.ledger.insert().values(
-            at=now, kind="reply", amount_micros=cost, line=reply.line, reply_id=reply.id
-        )
-    )
+    budget.book_reply(conn, at=now, amount=cost, line=reply.line, reply_id=reply.id)
     evidence.reply_sent(conn, reply, provider_message_id, cost, now)
     return True
 
@@ -233,11 +243,13 @@ def mark_opted_out(conn: Connection, line: str, number: str, now: datetime) -> N
     )
 
 
+_OPTED_OUT = select(models.senders.c.opted_out_at).where(
+    models.senders.c.line == bindparam("line"), models.senders.c.number == bindparam("number")
+)
+
+
 def is_opted_out(conn: Connection, line: str, number: str) -> bool:
-    s = models.senders
-    found = conn.execute(
-        select(s.c.opted_out_at).where(s.c.line == line, s.c.number == number)
-    ).scalar()
+    found = driver_execute(conn, _OPTED_OUT, {"line": line, "number": number}).scalar()
     return found is not None
 
 
