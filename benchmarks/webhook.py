@@ -280,11 +280,12 @@ total = 10000000.0
 
 # Thousands of new senders in seconds IS a raid: under the default mode their replies are
 # held (correctly) and the checks below could not count one reply per sender. The
-# detectors still run on every text; only the hold is off. The bodies come from ten
-# texts, so they would also (correctly) cluster as copy-paste: clusters need more senders.
+# detectors still run on every text (the ten bodies cluster as copy-paste, as they
+# should); only acting on them is off. (An earlier version also raised
+# cluster_min_senders out of reach, which made every text count thousands of cluster
+# rows: the copy-paste count stops at its threshold, and that threshold is the real one.)
 [defence]
 mode = "once_per_sender"
-cluster_min_senders = 1000000
 
 [twilio]
 account_sid = {q(ACCOUNT_SID)}
