@@ -44,8 +44,15 @@ def _json_headers(body: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes,
     ]
 
 
-_FORGED_HEADERS = _json_headers(FORGED)
-_TOO_SLOW_HEADERS = _json_headers(TOO_SLOW, (b"connection", b"close"))
+# Whole ASGI messages, built once: a forged flood gets the same answer thousands of times.
+_FORGED_START = {"type": "http.response.start", "status": 403, "headers": _json_headers(FORGED)}
+_FORGED_BODY = {"type": "http.response.body", "body": FORGED}
+_TOO_SLOW_START = {
+    "type": "http.response.start",
+    "status": 408,
+    "headers": _json_headers(TOO_SLOW, (b"connection", b"close")),
+}
+_TOO_SLOW_BODY = {"type": "http.response.body", "body": TOO_SLOW}
 
 
 class SignatureGate:
@@ -57,28 +64,28 @@ class SignatureGate:
         self.timeout = settings.web.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _guarded(scope, self.limit):
+        headers = _headers(scope) if _is_twilio_post(scope) else None
+        if headers is None or not _bounded(headers, self.limit):
             await self.app(scope, receive, send)
             return
         try:
             async with asyncio.timeout(self.timeout):
                 body = await _read_all(receive)
         except TimeoutError:
-            await send({"type": "http.response.start", "status": 408, "headers": _TOO_SLOW_HEADERS})
-            await send({"type": "http.response.body", "body": TOO_SLOW})
+            await send(_TOO_SLOW_START)
+            await send(_TOO_SLOW_BODY)
             return
         if body is None:  # the client went away
             return
-        if self._forged(scope, body):
+        if self._forged(scope, headers, body):
             refused("Twilio", "missing or wrong signature")
-            await send({"type": "http.response.start", "status": 403, "headers": _FORGED_HEADERS})
-            await send({"type": "http.response.body", "body": FORGED})
+            await send(_FORGED_START)
+            await send(_FORGED_BODY)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _forged(self, scope: Scope, body: bytes) -> bool:
+    def _forged(self, scope: Scope, headers: dict[bytes, str], body: bytes) -> bool:
         """True only when the request can be decoded and its signature is wrong."""
-        headers = _headers(scope, (b"content-type", b"x-twilio-signature"))
         media_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
         try:
             pairs = decode_form(media_type, body)
@@ -92,21 +99,27 @@ class SignatureGate:
         )
 
 
-def _guarded(scope: Scope, limit: int) -> bool:
-    """A POST to a Twilio webhook with a declared body length within the limit."""
-    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in TWILIO_PATHS:
-        return False
-    found = _headers(scope, (b"transfer-encoding", b"content-length"))
-    declared = found.get(b"content-length")
+def _is_twilio_post(scope: Scope) -> bool:
+    return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in TWILIO_PATHS
+
+
+def _bounded(headers: dict[bytes, str], limit: int) -> bool:
+    """A body of a declared length within the limit (others are BodyGuard's to refuse)."""
+    declared = headers.get(b"content-length")
     limited = declared is not None and declared.isdigit() and int(declared) <= limit
-    return limited and b"transfer-encoding" not in found
+    return limited and b"transfer-encoding" not in headers
 
 
-def _headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
-    """The first value of each of `names` in the request (ASGI names are lowercase)."""
+_WANTED = frozenset(
+    {b"content-type", b"content-length", b"transfer-encoding", b"x-twilio-signature"}
+)
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The first value of each header the gate reads (ASGI names are lowercase)."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in names and name not in found:
+        if name in _WANTED and name not in found:
             found[name] = value.decode("latin-1")
     return found
 
