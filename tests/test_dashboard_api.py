@@ -153,3 +153,14 @@ def test_a_malformed_parameter_is_a_400_that_names_it_and_echoes_nothing(
             assert detail.startswith("query.before: ")
             for leak in ("0612345678", str(2**64), "File ", ".py"):
                 assert leak not in detail
+
+
+def test_a_nul_character_anywhere_is_a_400(config: Path, service: Service) -> None:
+    # PostgreSQL cannot store NUL: it must be refused before it reaches the database.
+    moderator = {"Authorization": f"Bearer {make_token(config, 'm@example.org', 'moderator')}"}
+    with client_for(dashboard_app(service)) as (client, _):
+        paused = client.post(f"/api/lines/{LINE}/pause", json={"reason": "\x00"}, headers=moderator)
+        assert paused.status_code == 400
+        assert "NUL" in paused.json()["detail"]
+        assert client.get("/api/messages?q=%00", headers=moderator).status_code == 400
+        assert client.get("/api/overview", headers=moderator).json()["lines"][0]["paused"] is False

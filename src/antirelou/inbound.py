@@ -51,11 +51,24 @@ def receive(service: Service, sms: InboundSms) -> Receipt:
 
 def receive_in(service: Service, conn: Connection, sms: InboundSms) -> Receipt:
     """receive() inside the caller's transaction (web/intake.py commits several at once)."""
+    sms = _without_nul(sms)
     now = service.clock.now()
     message_id = _store(conn, sms, now)
     if message_id is None:
         return _existing(conn, sms)
     return _process(service, conn, sms, message_id, now)
+
+
+def _without_nul(sms: InboundSms) -> InboundSms:
+    """PostgreSQL cannot store a NUL character: a text carrying one (a provider's encoding
+    slip, or a crafted request) would fail with a 500 and be retried forever. It is kept,
+    with U+FFFD (the replacement character) in its place, on every database alike so that
+    the evidence and the stored text agree."""
+    fields = (sms.provider_id, sms.sender, sms.recipient, sms.body)
+    if not any("\x00" in field for field in fields):
+        return sms
+    clean = [field.replace("\x00", "\ufffd") for field in fields]
+    return replace(sms, provider_id=clean[0], sender=clean[1], recipient=clean[2], body=clean[3])
 
 
 @functools.cache

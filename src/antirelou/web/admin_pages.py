@@ -18,11 +18,11 @@ from antirelou.web.context import done, refused, show
 from antirelou.web.guard import Acting, Admin, Administering, Reader, Viewer, service_of
 from antirelou.web.insights import line_statuses
 from antirelou.web.reads import reader
-from antirelou.web.schemas import DbInt
+from antirelou.web.schemas import Clean, DbInt
 from antirelou.web.sessions import create_token, list_tokens, revoke_token
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-Text = Annotated[str, Form()]
+Text = Annotated[Clean, Form()]
 
 
 def _controls(service: Service) -> dict[str, Any]:
@@ -79,14 +79,16 @@ async def _run(request: Request, viewer: Viewer, action: Any, flash: str) -> Res
 
 
 @router.post("/lines/{number}/reply")
-async def edit_reply(request: Request, viewer: Administering, number: str, text: Text) -> Response:
+async def edit_reply(
+    request: Request, viewer: Administering, number: Clean, text: Text
+) -> Response:
     live = request.app.state.dashboard.live
     act = lambda: actions.edit_reply(live, number, text, viewer.actor)  # noqa: E731
     return await _run(request, viewer, act, "reply_saved")
 
 
 @router.post("/lines/{number}/reply/reset")
-async def reset_reply(request: Request, viewer: Administering, number: str) -> Response:
+async def reset_reply(request: Request, viewer: Administering, number: Clean) -> Response:
     live = request.app.state.dashboard.live
     act = lambda: actions.reset_reply(live, number, viewer.actor)  # noqa: E731
     return await _run(request, viewer, act, "reply_saved")

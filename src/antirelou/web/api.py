@@ -114,9 +114,9 @@ def message_out(viewer: Viewer, row: feed.MessageRow) -> s.MessageOut:
 async def messages(
     request: Request,
     viewer: Reader,
-    q: str = "",
-    sender: str = "",
-    decision: str = "",
+    q: s.Clean = "",
+    sender: s.Clean = "",
+    decision: s.Clean = "",
     incident: s.DbInt | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -212,7 +212,7 @@ async def held(request: Request, viewer: Reader) -> list[s.HeldOut]:
 
 
 @router.get("/reply-preview", response_model=s.PreviewOut)
-async def reply_preview(request: Request, viewer: Reader, text: str = "") -> s.PreviewOut:
+async def reply_preview(request: Request, viewer: Reader, text: s.Clean = "") -> s.PreviewOut:
     """What a reply would cost: encoding, segments, per reply and per 1,000 senders."""
     text = text[: overrides.MAX_REPLY]
     settings = service_of(request).settings

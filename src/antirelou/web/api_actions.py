@@ -32,7 +32,7 @@ async def _run(action: Callable[[], Any]) -> Any:
 
 
 @router.post("/lines/{number}/pause", response_model=s.Done)
-async def pause(request: Request, viewer: Moderating, number: str, body: s.PauseIn) -> s.Done:
+async def pause(request: Request, viewer: Moderating, number: s.Clean, body: s.PauseIn) -> s.Done:
     """Kill switch: the line stores texts but sends nothing until resumed."""
     service = service_of(request)
     await _run(lambda: operations.set_paused(service, number, True, viewer.actor, body.reason))
@@ -40,7 +40,7 @@ async def pause(request: Request, viewer: Moderating, number: str, body: s.Pause
 
 
 @router.post("/lines/{number}/resume", response_model=s.Done)
-async def resume(request: Request, viewer: Moderating, number: str) -> s.Done:
+async def resume(request: Request, viewer: Moderating, number: s.Clean) -> s.Done:
     service = service_of(request)
     await _run(lambda: operations.set_paused(service, number, False, viewer.actor))
     return s.Done()
@@ -48,7 +48,7 @@ async def resume(request: Request, viewer: Moderating, number: str) -> s.Done:
 
 @router.post("/lines/{number}/incident", response_model=s.Done)
 async def open_incident(
-    request: Request, viewer: Moderating, number: str, body: s.NoteIn
+    request: Request, viewer: Moderating, number: s.Clean, body: s.NoteIn
 ) -> s.Done:
     """Open an incident by hand: new senders are held until it is closed by hand."""
     service = service_of(request)

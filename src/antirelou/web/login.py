@@ -22,6 +22,7 @@ from antirelou.web import actions, ratelimit, render
 from antirelou.web.accounts import User, authenticate
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
 from antirelou.web.i18n import pick_language, translator
+from antirelou.web.schemas import Clean
 from antirelou.web.sessions import SESSION_TTL, close_session, open_session
 
 router = APIRouter(include_in_schema=False)
@@ -84,8 +85,8 @@ def _try_login(service: Service, email: str, password: str, address: str) -> tup
 @router.post("/login")
 async def login(
     request: Request,
-    email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
+    email: Annotated[Clean, Form()] = "",
+    password: Annotated[Clean, Form()] = "",
     csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:

@@ -18,10 +18,10 @@ from antirelou.operations import OperationError
 from antirelou.web import actions, exports, feed
 from antirelou.web.context import done, refused
 from antirelou.web.guard import Administering, Moderating, Viewer, service_of
-from antirelou.web.schemas import DbInt
+from antirelou.web.schemas import Clean, DbInt
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-Text = Annotated[str, Form()]
+Text = Annotated[Clean, Form()]
 
 
 async def _run(
@@ -35,14 +35,14 @@ async def _run(
 
 
 @router.post("/lines/{number}/pause")
-async def pause(request: Request, viewer: Moderating, number: str, reason: Text = "") -> Response:
+async def pause(request: Request, viewer: Moderating, number: Clean, reason: Text = "") -> Response:
     service = service_of(request)
     act = lambda: operations.set_paused(service, number, True, viewer.actor, reason)  # noqa: E731
     return await _run(request, viewer, act, "/dashboard/controls", "paused")
 
 
 @router.post("/lines/{number}/resume")
-async def resume(request: Request, viewer: Moderating, number: str) -> Response:
+async def resume(request: Request, viewer: Moderating, number: Clean) -> Response:
     service = service_of(request)
     act = lambda: operations.set_paused(service, number, False, viewer.actor)  # noqa: E731
     return await _run(request, viewer, act, "/dashboard/controls", "resumed")
@@ -50,7 +50,7 @@ async def resume(request: Request, viewer: Moderating, number: str) -> Response:
 
 @router.post("/lines/{number}/incident")
 async def open_incident(
-    request: Request, viewer: Moderating, number: str, note: Text = ""
+    request: Request, viewer: Moderating, number: Clean, note: Text = ""
 ) -> Response:
     service = service_of(request)
     act = lambda: operations.open_incident(service, number, viewer.actor, note)  # noqa: E731

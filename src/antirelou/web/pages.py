@@ -20,7 +20,7 @@ from antirelou.web.context import show
 from antirelou.web.guard import Moderator, Reader, service_of
 from antirelou.web.i18n import step_label, translator
 from antirelou.web.reads import reader
-from antirelou.web.schemas import DbInt
+from antirelou.web.schemas import Clean, DbInt
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 POLL_MS = 5000
@@ -71,12 +71,12 @@ def filters_from(
 async def messages(
     request: Request,
     viewer: Reader,
-    q: str = "",
-    sender: str = "",
-    decision: str = "",
+    q: Clean = "",
+    sender: Clean = "",
+    decision: Clean = "",
     incident: Annotated[str, Query()] = "",
-    since: str = "",
-    until: str = "",
+    since: Clean = "",
+    until: Clean = "",
     before: int | None = None,
 ) -> HTMLResponse:
     service = service_of(request)

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 # An id or other integer the API hands to the database: what a 64-bit column holds (SQLite
 # refuses a larger one with an error, which would be a 500 instead of a 400 or a 404).
 DbInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+# Every string the API or the dashboard takes in: PostgreSQL cannot store a NUL character
+# (the request would fail with a 500 there, and work on SQLite).
+Clean = Annotated[str, AfterValidator(_no_nul)]
 MAX_DONATION = 1e9  # euros, either way: more is a typo (and overflows the micro-euro ledger)
 
 
@@ -176,24 +187,24 @@ class AuditOut(BaseModel):
 
 
 class PauseIn(BaseModel):
-    reason: str = ""
+    reason: Clean = ""
 
 
 class NoteIn(BaseModel):
-    note: str = ""
+    note: Clean = ""
 
 
 class BlockIn(BaseModel):
-    duration: str = Field("", description='e.g. "1d", "12h"; empty blocks for good')
+    duration: Clean = Field("", description='e.g. "1d", "12h"; empty blocks for good')
 
 
 class DonationIn(BaseModel):
     euros: float = Field(ge=-MAX_DONATION, le=MAX_DONATION)
-    note: str = ""
+    note: Clean = ""
 
 
 class ReplyIn(BaseModel):
-    text: str
+    text: Clean
 
 
 class CapsIn(BaseModel):
@@ -202,7 +213,7 @@ class CapsIn(BaseModel):
 
 
 class HeldCancelIn(BaseModel):
-    line: str | None = None
+    line: Clean | None = None
 
 
 class Done(BaseModel):
