@@ -221,6 +221,7 @@ replies = Table(
     UniqueConstraint("message_id", name="uq_replies_message_id"),
     Index("ix_replies_status_due", "status", "due_at"),
     Index("ix_replies_provider_message_id", "provider_message_id"),
+    Index("ix_replies_line_released", "line", "released_at"),  # the release pace (0005)
 )
 
 status_events = Table(
