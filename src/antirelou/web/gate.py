@@ -24,15 +24,14 @@ import json
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from antirelou.providers.twilio import validate_signature
 from antirelou.settings import Settings
 from antirelou.web.refusals import refused
-from antirelou.web.requests import decode_form, public_url
+from antirelou.web.twilio_hooks import FORGED, VERIFIED_FORM, signed_form
 
 TWILIO_PATHS = frozenset(
     {"/webhooks/twilio/sms", "/webhooks/twilio/status", "/webhooks/twilio/voice"}
 )
-FORGED = json.dumps({"detail": "missing or invalid X-Twilio-Signature"}).encode()
+_FORGED_JSON = json.dumps({"detail": FORGED}).encode()
 TOO_SLOW = json.dumps({"detail": "the request body took too long to arrive"}).encode()
 
 
@@ -45,8 +44,12 @@ def _json_headers(body: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes,
 
 
 # Whole ASGI messages, built once: a forged flood gets the same answer thousands of times.
-_FORGED_START = {"type": "http.response.start", "status": 403, "headers": _json_headers(FORGED)}
-_FORGED_BODY = {"type": "http.response.body", "body": FORGED}
+_FORGED_START = {
+    "type": "http.response.start",
+    "status": 403,
+    "headers": _json_headers(_FORGED_JSON),
+}
+_FORGED_BODY = {"type": "http.response.body", "body": _FORGED_JSON}
 _TOO_SLOW_START = {
     "type": "http.response.start",
     "status": 408,
@@ -58,8 +61,7 @@ _TOO_SLOW_BODY = {"type": "http.response.body", "body": TOO_SLOW}
 class SignatureGate:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.public_base = settings.public_base
-        self.token = settings.twilio.auth_token.get_secret_value()
+        self.settings = settings
         self.limit = settings.web.max_body_bytes
         self.timeout = settings.web.body_timeout
 
@@ -77,26 +79,21 @@ class SignatureGate:
             return
         if body is None:  # the client went away
             return
-        if self._forged(scope, headers, body):
-            refused("Twilio", "missing or wrong signature")
-            await send(_FORGED_START)
-            await send(_FORGED_BODY)
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    def _forged(self, scope: Scope, headers: dict[bytes, str], body: bytes) -> bool:
-        """True only when the request can be decoded and its signature is wrong."""
         media_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
-        try:
-            pairs = decode_form(media_type, body)
-        except HTTPException:
-            return False  # the route refuses it with the precise reason
         signature = headers.get(b"x-twilio-signature", "")
         query = scope.get("query_string", b"").decode("latin-1")
-        url = public_url(self.public_base, scope["path"], query)
-        return not (
-            self.token and validate_signature(url, pairs, signature, self.token, raw_body=body)
-        )
+        try:
+            pairs = signed_form(self.settings, media_type, signature, scope["path"], query, body)
+        except HTTPException:
+            pass  # not a form: the route refuses it with the precise reason
+        else:
+            if pairs is None:
+                refused("Twilio", "missing or wrong signature")
+                await send(_FORGED_START)
+                await send(_FORGED_BODY)
+                return
+            scope[VERIFIED_FORM] = pairs  # the route need not check it again
+        await self.app(scope, _replay(body, receive), send)
 
 
 def _is_twilio_post(scope: Scope) -> bool:
