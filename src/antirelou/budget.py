@@ -49,37 +49,26 @@ def book_inbound(
     conn: Connection, *, at: datetime, amount: int, line: str, message_id: int
 ) -> None:
     """Record what receiving one text cost."""
-    driver_execute(
-        conn,
-        _LEDGER_INSERT,
-        {
-            "at": at,
-            "kind": "inbound",
-            "amount_micros": amount,
-            "line": line,
-            "message_id": message_id,
-            "reply_id": None,
-            "note": None,
-        },
-    )
+    _ledger(conn, "inbound", at, amount, line, message_id=message_id)
     _bump(conn, f"inbound:{message_id % INBOUND_SHARDS}", spent=amount)
 
 
 def book_reply(conn: Connection, *, at: datetime, amount: int, line: str, reply_id: int) -> None:
     """Record what one reply cost in the ledger (commit_spend moves the counters)."""
-    driver_execute(
-        conn,
-        _LEDGER_INSERT,
-        {
-            "at": at,
-            "kind": "reply",
-            "amount_micros": amount,
-            "line": line,
-            "message_id": None,
-            "reply_id": reply_id,
-            "note": None,
-        },
-    )
+    _ledger(conn, "reply", at, amount, line, reply_id=reply_id)
+
+
+def _ledger(
+    conn: Connection,
+    kind: str,
+    at: datetime,
+    amount: int,
+    line: str,
+    message_id: int | None = None,
+    reply_id: int | None = None,
+) -> None:
+    row = {"at": at, "kind": kind, "amount_micros": amount, "line": line, "note": None}
+    driver_execute(conn, _LEDGER_INSERT, row | {"message_id": message_id, "reply_id": reply_id})
 
 
 _LEDGER_INSERT = models.ledger.insert()

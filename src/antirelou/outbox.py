@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from antirelou import budget, models
 from antirelou.dbutil import driver_execute
@@ -111,11 +111,6 @@ def claim_due(
     return [ClaimedReply(*row) for row in conn.execute(_CLAIM, params)]
 
 
-def _mine(reply_id: int, owner: str) -> ColumnElement[bool]:
-    r = models.replies
-    return and_(r.c.id == reply_id, r.c.lease_owner == owner, r.c.status == ReplyStatus.SENDING)
-
-
 # The send path's statements, built once: every reply runs them (see dbutil.driver_execute).
 _r = models.replies
 _MINE = and_(
@@ -191,7 +186,7 @@ def mark_retry(
     r = models.replies
     conn.execute(
         update(r)
-        .where(_mine(reply.id, owner))
+        .where(_MINE)
         .values(
             status=ReplyStatus.QUEUED,
             due_at=due_at,
@@ -201,7 +196,8 @@ def mark_retry(
             lease_owner=None,
             lease_until=None,
             updated_at=now,
-        )
+        ),
+        {"rid": reply.id, "owner": owner},
     )
 
 
@@ -219,7 +215,7 @@ def mark_failed(
     r = models.replies
     result = conn.execute(
         update(r)
-        .where(_mine(reply.id, owner))
+        .where(_MINE)
         .values(
             status=status,
             error=error,
@@ -227,7 +223,8 @@ def mark_failed(
             lease_owner=None,
             lease_until=None,
             updated_at=now,
-        )
+        ),
+        {"rid": reply.id, "owner": owner},
     )
     if result.rowcount == 1:
         budget.release(conn, reply.budget_day, reply.reserved_micros)
