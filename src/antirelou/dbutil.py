@@ -3,6 +3,7 @@ cheaper way to run the few statements every text goes through."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,7 @@ def _check_aware(value: datetime) -> None:
         raise ValueError("naive datetime given to the database")
 
 
+@functools.lru_cache(maxsize=64)  # one text binds the same few instants many times
 def sqlite_time(value: datetime) -> str:
     """What UtcDateTime stores on SQLite: naive UTC text (microseconds always written, so
     the text compares in time order)."""

@@ -469,6 +469,14 @@ def close_incident(conn: Connection, incident_id: int, now: datetime, by: str) -
     return result.rowcount == 1
 
 
+_CALM = select(_i.c.id).where(
+    _i.c.closed_at.is_(None),
+    _i.c.opened_by == DETECTOR,
+    _i.c.last_signal_at <= bindparam("calm_since"),
+)
+_CALM_ON_LINE = _CALM.where(_i.c.line == bindparam("line"))
+
+
 def close_calm_incidents(
     conn: Connection,
     now: datetime,
@@ -481,16 +489,12 @@ def close_calm_incidents(
     Called by each text and by the worker's tick, so an incident closes even when the
     line falls silent.
     """
-    i = models.incidents
-    query = select(i.c.id).where(
-        i.c.closed_at.is_(None),
-        i.c.opened_by == DETECTOR,
-        i.c.last_signal_at <= now - rules.calm_before_close,
-    )
+    params: dict[str, object] = {"calm_since": now - rules.calm_before_close}
+    query = _CALM
     if line is not None:
-        query = query.where(i.c.line == line)
-    calm = conn.execute(query).scalars()
-    for incident_id in list(calm):
+        query, params = _CALM_ON_LINE, params | {"line": line}
+    calm = [row[0] for row in driver_execute(conn, query, params).rows]
+    for incident_id in calm:
         if close_incident(conn, int(incident_id), now, DETECTOR):
             news.closed.append(int(incident_id))
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
+from antirelou.dbutil import db_time, driver_execute
 from antirelou.evidence import keys, timestamps
-from antirelou.evidence.chain import head
+from antirelou.evidence.chain import HEAD_ID, head
 from antirelou.evidence.hashing import statement
 from antirelou.evidence.settings import EvidenceSettings, evidence_settings
-from antirelou.evidence.tables import evidence_checkpoints, evidence_records
+from antirelou.evidence.tables import evidence_checkpoints, evidence_head, evidence_records
 from antirelou.service import Service
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,12 @@ _COLUMNS = (
     _c.c.tsa_token,
 )
 _LATEST = select(*_COLUMNS).order_by(_c.c.seq.desc(), _c.c.id.desc()).limit(1)
+_LAST_MARK = select(_c.c.seq, _c.c.at).order_by(_c.c.seq.desc(), _c.c.id.desc()).limit(1)
+_HEAD_SEQ = select(evidence_head.c.seq).where(evidence_head.c.id == HEAD_ID)
 _INCIDENT_SINCE = (
-    select(_r.c.seq).where(_r.c.seq > bindparam("after"), _r.c.kind.in_(INCIDENT_KINDS)).limit(1)
+    select(_r.c.seq)
+    .where(_r.c.seq > bindparam("after"), or_(*(_r.c.kind == kind for kind in INCIDENT_KINDS)))
+    .limit(1)
 )
 
 
@@ -120,15 +125,16 @@ def maybe_checkpoint(service: Service, now: datetime) -> Checkpoint | None:
 
 
 def _due(service: Service, now: datetime, config: EvidenceSettings) -> str | None:
+    """Runs on every tick: three indexed lookups on the driver's cursor."""
     with service.engine.connect() as conn:
-        seq, _ = head(conn)
-        last = latest(conn)
-        if seq == 0 or (last is not None and last.seq >= seq):
+        seq = int(driver_execute(conn, _HEAD_SEQ, {}).scalar())
+        last = driver_execute(conn, _LAST_MARK, {}).rows
+        last_seq, last_at = (int(last[0][0]), db_time(conn, last[0][1])) if last else (0, None)
+        if seq == 0 or last_seq >= seq:
             return None
-        after = last.seq if last else 0
-        if conn.execute(_INCIDENT_SINCE, {"after": after}).first() is not None:
+        if driver_execute(conn, _INCIDENT_SINCE, {"after": last_seq}).rows:
             return "incident"
-    if last is None or now - last.at >= config.checkpoint_every:
+    if last_at is None or now - last_at >= config.checkpoint_every:
         return "periodic"
     return None
 
