@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from antirelou import budget, models
-from antirelou.dbutil import driver_execute
+from antirelou.dbutil import db_time, driver_execute
 from antirelou.evidence import hooks as evidence
 
 
@@ -58,8 +58,8 @@ def _claim_statement() -> Any:
     r = models.replies
     now: Any = bindparam("now")
     due = or_(
-        and_(r.c.status == ReplyStatus.QUEUED, r.c.due_at <= now),
-        and_(r.c.status == ReplyStatus.SENDING, r.c.lease_until < now),
+        and_(r.c.status == ReplyStatus.QUEUED.value, r.c.due_at <= now),
+        and_(r.c.status == ReplyStatus.SENDING.value, r.c.lease_until < now),
     )
     paused = select(models.lines.c.number).where(models.lines.c.paused.is_(True))
     candidates = (
@@ -74,8 +74,8 @@ def _claim_statement() -> Any:
         .where(r.c.id.in_(candidates.scalar_subquery()))
         .values(
             # A row still SENDING had a worker die or stall on it: it may have gone out.
-            maybe_sent=or_(r.c.maybe_sent, r.c.status == ReplyStatus.SENDING),
-            status=ReplyStatus.SENDING,
+            maybe_sent=or_(r.c.maybe_sent, r.c.status == ReplyStatus.SENDING.value),
+            status=ReplyStatus.SENDING.value,
             lease_owner=bindparam("owner"),
             lease_until=bindparam("until"),
             attempts=r.c.attempts + 1,
@@ -108,7 +108,17 @@ def claim_due(
     so concurrent workers never wait on, or take, each other's rows.
     """
     params = {"now": now, "owner": owner, "until": now + lease, "limit": limit}
-    return [ClaimedReply(*row) for row in conn.execute(_CLAIM, params)]
+    return [_claimed(conn, row) for row in driver_execute(conn, _CLAIM, params).rows]
+
+
+def _claimed(conn: Connection, row: tuple[Any, ...]) -> ClaimedReply:
+    """A row as the driver returns it (SQLite: booleans as 0/1, times as text)."""
+    rid, line, recipient, body, attempts, maybe_sent, first_attempt_at, reserved, day = row
+    first = db_time(conn, first_attempt_at)
+    assert first is not None  # the claim itself sets it
+    return ClaimedReply(
+        rid, line, recipient, body, attempts, bool(maybe_sent), first, reserved, day
+    )
 
 
 # The send path's statements, built once: every reply runs them (see dbutil.driver_execute).
