@@ -1,8 +1,12 @@
-"""The signature gate: forged Twilio webhooks never reach the app; everything else does, intact."""
+"""The signature gate: forged Twilio, Plivo and Android gateway webhooks never reach the app;
+everything else does, intact, with what the gate verified."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -10,8 +14,12 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
+from antirelou.providers import android, plivo
 from antirelou.providers.twilio import compute_signature
+from antirelou.web.android_hooks import VERIFIED_BODY
 from antirelou.web.gate import SignatureGate
+from antirelou.web.plivo_hooks import VERIFIED_FORM as PLIVO_FORM
+from antirelou.web.twilio_hooks import VERIFIED_FORM as TWILIO_FORM
 from tests.helpers import make_settings
 
 PUBLIC_URL = "https://decoy.example.org"
@@ -25,8 +33,10 @@ class Recorder:
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
+        self.verified: list[Any] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.verified += [scope[k] for k in (TWILIO_FORM, PLIVO_FORM, VERIFIED_BODY) if k in scope]
         body = b""
         while True:
             message: Message = await receive()
@@ -46,7 +56,10 @@ def recorder() -> Recorder:
 @pytest.fixture
 def gated(recorder: Recorder) -> TestClient:
     settings = make_settings(
-        "sqlite://", twilio={"account_sid": "AC" + "0" * 32, "auth_token": TOKEN}
+        "sqlite://",
+        twilio={"account_sid": "AC" + "0" * 32, "auth_token": TOKEN},
+        plivo={"auth_id": "MA" + "0" * 18, "auth_token": TOKEN},
+        android={"signing_key": TOKEN},
     )
     gate = SignatureGate(recorder, settings)
     return TestClient(gate)
@@ -80,6 +93,64 @@ def test_a_signed_webhook_reaches_the_app_with_its_body(
     response = gated.post(path, content=body, headers=signed(path, PARAMS))
     assert response.text == "reached"
     assert recorder.bodies == [body.encode()]
+    assert recorder.verified == [list(PARAMS.items())]  # the route need not check again
+
+
+PLIVO = {"From": "33612345678", "To": "33939000021", "Text": "x", "MessageUUID": "a" * 36}
+
+
+def plivo_signed(path: str, token: str = TOKEN, nonce: str = "12345") -> dict[str, str]:
+    signature = plivo.compute_signature("POST", PUBLIC_URL + path, PLIVO, nonce, token)
+    return {
+        "Content-Type": FORM,
+        "X-Plivo-Signature-V3": signature,
+        "X-Plivo-Signature-V3-Nonce": nonce,
+    }
+
+
+@pytest.mark.parametrize("path", ["/webhooks/plivo/sms", "/webhooks/plivo/status"])
+def test_a_forged_plivo_webhook_never_reaches_the_app(
+    gated: TestClient, recorder: Recorder, path: str
+) -> None:
+    for headers in (plivo_signed(path, token="not-the-token"), {"Content-Type": FORM}):
+        response = gated.post(path, content=urlencode(PLIVO), headers=headers)
+        assert response.status_code == 403
+        assert response.json() == {"detail": "missing or invalid X-Plivo-Signature-V3"}
+    assert recorder.bodies == []
+    response = gated.post(path, content=urlencode(PLIVO), headers=plivo_signed(path))
+    assert response.text == "reached"
+    assert recorder.verified == [list(PLIVO.items())]
+
+
+EVENT = json.dumps({"event": "sms:received", "payload": {"message": "x"}}).encode()
+
+
+def android_signed(body: bytes, key: str = TOKEN, age: int = 0) -> dict[str, str]:
+    stamp = str(int(time.time()) - age)
+    return {
+        "Content-Type": "application/json",
+        "X-Signature": android.compute_signature(body, stamp, key),
+        "X-Timestamp": stamp,
+    }
+
+
+@pytest.mark.parametrize("path", ["/webhooks/android/sms", "/webhooks/android/status"])
+def test_a_forged_or_stale_android_webhook_never_reaches_the_app(
+    gated: TestClient, recorder: Recorder, path: str
+) -> None:
+    refusals = [
+        (android_signed(EVENT, key="not-the-key"), "missing or invalid X-Signature"),
+        ({"Content-Type": "application/json"}, "missing or invalid X-Signature"),
+        (android_signed(EVENT, age=3600), "stale or missing X-Timestamp"),
+    ]
+    for headers, detail in refusals:
+        response = gated.post(path, content=EVENT, headers=headers)
+        assert response.status_code == 403
+        assert response.json() == {"detail": detail}
+    assert recorder.bodies == []
+    response = gated.post(path, content=EVENT, headers=android_signed(EVENT))
+    assert response.text == "reached"
+    assert recorder.verified == [EVENT]
 
 
 @pytest.mark.parametrize(

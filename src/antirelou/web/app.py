@@ -29,7 +29,8 @@ class AntirelouApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        return gate.SignatureGate(stack, self.state.antirelou.service.settings)
+        service = self.state.antirelou.service
+        return gate.SignatureGate(stack, service.settings, service.clock)
 
 
 def create_app(service: Service) -> FastAPI:

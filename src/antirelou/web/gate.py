@@ -1,13 +1,17 @@
-"""The signature gate: forged Twilio webhooks refused before the framework sees them.
+"""The signature gate: forged webhooks refused before the framework sees them.
 
 A forged-signature flood is an attack on the service itself: every refused request should
 cost as little as a request can. Through FastAPI a refusal costs routing, the dependency
 machinery, an exception and its handler, about three times a request that does nothing.
-This pure ASGI middleware reads the body of a POST to a Twilio webhook, checks
-X-Twilio-Signature with the same functions as the routes, and answers a wrong or missing
-one with 403 at once. Anything else goes on to the app unchanged, body replayed: the
-routes still check the signature themselves (so the gate is an early exit, not the only
-guard), and a body the gate cannot decode reaches them to be refused with its own reason.
+This pure ASGI middleware reads the body of a POST to a Twilio, Plivo or Android gateway
+webhook, checks its signature with the same functions as the routes, and answers a wrong or
+missing one with 403 at once. Anything else goes on to the app unchanged, body replayed,
+with what the gate verified left in the scope so that the route need not check it again; a
+body the gate cannot decode reaches the route to be refused with its own reason.
+
+Vonage is not gated: its signature travels among the parameters (a GET query, a form or a
+JSON object) and its routes check it after decoding them; a forged Vonage request costs the
+whole stack (about 0.3 ms).
 
 The gate is the outermost layer of the app (see app.AntirelouApp), in front of even the
 framework's error middleware: that is where the time goes. So it keeps BodyGuard's limits
@@ -19,19 +23,21 @@ go on to BodyGuard, which refuses them), and a body that takes longer than
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from antirelou.clock import Clock, SystemClock
 from antirelou.settings import Settings
+from antirelou.web import android_hooks, plivo_hooks, twilio_hooks
 from antirelou.web.refusals import refused
-from antirelou.web.twilio_hooks import FORGED, VERIFIED_FORM, signed_form
+from antirelou.web.requests import FormCheck
 
-TWILIO_PATHS = frozenset(
-    {"/webhooks/twilio/sms", "/webhooks/twilio/status", "/webhooks/twilio/voice"}
-)
-_FORGED_JSON = json.dumps({"detail": FORGED}).encode()
 TOO_SLOW = json.dumps({"detail": "the request body took too long to arrive"}).encode()
 
 
@@ -43,13 +49,14 @@ def _json_headers(body: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes,
     ]
 
 
-# Whole ASGI messages, built once: a forged flood gets the same answer thousands of times.
-_FORGED_START = {
-    "type": "http.response.start",
-    "status": 403,
-    "headers": _json_headers(_FORGED_JSON),
-}
-_FORGED_BODY = {"type": "http.response.body", "body": _FORGED_JSON}
+@functools.lru_cache(maxsize=16)  # a flood gets the same answer thousands of times
+def _forbidden(detail: str) -> tuple[Message, Message]:
+    """The whole 403 as ASGI messages, built once per detail."""
+    body = json.dumps({"detail": detail}).encode()
+    start = {"type": "http.response.start", "status": 403, "headers": _json_headers(body)}
+    return start, {"type": "http.response.body", "body": body}
+
+
 _TOO_SLOW_START = {
     "type": "http.response.start",
     "status": 408,
@@ -58,16 +65,84 @@ _TOO_SLOW_START = {
 _TOO_SLOW_BODY = {"type": "http.response.body", "body": TOO_SLOW}
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What the gate read of a request."""
+
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class Forged:
+    provider: str  # for the log
+    reason: str  # for the log
+    detail: str  # for the 403
+
+
+# A check's verdict: Forged; (scope key, verified value) for the route; None: the route decides.
+Verdict = Forged | tuple[str, Any] | None
+Check = Callable[["SignatureGate", Seen], Verdict]
+
+
+def _form_check(provider: str, check: FormCheck, key: str, forged: str) -> Check:
+    refusal = Forged(provider, "missing or wrong signature", forged)
+
+    def checked(gate: SignatureGate, seen: Seen) -> Verdict:
+        try:
+            pairs = check(
+                gate.settings, seen.media_type, seen.headers, seen.path, seen.query, seen.body
+            )
+        except HTTPException:
+            return None  # not a form: the route refuses it with the precise reason
+        return refusal if pairs is None else (key, pairs)
+
+    return checked
+
+
+def _android(gate: SignatureGate, seen: Seen) -> Verdict:
+    settings, now = gate.settings, gate.clock.now()
+    reason = android_hooks.body_refusal(settings, now, seen.headers, seen.body)
+    if reason is not None:
+        return Forged("Android gateway", reason, reason)
+    return android_hooks.VERIFIED_BODY, seen.body
+
+
+_twilio = _form_check(
+    "Twilio", twilio_hooks.signed_form, twilio_hooks.VERIFIED_FORM, twilio_hooks.FORGED
+)
+_plivo = _form_check(
+    "Plivo", plivo_hooks.signed_form, plivo_hooks.VERIFIED_FORM, plivo_hooks.FORGED
+)
+CHECKS: dict[str, Check] = {
+    "/webhooks/twilio/sms": _twilio,
+    "/webhooks/twilio/status": _twilio,
+    "/webhooks/twilio/voice": _twilio,
+    "/webhooks/plivo/sms": _plivo,
+    "/webhooks/plivo/status": _plivo,
+    "/webhooks/android/sms": _android,
+    "/webhooks/android/status": _android,
+}
+
+
 class SignatureGate:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, clock: Clock | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.limit = settings.web.max_body_bytes
         self.timeout = settings.web.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope) if _is_twilio_post(scope) else None
-        if headers is None or not _bounded(headers, self.limit):
+        check = _check_for(scope)
+        headers = _headers(scope) if check is not None else None
+        if check is None or headers is None or not _bounded(headers, self.limit):
             await self.app(scope, receive, send)
             return
         try:
@@ -79,45 +154,55 @@ class SignatureGate:
             return
         if body is None:  # the client went away
             return
-        media_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
-        signature = headers.get(b"x-twilio-signature", "")
         query = scope.get("query_string", b"").decode("latin-1")
-        try:
-            pairs = signed_form(self.settings, media_type, signature, scope["path"], query, body)
-        except HTTPException:
-            pass  # not a form: the route refuses it with the precise reason
-        else:
-            if pairs is None:
-                refused("Twilio", "missing or wrong signature")
-                await send(_FORGED_START)
-                await send(_FORGED_BODY)
-                return
-            scope[VERIFIED_FORM] = pairs  # the route need not check it again
+        verdict = check(self, Seen(scope["path"], query, headers, body))
+        if isinstance(verdict, Forged):
+            refused(verdict.provider, verdict.reason)
+            start, answer = _forbidden(verdict.detail)
+            await send(start)
+            await send(answer)
+            return
+        if verdict is not None:
+            key, value = verdict
+            scope[key] = value  # only server code writes the scope: the route trusts it
         await self.app(scope, _replay(body, receive), send)
 
 
-def _is_twilio_post(scope: Scope) -> bool:
-    return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in TWILIO_PATHS
+def _check_for(scope: Scope) -> Check | None:
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    return CHECKS.get(scope["path"])
 
 
-def _bounded(headers: dict[bytes, str], limit: int) -> bool:
+def _bounded(headers: dict[str, str], limit: int) -> bool:
     """A body of a declared length within the limit (others are BodyGuard's to refuse)."""
-    declared = headers.get(b"content-length")
+    declared = headers.get("content-length")
     limited = declared is not None and declared.isdigit() and int(declared) <= limit
-    return limited and b"transfer-encoding" not in headers
+    return limited and "transfer-encoding" not in headers
 
 
-_WANTED = frozenset(
-    {b"content-type", b"content-length", b"transfer-encoding", b"x-twilio-signature"}
-)
+_WANTED = {
+    name: name.decode()
+    for name in (
+        b"content-type",
+        b"content-length",
+        b"transfer-encoding",
+        b"x-twilio-signature",
+        b"x-plivo-signature-v3",
+        b"x-plivo-signature-v3-nonce",
+        b"x-signature",
+        b"x-timestamp",
+    )
+}
 
 
-def _headers(scope: Scope) -> dict[bytes, str]:
-    """The first value of each header the gate reads (ASGI names are lowercase)."""
-    found: dict[bytes, str] = {}
+def _headers(scope: Scope) -> dict[str, str]:
+    """The first value of each header the checks read (ASGI names are lowercase)."""
+    found: dict[str, str] = {}
     for name, value in scope["headers"]:
-        if name in _WANTED and name not in found:
-            found[name] = value.decode("latin-1")
+        key = _WANTED.get(name)
+        if key is not None and key not in found:
+            found[key] = value.decode("latin-1")
     return found
 
 

@@ -16,8 +16,7 @@ from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.twilio import parse_inbound, parse_status, validate_signature
 from antirelou.settings import Settings
 from antirelou.voice import IncomingCall, receive_call, twiml
-from antirelou.web.refusals import refused
-from antirelou.web.requests import content_type, decode_form, public_url, read_body
+from antirelou.web.requests import Headers, decode_form, public_url, verified_form
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -31,11 +30,12 @@ FORGED = "missing or invalid X-Twilio-Signature"
 
 
 def signed_form(
-    settings: Settings, media_type: str, signature: str, path: str, query: str, body: bytes
+    settings: Settings, media_type: str, headers: Headers, path: str, query: str, body: bytes
 ) -> list[tuple[str, str]] | None:
     """The decoded form if X-Twilio-Signature vouches for it, None if it does not.
     Raises HTTPException (415, 400) for a body that is not a form at all."""
     pairs = decode_form(media_type, body)
+    signature = headers.get("x-twilio-signature", "")
     url = public_url(settings.public_base, path, query)
     token = settings.twilio.auth_token.get_secret_value()
     signed = bool(token) and validate_signature(url, pairs, signature, token, raw_body=body)
@@ -43,19 +43,7 @@ def signed_form(
 
 
 async def _verified_params(request: Request) -> dict[str, str]:
-    verified = request.scope.get(VERIFIED_FORM)
-    if verified is not None:
-        return dict(verified)
-    # The gate let it through unread: its body is not a form, or over the size limit.
-    settings = AppState.of(request).service.settings
-    body = await read_body(request, settings.web.max_body_bytes)
-    signature = request.headers.get("x-twilio-signature", "")
-    pairs = signed_form(
-        settings, content_type(request), signature, request.url.path, request.url.query, body
-    )
-    if pairs is None:
-        refused("Twilio", "missing or wrong signature")
-        raise HTTPException(403, FORGED)
+    pairs = await verified_form(request, signed_form, VERIFIED_FORM, "Twilio", FORGED)
     return dict(pairs)
 
 
