@@ -12,9 +12,6 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Web processes checkpoint the WAL on a thread of their own (wal.py); a commit does it
-# itself only past this many pages (40 MB), so a process without that thread stays bounded.
-WAL_BACKSTOP_PAGES = 10_000
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -76,7 +73,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # FULL: a text we acknowledged survives a power cut too, not only a process crash.
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
     cursor.close()
 
 

@@ -8,8 +8,7 @@ requests no longer fight each other for SQLite's write lock (sleep-and-retry, se
 tails). Used on SQLite only (see AppState.receive): on PostgreSQL several processes' batches,
 each locking many senders' rows in arrival order, deadlocked under the concurrency test.
 
-A quiet line is unchanged: a lone text is a batch of one, handled at once. Beside the
-writer thread, a WAL checkpointer (wal.py) keeps the log's copying out of the commits.
+A quiet line is unchanged: a lone text is a batch of one, handled at once.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from sqlalchemy import Connection
 from antirelou.inbound import Receipt, receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
-from antirelou.wal import WalCheckpointer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +58,6 @@ class Intake:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._wal = WalCheckpointer(service.engine)
 
     async def receive(self, sms: InboundSms) -> Receipt:
         """Store and decide `sms`; returns once it is committed (raises if it was not)."""
@@ -76,14 +73,12 @@ class Intake:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
-        self._wal.stop()
 
     def _start(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
                 self._thread.start()
-                self._wal.start()
 
     def _run(self) -> None:
         while True:
