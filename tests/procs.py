@@ -346,7 +346,12 @@ async def _deliver(
     timeout: float,
 ) -> None:
     pending = iter(enumerate(hooks))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are dropped before the server's keep-alive (web.timeout_keep_alive, 5 s)
+    # would: at equal timeouts a request can go out on a connection the server is closing,
+    # and fail with a ReadError that says nothing about the service (seen once in 10,000).
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0
+    )
     clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) for url in base_urls]
     try:
 
