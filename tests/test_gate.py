@@ -14,12 +14,13 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from antirelou.providers import android, plivo
+from antirelou.providers import android, plivo, vonage
 from antirelou.providers.twilio import compute_signature
 from antirelou.web.android_hooks import VERIFIED_BODY
 from antirelou.web.gate import SignatureGate
 from antirelou.web.plivo_hooks import VERIFIED_FORM as PLIVO_FORM
 from antirelou.web.twilio_hooks import VERIFIED_FORM as TWILIO_FORM
+from antirelou.web.vonage_hooks import VERIFIED_PARAMS as VONAGE_PARAMS
 from tests.helpers import make_settings
 
 PUBLIC_URL = "https://decoy.example.org"
@@ -36,7 +37,8 @@ class Recorder:
         self.verified: list[Any] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.verified += [scope[k] for k in (TWILIO_FORM, PLIVO_FORM, VERIFIED_BODY) if k in scope]
+        keys = (TWILIO_FORM, PLIVO_FORM, VERIFIED_BODY, VONAGE_PARAMS)
+        self.verified += [scope[k] for k in keys if k in scope]
         body = b""
         while True:
             message: Message = await receive()
@@ -60,6 +62,7 @@ def gated(recorder: Recorder) -> TestClient:
         twilio={"account_sid": "AC" + "0" * 32, "auth_token": TOKEN},
         plivo={"auth_id": "MA" + "0" * 18, "auth_token": TOKEN},
         android={"signing_key": TOKEN},
+        vonage={"signature_secret": TOKEN, "signature_method": "sha256"},
     )
     gate = SignatureGate(recorder, settings)
     return TestClient(gate)
@@ -153,6 +156,36 @@ def test_a_forged_or_stale_android_webhook_never_reaches_the_app(
     assert recorder.verified == [EVENT]
 
 
+def vonage_signed(secret: str = TOKEN, age: int = 0) -> dict[str, str]:
+    params = {"msisdn": "33612345678", "to": "33939000021", "messageId": "0A00000012345678"}
+    params |= {"text": "x", "type": "text", "timestamp": str(int(time.time()) - age)}
+    return params | {"sig": vonage.compute_signature(params, secret, "sha256")}
+
+
+@pytest.mark.parametrize("path", ["/webhooks/vonage/inbound", "/webhooks/vonage/status"])
+def test_a_forged_or_stale_vonage_webhook_never_reaches_the_app_by_get_or_post(
+    gated: TestClient, recorder: Recorder, path: str
+) -> None:
+    unsigned = {k: v for k, v in vonage_signed().items() if k != "sig"}
+    refusals = [
+        (vonage_signed(secret="not-the-secret"), "missing or invalid Vonage signature (sig)"),
+        (unsigned, "missing or invalid Vonage signature (sig)"),
+        (vonage_signed(age=3 * 86400), "stale or missing Vonage timestamp"),
+    ]
+    for params, detail in refusals:
+        by_get = gated.get(path, params=params)
+        by_post = gated.post(path, content=urlencode(params), headers={"Content-Type": FORM})
+        by_json = gated.post(path, json=params)
+        for response in (by_get, by_post, by_json):
+            assert response.status_code == 403
+            assert response.json() == {"detail": detail}
+    assert recorder.bodies == []
+    params = vonage_signed()
+    assert gated.get(path, params=params).text == "reached"
+    assert gated.post(path, json=params).text == "reached"
+    assert recorder.verified == [params, params]
+
+
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [("application/json", b'{"Body": "x"}'), (FORM, b"%ff=\xff"), (FORM, b"no-equals-sign")],
@@ -169,7 +202,7 @@ def test_a_body_the_gate_cannot_decode_goes_on_for_the_route_to_refuse(
 
 def test_other_routes_pass_untouched(gated: TestClient, recorder: Recorder) -> None:
     response = gated.post(
-        "/webhooks/vonage/sms", content=b"anything", headers={"Content-Type": FORM}
+        "/webhooks/vonage/unknown", content=b"anything", headers={"Content-Type": FORM}
     )
     assert response.text == "reached"
     assert gated.get("/webhooks/twilio/sms").text == "reached"

@@ -3,15 +3,12 @@
 A forged-signature flood is an attack on the service itself: every refused request should
 cost as little as a request can. Through FastAPI a refusal costs routing, the dependency
 machinery, an exception and its handler, about three times a request that does nothing.
-This pure ASGI middleware reads the body of a POST to a Twilio, Plivo or Android gateway
-webhook, checks its signature with the same functions as the routes, and answers a wrong or
-missing one with 403 at once. Anything else goes on to the app unchanged, body replayed,
-with what the gate verified left in the scope so that the route need not check it again; a
-body the gate cannot decode reaches the route to be refused with its own reason.
-
-Vonage is not gated: its signature travels among the parameters (a GET query, a form or a
-JSON object) and its routes check it after decoding them; a forged Vonage request costs the
-whole stack (about 0.3 ms).
+This pure ASGI middleware reads a webhook to Twilio's, Plivo's, Vonage's or the Android
+gateway's paths, checks its signature (and, where the provider dates it, its freshness) with
+the same functions as the routes, and answers a wrong or missing one with 403 at once.
+Anything else goes on to the app unchanged, body replayed, with what the gate verified left
+in the scope so that the route need not check it again; a request the gate cannot decode
+reaches the route to be refused with its own reason.
 
 The gate is the outermost layer of the app (see app.AntirelouApp), in front of even the
 framework's error middleware: that is where the time goes. So it keeps BodyGuard's limits
@@ -34,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from antirelou.clock import Clock, SystemClock
 from antirelou.settings import Settings
-from antirelou.web import android_hooks, plivo_hooks, twilio_hooks
+from antirelou.web import android_hooks, plivo_hooks, twilio_hooks, vonage_hooks
 from antirelou.web.refusals import refused
 from antirelou.web.requests import FormCheck
 
@@ -69,6 +66,7 @@ _TOO_SLOW_BODY = {"type": "http.response.body", "body": TOO_SLOW}
 class Seen:
     """What the gate read of a request."""
 
+    method: str
     path: str
     query: str
     headers: dict[str, str]
@@ -114,20 +112,38 @@ def _android(gate: SignatureGate, seen: Seen) -> Verdict:
     return android_hooks.VERIFIED_BODY, seen.body
 
 
+def _vonage(gate: SignatureGate, seen: Seen) -> Verdict:
+    try:
+        params, reason = vonage_hooks.signed_params(
+            gate.settings, gate.clock.now(), seen.method, seen.media_type, seen.query, seen.body
+        )
+    except HTTPException:
+        return None  # cannot be decoded: the route refuses it with the precise reason
+    if reason is not None:
+        return Forged("Vonage", reason, reason)
+    return vonage_hooks.VERIFIED_PARAMS, params
+
+
 _twilio = _form_check(
     "Twilio", twilio_hooks.signed_form, twilio_hooks.VERIFIED_FORM, twilio_hooks.FORGED
 )
 _plivo = _form_check(
     "Plivo", plivo_hooks.signed_form, plivo_hooks.VERIFIED_FORM, plivo_hooks.FORGED
 )
-CHECKS: dict[str, Check] = {
-    "/webhooks/twilio/sms": _twilio,
-    "/webhooks/twilio/status": _twilio,
-    "/webhooks/twilio/voice": _twilio,
-    "/webhooks/plivo/sms": _plivo,
-    "/webhooks/plivo/status": _plivo,
-    "/webhooks/android/sms": _android,
-    "/webhooks/android/status": _android,
+# By (method, path): Vonage calls with GET or POST, as set in its dashboard.
+CHECKS: dict[tuple[str, str], Check] = {
+    ("POST", "/webhooks/twilio/sms"): _twilio,
+    ("POST", "/webhooks/twilio/status"): _twilio,
+    ("POST", "/webhooks/twilio/voice"): _twilio,
+    ("POST", "/webhooks/plivo/sms"): _plivo,
+    ("POST", "/webhooks/plivo/status"): _plivo,
+    ("POST", "/webhooks/android/sms"): _android,
+    ("POST", "/webhooks/android/status"): _android,
+    **{
+        (method, path): _vonage
+        for method in ("GET", "POST")
+        for path in ("/webhooks/vonage/inbound", "/webhooks/vonage/status")
+    },
 }
 
 
@@ -141,21 +157,29 @@ class SignatureGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         check = _check_for(scope)
-        headers = _headers(scope) if check is not None else None
-        if check is None or headers is None or not _bounded(headers, self.limit):
+        query = _query(scope) if check is not None else None
+        if check is None or query is None:
             await self.app(scope, receive, send)
             return
-        try:
-            async with asyncio.timeout(self.timeout):
-                body = await _read_all(receive)
-        except TimeoutError:
-            await send(_TOO_SLOW_START)
-            await send(_TOO_SLOW_BODY)
+        headers = _headers(scope)
+        method = scope["method"]
+        if method == "GET":  # Vonage: all in the query string, no body to read
+            body, replayed = b"", receive
+        elif not _bounded(headers, self.limit):
+            await self.app(scope, receive, send)
             return
-        if body is None:  # the client went away
-            return
-        query = scope.get("query_string", b"").decode("latin-1")
-        verdict = check(self, Seen(scope["path"], query, headers, body))
+        else:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    read = await _read_all(receive)
+            except TimeoutError:
+                await send(_TOO_SLOW_START)
+                await send(_TOO_SLOW_BODY)
+                return
+            if read is None:  # the client went away
+                return
+            body, replayed = read, _replay(read, receive)
+        verdict = check(self, Seen(method, scope["path"], query, headers, body))
         if isinstance(verdict, Forged):
             refused(verdict.provider, verdict.reason)
             start, answer = _forbidden(verdict.detail)
@@ -165,13 +189,21 @@ class SignatureGate:
         if verdict is not None:
             key, value = verdict
             scope[key] = value  # only server code writes the scope: the route trusts it
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replayed, send)
 
 
 def _check_for(scope: Scope) -> Check | None:
-    if scope["type"] != "http" or scope["method"] != "POST":
+    if scope["type"] != "http":
         return None
-    return CHECKS.get(scope["path"])
+    return CHECKS.get((scope["method"], scope["path"]))
+
+
+def _query(scope: Scope) -> str | None:
+    """The query string as the routes see it (UTF-8); None when it is not UTF-8."""
+    try:
+        return bytes(scope.get("query_string", b"")).decode()
+    except UnicodeDecodeError:
+        return None  # the app refuses it
 
 
 def _bounded(headers: dict[str, str], limit: int) -> bool:

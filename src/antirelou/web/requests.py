@@ -34,16 +34,11 @@ def content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def parse_form(request: Request, body: bytes) -> list[tuple[str, str]]:
+def decode_form(media_type: str, body: bytes) -> list[tuple[str, str]]:
     """Decode an application/x-www-form-urlencoded body, keeping empty values.
 
     Empty values matter: Twilio signs `ToCity=` too.
     """
-    return decode_form(content_type(request), body)
-
-
-def decode_form(media_type: str, body: bytes) -> list[tuple[str, str]]:
-    """parse_form() on a media type ("application/x-www-form-urlencoded") and raw bytes."""
     if media_type != "application/x-www-form-urlencoded":
         raise HTTPException(415, "expected application/x-www-form-urlencoded")
     try:
@@ -54,12 +49,17 @@ def decode_form(media_type: str, body: bytes) -> list[tuple[str, str]]:
 
 
 def parse_json_object(request: Request, body: bytes) -> dict[str, Any]:
+    """decode_json_object() on the request's media type."""
+    return decode_json_object(content_type(request), body)
+
+
+def decode_json_object(media_type: str, body: bytes) -> dict[str, Any]:
     """Decode an application/json body that must be one JSON object (UTF-8).
 
     Duplicate keys are refused: two parsers (ours, the signer's) could disagree on which
     value counts, and a signature would then vouch for a value we never read.
     """
-    if content_type(request) != "application/json":
+    if media_type != "application/json":
         raise HTTPException(415, "expected application/json")
     try:
         decoded = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
@@ -77,9 +77,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def query_pairs(request: Request) -> list[tuple[str, str]]:
-    """The query string's parameters, blank values kept, strictly decoded."""
-    query = request.url.query
+def decode_query(query: str) -> list[tuple[str, str]]:
+    """A query string's parameters, blank values kept, strictly decoded."""
     try:
         return parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query), errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
