@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test test-postgres lint format bench bench-load bench-raids bench-dashboard bench-evidence screenshots clean
+.PHONY: install run test test-postgres lint format bench bench-load bench-forged bench-raids bench-dashboard bench-evidence screenshots clean
 
 $(BIN)/antirelou: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: install
 ## Rising rates of signed webhooks against a minimal endpoint, and a forged flood (issue 7)
 bench-load: install
 	$(BIN)/python benchmarks/load.py
+
+## CPU per forged webhook, every provider, with and without the signature gate (in-process)
+bench-forged: install
+	$(BIN)/python benchmarks/forged.py
 
 ## Every scenario replayed under every_text, once_per_sender and antirelou
 bench-raids: install
