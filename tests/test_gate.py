@@ -16,11 +16,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from antirelou.providers import android, plivo, vonage
 from antirelou.providers.twilio import compute_signature
-from antirelou.web.android_hooks import VERIFIED_BODY
 from antirelou.web.gate import SignatureGate
-from antirelou.web.plivo_hooks import VERIFIED_FORM as PLIVO_FORM
-from antirelou.web.twilio_hooks import VERIFIED_FORM as TWILIO_FORM
-from antirelou.web.vonage_hooks import VERIFIED_PARAMS as VONAGE_PARAMS
+from antirelou.web.signed import VERIFIED
 from tests.helpers import make_settings
 
 PUBLIC_URL = "https://decoy.example.org"
@@ -37,8 +34,8 @@ class Recorder:
         self.verified: list[Any] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        keys = (TWILIO_FORM, PLIVO_FORM, VERIFIED_BODY, VONAGE_PARAMS)
-        self.verified += [scope[k] for k in keys if k in scope]
+        if VERIFIED in scope:
+            self.verified.append(scope[VERIFIED])
         body = b""
         while True:
             message: Message = await receive()

@@ -28,40 +28,34 @@ from antirelou.providers.android import (
 )
 from antirelou.providers.errors import MalformedRequest
 from antirelou.settings import Settings
-from antirelou.web.refusals import refused
-from antirelou.web.requests import Headers, parse_json_object, read_body
+from antirelou.web.requests import parse_json_object
+from antirelou.web.signed import Checked, Forged, Seen, Signed, verified
 from antirelou.web.state import AppState
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/android", tags=["webhooks"])
 
 
-# Where the signature gate (gate.py) leaves the body it has verified (see twilio_hooks).
-VERIFIED_BODY = "antirelou.android_body"
-
-
-def body_refusal(settings: Settings, now: datetime, headers: Headers, body: bytes) -> str | None:
-    """Why this body must be refused (403), or None when it is signed and fresh."""
+def _check(settings: Settings, now: datetime, seen: Seen) -> Checked:
+    """The raw body, refused unless X-Signature vouches for it and X-Timestamp is fresh
+    (checked before the JSON is even decoded)."""
     android = settings.android
-    return refusal(
-        body,
-        headers.get("x-signature", ""),
-        headers.get("x-timestamp", ""),
+    reason = refusal(
+        seen.body,
+        seen.headers.get("x-signature", ""),
+        seen.headers.get("x-timestamp", ""),
         android.signing_key.get_secret_value(),
         now,
         android.max_age,
     )
+    return Checked(seen.body, None if reason is None else Forged(reason, reason))
+
+
+SIGNED = Signed("Android gateway", _check)
 
 
 async def _verified_event(request: Request) -> dict[str, Any]:
-    service = AppState.of(request).service
-    body = await read_body(request, service.settings.web.max_body_bytes)
-    if request.scope.get(VERIFIED_BODY) != body:  # not already checked by the gate
-        reason = body_refusal(service.settings, service.clock.now(), request.headers, body)
-        if reason is not None:
-            refused("Android gateway", reason)
-            raise HTTPException(403, reason)
-    return parse_json_object(request, body)
+    return parse_json_object(request, await verified(request, SIGNED))
 
 
 def _only_line(settings: Settings) -> str | None:

@@ -22,9 +22,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,7 +30,7 @@ from antirelou.clock import Clock, SystemClock
 from antirelou.settings import Settings
 from antirelou.web import android_hooks, plivo_hooks, twilio_hooks, vonage_hooks
 from antirelou.web.refusals import refused
-from antirelou.web.requests import FormCheck
+from antirelou.web.signed import VERIFIED, Seen, Signed
 
 TOO_SLOW = json.dumps({"detail": "the request body took too long to arrive"}).encode()
 
@@ -62,85 +59,17 @@ _TOO_SLOW_START = {
 _TOO_SLOW_BODY = {"type": "http.response.body", "body": TOO_SLOW}
 
 
-@dataclass(frozen=True)
-class Seen:
-    """What the gate read of a request."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def media_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-@dataclass(frozen=True)
-class Forged:
-    provider: str  # for the log
-    reason: str  # for the log
-    detail: str  # for the 403
-
-
-# A check's verdict: Forged; (scope key, verified value) for the route; None: the route decides.
-Verdict = Forged | tuple[str, Any] | None
-Check = Callable[["SignatureGate", Seen], Verdict]
-
-
-def _form_check(provider: str, check: FormCheck, key: str, forged: str) -> Check:
-    refusal = Forged(provider, "missing or wrong signature", forged)
-
-    def checked(gate: SignatureGate, seen: Seen) -> Verdict:
-        try:
-            pairs = check(
-                gate.settings, seen.media_type, seen.headers, seen.path, seen.query, seen.body
-            )
-        except HTTPException:
-            return None  # not a form: the route refuses it with the precise reason
-        return refusal if pairs is None else (key, pairs)
-
-    return checked
-
-
-def _android(gate: SignatureGate, seen: Seen) -> Verdict:
-    settings, now = gate.settings, gate.clock.now()
-    reason = android_hooks.body_refusal(settings, now, seen.headers, seen.body)
-    if reason is not None:
-        return Forged("Android gateway", reason, reason)
-    return android_hooks.VERIFIED_BODY, seen.body
-
-
-def _vonage(gate: SignatureGate, seen: Seen) -> Verdict:
-    try:
-        params, reason = vonage_hooks.signed_params(
-            gate.settings, gate.clock.now(), seen.method, seen.media_type, seen.query, seen.body
-        )
-    except HTTPException:
-        return None  # cannot be decoded: the route refuses it with the precise reason
-    if reason is not None:
-        return Forged("Vonage", reason, reason)
-    return vonage_hooks.VERIFIED_PARAMS, params
-
-
-_twilio = _form_check(
-    "Twilio", twilio_hooks.signed_form, twilio_hooks.VERIFIED_FORM, twilio_hooks.FORGED
-)
-_plivo = _form_check(
-    "Plivo", plivo_hooks.signed_form, plivo_hooks.VERIFIED_FORM, plivo_hooks.FORGED
-)
 # By (method, path): Vonage calls with GET or POST, as set in its dashboard.
-CHECKS: dict[tuple[str, str], Check] = {
-    ("POST", "/webhooks/twilio/sms"): _twilio,
-    ("POST", "/webhooks/twilio/status"): _twilio,
-    ("POST", "/webhooks/twilio/voice"): _twilio,
-    ("POST", "/webhooks/plivo/sms"): _plivo,
-    ("POST", "/webhooks/plivo/status"): _plivo,
-    ("POST", "/webhooks/android/sms"): _android,
-    ("POST", "/webhooks/android/status"): _android,
+CHECKS: dict[tuple[str, str], Signed] = {
+    ("POST", "/webhooks/twilio/sms"): twilio_hooks.SIGNED,
+    ("POST", "/webhooks/twilio/status"): twilio_hooks.SIGNED,
+    ("POST", "/webhooks/twilio/voice"): twilio_hooks.SIGNED,
+    ("POST", "/webhooks/plivo/sms"): plivo_hooks.SIGNED,
+    ("POST", "/webhooks/plivo/status"): plivo_hooks.SIGNED,
+    ("POST", "/webhooks/android/sms"): android_hooks.SIGNED,
+    ("POST", "/webhooks/android/status"): android_hooks.SIGNED,
     **{
-        (method, path): _vonage
+        (method, path): vonage_hooks.SIGNED
         for method in ("GET", "POST")
         for path in ("/webhooks/vonage/inbound", "/webhooks/vonage/status")
     },
@@ -156,9 +85,9 @@ class SignatureGate:
         self.timeout = settings.web.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        check = _check_for(scope)
-        query = _query(scope) if check is not None else None
-        if check is None or query is None:
+        signed = _signed_for(scope)
+        query = _query(scope) if signed is not None else None
+        if signed is None or query is None:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
@@ -179,20 +108,23 @@ class SignatureGate:
             if read is None:  # the client went away
                 return
             body, replayed = read, _replay(read, receive)
-        verdict = check(self, Seen(method, scope["path"], query, headers, body))
-        if isinstance(verdict, Forged):
-            refused(verdict.provider, verdict.reason)
-            start, answer = _forbidden(verdict.detail)
+        seen = Seen(method, scope["path"], query, headers, body)
+        try:
+            checked = signed.check(self.settings, self.clock.now(), seen)
+        except HTTPException:  # cannot be decoded: the route refuses it with its reason
+            await self.app(scope, replayed, send)
+            return
+        if checked.forged is not None:
+            refused(signed.provider, checked.forged.reason)
+            start, answer = _forbidden(checked.forged.detail)
             await send(start)
             await send(answer)
             return
-        if verdict is not None:
-            key, value = verdict
-            scope[key] = value  # only server code writes the scope: the route trusts it
+        scope[VERIFIED] = checked.payload
         await self.app(scope, replayed, send)
 
 
-def _check_for(scope: Scope) -> Check | None:
+def _signed_for(scope: Scope) -> Signed | None:
     if scope["type"] != "http":
         return None
     return CHECKS.get((scope["method"], scope["path"]))

@@ -7,6 +7,7 @@ A forged request is refused with 403 before it touches the database.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,33 +16,32 @@ from antirelou.delivery import record_status
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import parse_inbound, parse_status, validate_signature
 from antirelou.settings import Settings
-from antirelou.web.requests import Headers, decode_form, public_url, verified_form
+from antirelou.web.requests import decode_form, public_url
+from antirelou.web.signed import Checked, Forged, Seen, Signed, verified
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/plivo", tags=["webhooks"])
 
 
-# Where the signature gate (gate.py) leaves the form it has verified (see twilio_hooks).
-VERIFIED_FORM = "antirelou.plivo_form"
-FORGED = "missing or invalid X-Plivo-Signature-V3"
+FORGED = Forged("missing or wrong signature", "missing or invalid X-Plivo-Signature-V3")
 
 
-def signed_form(
-    settings: Settings, media_type: str, headers: Headers, path: str, query: str, body: bytes
-) -> list[tuple[str, str]] | None:
-    """The decoded form if X-Plivo-Signature-V3 vouches for it, None if it does not.
-    Raises HTTPException (415, 400) for a body that is not a form at all."""
-    pairs = decode_form(media_type, body)
-    signature = headers.get("x-plivo-signature-v3", "")
-    nonce = headers.get("x-plivo-signature-v3-nonce", "")
-    url = public_url(settings.public_base, path, query)
+def _check(settings: Settings, _now: datetime, seen: Seen) -> Checked:
+    """The decoded form, refused unless X-Plivo-Signature-V3 vouches for it."""
+    pairs = decode_form(seen.media_type, seen.body)
+    signature = seen.headers.get("x-plivo-signature-v3", "")
+    nonce = seen.headers.get("x-plivo-signature-v3-nonce", "")
+    url = public_url(settings.public_base, seen.path, seen.query)
     token = settings.plivo.auth_token.get_secret_value()
     signed = validate_signature("POST", url, pairs, signature, nonce, token)
-    return pairs if signed else None
+    return Checked(pairs, None if signed else FORGED)
+
+
+SIGNED = Signed("Plivo", _check)
 
 
 async def _verified_params(request: Request) -> dict[str, str]:
-    pairs = await verified_form(request, signed_form, VERIFIED_FORM, "Plivo", FORGED)
+    pairs = await verified(request, SIGNED)
     params = dict(pairs)
     if len(params) != len(pairs):  # Plivo never repeats one: which value would count?
         raise HTTPException(400, "a parameter appears twice")

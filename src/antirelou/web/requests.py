@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
-
-from antirelou.settings import Settings
-from antirelou.web.refusals import refused
-
-# Request headers by lowercase name: Starlette's Headers, or what the gate read (gate.py).
-Headers = Mapping[str, str]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -93,27 +86,3 @@ def public_url(public_base: str, path: str, query: str) -> str:
     sees; the path and query are the request's.
     """
     return f"{public_base}{path}?{query}" if query else public_base + path
-
-
-# A provider's check of a form webhook: the decoded form when its signature vouches for it,
-# None when it does not (twilio_hooks.signed_form, plivo_hooks.signed_form).
-FormCheck = Callable[[Settings, str, Headers, str, str, bytes], list[tuple[str, str]] | None]
-
-
-async def verified_form(
-    request: Request, check: FormCheck, verified_key: str, provider: str, forged: str
-) -> list[tuple[str, str]]:
-    """The form of a signed webhook: as the signature gate (gate.py) left it in the scope
-    under `verified_key`, or checked here when the gate let the request through unread
-    (not a form, or too big: read_body and the decoding refuse it with their reason).
-    A missing or wrong signature is a 403 with `forged` as its detail."""
-    pairs = request.scope.get(verified_key)
-    if pairs is None:
-        settings = request.app.state.antirelou.service.settings
-        body = await read_body(request, settings.web.max_body_bytes)
-        url = request.url
-        pairs = check(settings, content_type(request), request.headers, url.path, url.query, body)
-    if pairs is None:
-        refused(provider, "missing or wrong signature")
-        raise HTTPException(403, forged)
-    return list(pairs)

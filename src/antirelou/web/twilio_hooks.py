@@ -7,6 +7,7 @@ request is refused with 403 before it touches the database.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -16,35 +17,32 @@ from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.twilio import parse_inbound, parse_status, validate_signature
 from antirelou.settings import Settings
 from antirelou.voice import IncomingCall, receive_call, twiml
-from antirelou.web.requests import Headers, decode_form, public_url, verified_form
+from antirelou.web.requests import decode_form, public_url
+from antirelou.web.signed import Checked, Forged, Seen, Signed, verified
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-# Where the signature gate (gate.py) leaves the form it has verified, in the ASGI scope:
-# only server code writes the scope, so a route can trust it and skip a second check.
-VERIFIED_FORM = "antirelou.twilio_form"
-FORGED = "missing or invalid X-Twilio-Signature"
+FORGED = Forged("missing or wrong signature", "missing or invalid X-Twilio-Signature")
 
 
-def signed_form(
-    settings: Settings, media_type: str, headers: Headers, path: str, query: str, body: bytes
-) -> list[tuple[str, str]] | None:
-    """The decoded form if X-Twilio-Signature vouches for it, None if it does not.
-    Raises HTTPException (415, 400) for a body that is not a form at all."""
-    pairs = decode_form(media_type, body)
-    signature = headers.get("x-twilio-signature", "")
-    url = public_url(settings.public_base, path, query)
+def _check(settings: Settings, _now: datetime, seen: Seen) -> Checked:
+    """The decoded form, refused unless X-Twilio-Signature vouches for it."""
+    pairs = decode_form(seen.media_type, seen.body)
+    signature = seen.headers.get("x-twilio-signature", "")
+    url = public_url(settings.public_base, seen.path, seen.query)
     token = settings.twilio.auth_token.get_secret_value()
-    signed = bool(token) and validate_signature(url, pairs, signature, token, raw_body=body)
-    return pairs if signed else None
+    signed = bool(token) and validate_signature(url, pairs, signature, token, raw_body=seen.body)
+    return Checked(pairs, None if signed else FORGED)
+
+
+SIGNED = Signed("Twilio", _check)
 
 
 async def _verified_params(request: Request) -> dict[str, str]:
-    pairs = await verified_form(request, signed_form, VERIFIED_FORM, "Twilio", FORGED)
-    return dict(pairs)
+    return dict(await verified(request, SIGNED))
 
 
 @router.post("/sms", response_class=Response)

@@ -22,14 +22,8 @@ from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.multipart import Part, receive_part
 from antirelou.providers.vonage import parse_inbound, parse_status, refusal
 from antirelou.settings import Settings
-from antirelou.web.refusals import refused
-from antirelou.web.requests import (
-    content_type,
-    decode_form,
-    decode_json_object,
-    decode_query,
-    read_body,
-)
+from antirelou.web.requests import decode_form, decode_json_object, decode_query
+from antirelou.web.signed import Checked, Forged, Seen, Signed, verified
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/vonage", tags=["webhooks"])
@@ -63,44 +57,24 @@ def _unique(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     return params
 
 
-# Where the signature gate (gate.py) leaves the parameters it has verified (see twilio_hooks).
-VERIFIED_PARAMS = "antirelou.vonage_params"
-
-
-def signed_params(
-    settings: Settings, now: datetime, method: str, media_type: str, query: str, body: bytes
-) -> tuple[dict[str, str], str | None]:
-    """The request's parameters (query, and the body of a POST), and why they must be
-    refused (403), or None when their signature vouches for them and they are fresh.
-    Raises HTTPException (4xx) for a request that cannot be decoded."""
-    pairs = decode_query(query)
-    if method == "POST":
-        pairs += _body_pairs(media_type, body)
+def _check(settings: Settings, now: datetime, seen: Seen) -> Checked:
+    """The request's parameters (query, and the body of a POST), refused unless their
+    signature vouches for them and they are fresh."""
+    pairs = decode_query(seen.query)
+    if seen.method == "POST":
+        pairs += _body_pairs(seen.media_type, seen.body)
     params = _unique(pairs)
     vonage = settings.vonage
     secret = vonage.signature_secret.get_secret_value()
     reason = refusal(params, secret, vonage.signature_method, now, vonage.max_age)
-    return params, reason
+    return Checked(params, None if reason is None else Forged(reason, reason))
+
+
+SIGNED = Signed("Vonage", _check)
 
 
 async def _verified_params(request: Request) -> dict[str, str]:
-    verified = request.scope.get(VERIFIED_PARAMS)
-    if verified is not None:
-        return dict(verified)
-    service = AppState.of(request).service
-    body = await read_body(request, service.settings.web.max_body_bytes)
-    params, reason = signed_params(
-        service.settings,
-        service.clock.now(),
-        request.method,
-        content_type(request),
-        request.url.query,
-        body,
-    )
-    if reason is not None:
-        refused("Vonage", reason)
-        raise HTTPException(403, reason)
-    return params
+    return dict(await verified(request, SIGNED))
 
 
 @router.api_route("/inbound", methods=["GET", "POST"], response_class=Response)
