@@ -49,10 +49,15 @@ def receive(service: Service, sms: InboundSms) -> Receipt:
         return receive_in(service, conn, sms)
 
 
-def receive_in(service: Service, conn: Connection, sms: InboundSms) -> Receipt:
-    """receive() inside the caller's transaction (web/intake.py commits several at once)."""
+def receive_in(
+    service: Service, conn: Connection, sms: InboundSms, now: datetime | None = None
+) -> Receipt:
+    """receive() inside the caller's transaction (web/intake.py commits several at once).
+
+    `now` is when the text arrived, when that was earlier (a text parked in the inbox,
+    inbox.py): it is decided as of its arrival."""
     sms = _without_nul(sms)
-    now = service.clock.now()
+    now = service.clock.now() if now is None else now
     message_id = _store(conn, sms, now)
     if message_id is None:
         return _existing(conn, sms)

@@ -152,6 +152,22 @@ messages = Table(
     Index("ix_messages_sender", "sender"),
 )
 
+# Texts accepted by a web process and waiting for the worker to decide them, when
+# `[web] intake = "queued"` (see inbox.py). A row lives for milliseconds; the unique key
+# makes a provider's re-delivery of a text still waiting a no-op.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("sms", Text, nullable=False),  # JSON of the InboundSms, signature already checked
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("provider", "provider_id", name="uq_inbox_provider_id"),
+)
+
 calls = Table(
     "calls",
     metadata,

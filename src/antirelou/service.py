@@ -40,6 +40,9 @@ class Service:
     # The settings as read from the file and environment, before operators' overrides
     # (web/overrides.py) are applied to `settings`; kept so an override can be undone.
     file_settings: Settings = field(init=False)
+    # SQLite with queued intake: the inbox's own database file, opened on first use
+    # (inbox.py). None otherwise.
+    inbox_engine: Engine | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.file_settings = self.settings
@@ -82,6 +85,8 @@ class Service:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.inbox_engine is not None:
+            self.inbox_engine.dispose()
 
 
 @functools.lru_cache(maxsize=64)  # asked for every reply; the reply text rarely changes

@@ -242,6 +242,10 @@ class WebSettings(Strict):
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(64 * 1024, ge=1024)  # every request body, not only webhooks
     workers: int = Field(1, ge=1, le=64)  # web processes of `antirelou serve`
+    # "inline": a webhook stores and decides its text before answering. "queued": it only
+    # parks the text (durably) and the worker decides it: for a separate worker process
+    # to take the decisions' CPU off the web process (inbox.py, docs/deployment.md).
+    intake: Literal["inline", "queued"] = "inline"
     # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed.
     forwarded_allow_ips: str = "127.0.0.1"
     body_timeout: float = Field(10.0, gt=0)  # seconds to receive a whole request body

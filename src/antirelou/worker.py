@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, select, union_all
 
-from antirelou import alerts, models, outbox
+from antirelou import alerts, inbox, models, outbox
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
@@ -89,6 +89,8 @@ class Worker:
             close_calm_incidents(conn, now, self.service.settings.defence, news)
             alerts.incident_news(conn, self.service, news, now)
             evidence.incident_news(conn, news, now)
+        if not self._queued:  # texts parked before a switch back to "inline" intake
+            self.decide_parked()
         release_held(self.service, now, self._sweeps)
         evidence_tick(self.service, now)  # checkpoints, timestamps, daily retention
         for chore in self.chores:
@@ -97,9 +99,20 @@ class Worker:
             alerts.deliver_pending(self.service, now)
         return True
 
+    @property
+    def _queued(self) -> bool:
+        return self.service.settings.web.intake == "queued"
+
+    def decide_parked(self) -> int:
+        """Decide texts the web processes parked in the inbox (inbox.py); how many."""
+        done = inbox.decide_parked(self.service, inbox.DECIDE_BATCH)
+        return done.texts + done.failed
+
     def run_once(self) -> int:
-        """One round: claim what is due and try to send it. Returns how many were claimed."""
+        """One round: decide parked texts (queued intake), then claim what is due and try
+        to send it. Returns how many texts it decided and replies it claimed."""
         settings = self.service.settings.worker
+        decided = self.decide_parked() if self._queued else 0
         with self.service.engine.begin() as conn:
             claimed = outbox.claim_due(
                 conn,
@@ -110,7 +123,7 @@ class Worker:
             )
         for reply in claimed:
             self._handle(reply)
-        return len(claimed)
+        return decided + len(claimed)
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Run rounds until nothing is due (tests and replay)."""

@@ -9,6 +9,10 @@ tails). Used on SQLite only (see AppState.receive): on PostgreSQL several proces
 each locking many senders' rows in arrival order, deadlocked under the concurrency test.
 
 A quiet line is unchanged: a lone text is a batch of one, handled at once.
+
+What each text gets inside the shared transaction is the intake's `handle`: the whole
+decision (`receive_in`, by default), or with `[web] intake = "queued"` only parking it in
+the inbox for the worker (inbox.py).
 """
 
 from __future__ import annotations
@@ -17,30 +21,33 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from antirelou.inbound import Receipt, receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Handle = Callable[[Service, Connection, InboundSms], T]
 
 MAX_BATCH = 64  # texts per commit: enough to amortise a flush, short enough to keep latency
 
 
 @dataclass
-class _Pending:
+class _Pending(Generic[T]):
     sms: InboundSms
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Receipt]
+    future: asyncio.Future[T]
 
-    def settle(self, outcome: Receipt | BaseException) -> None:
+    def settle(self, outcome: T | BaseException) -> None:
         self.loop.call_soon_threadsafe(_settle, self.future, outcome)
 
 
-def _settle(future: asyncio.Future[Receipt], outcome: Receipt | BaseException) -> None:
+def _settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
     if future.cancelled():  # the client went away; the text is stored all the same
         return
     if isinstance(outcome, BaseException):
@@ -49,20 +56,28 @@ def _settle(future: asyncio.Future[Receipt], outcome: Receipt | BaseException) -
         future.set_result(outcome)
 
 
-class Intake:
+class Intake(Generic[T]):
     """Receives texts for the web handlers on one writer thread, committing in batches."""
 
-    def __init__(self, service: Service, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        service: Service,
+        handle: Handle[T],
+        engine: Engine | None = None,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self.service = service
+        self.handle = handle
+        self.engine = engine or service.engine  # where `handle` writes
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending[T] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    async def receive(self, sms: InboundSms) -> Receipt:
-        """Store and decide `sms`; returns once it is committed (raises if it was not)."""
+    async def receive(self, sms: InboundSms) -> T:
+        """Handle `sms`; returns once it is committed (raises if it was not)."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(sms, loop, loop.create_future())
+        pending: _Pending[T] = _Pending(sms, loop, loop.create_future())
         self._start()
         self._queue.put(pending)
         return await pending.future
@@ -90,7 +105,7 @@ class Intake:
             if stop:
                 return
 
-    def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
+    def _gather(self, first: _Pending[T]) -> tuple[list[_Pending[T]], bool]:
         """The first text and whatever else is already waiting, up to max_batch."""
         batch = [first]
         while len(batch) < self.max_batch:
@@ -103,10 +118,10 @@ class Intake:
             batch.append(item)
         return batch, False
 
-    def _commit(self, batch: list[_Pending]) -> None:
-        outcomes: list[Receipt | BaseException] = []
+    def _commit(self, batch: list[_Pending[T]]) -> None:
+        outcomes: list[T | BaseException] = []
         try:
-            with self.service.engine.begin() as conn:
+            with self.engine.begin() as conn:
                 for pending in batch:
                     outcomes.append(self._one(conn, pending.sms))
         except Exception as exc:  # the commit failed: nothing in the batch was stored
@@ -115,11 +130,11 @@ class Intake:
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.settle(outcome)
 
-    def _one(self, conn: Connection, sms: InboundSms) -> Receipt | BaseException:
+    def _one(self, conn: Connection, sms: InboundSms) -> T | BaseException:
         """One text in its own savepoint: a failure undoes it alone, not its neighbours."""
         try:
             with conn.begin_nested():
-                return receive_in(self.service, conn, sms)
+                return self.handle(self.service, conn, sms)
         except Exception as exc:
             log.exception("a text could not be received")
             return exc

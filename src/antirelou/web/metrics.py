@@ -38,7 +38,7 @@ from sqlalchemy import Column, ColumnElement, Connection, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from antirelou import budget, models, observability
+from antirelou import budget, inbox, models, observability
 from antirelou.outbox import ReplyStatus
 from antirelou.service import Service
 from antirelou.web.reads import reader
@@ -159,6 +159,26 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "antirelou_outbox_oldest_due_age_seconds",
             "How long the oldest due reply has been waiting to be sent (0 when none).",
+            value=age,
+        )
+        yield from self._inbox(now)
+
+    def _inbox(self, now: datetime) -> Iterator[Metric]:
+        parked = inbox.state(self.service)
+        yield GaugeMetricFamily(
+            "antirelou_inbox_waiting",
+            'Texts accepted and waiting for the worker to decide them ([web] intake = "queued").',
+            value=parked.waiting,
+        )
+        yield GaugeMetricFamily(
+            "antirelou_inbox_stuck",
+            "Parked texts whose decision failed again and again: they wait for an operator.",
+            value=parked.stuck,
+        )
+        age = max(0.0, (now - parked.oldest).total_seconds()) if parked.oldest else 0.0
+        yield GaugeMetricFamily(
+            "antirelou_inbox_oldest_age_seconds",
+            "How long the oldest waiting text has been waiting for its decision (0 when none).",
             value=age,
         )
 

@@ -7,22 +7,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from antirelou.inbound import Receipt, receive
+from antirelou import inbox
+from antirelou.inbound import Receipt, receive, receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 from antirelou.web.intake import Intake
+
+
+def _park(service: Service, conn: Connection, sms: InboundSms) -> None:
+    inbox.park(conn, sms, service.clock.now())
+
+
+def _park_alone(service: Service, sms: InboundSms) -> None:
+    with service.engine.begin() as conn:  # PostgreSQL: the inbox is in the database
+        _park(service, conn, sms)
 
 
 @dataclass
 class AppState:
     service: Service
     on_reply: list[Callable[[], None]] = field(default_factory=list)
-    intake: Intake = field(init=False)
+    intake: Intake[Receipt] = field(init=False)
+    parking: Intake[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.intake = Intake(self.service)
+        self.intake = Intake(self.service, receive_in)
 
     @classmethod
     def of(cls, request: Request) -> AppState:
@@ -30,24 +42,40 @@ class AppState:
         assert isinstance(state, AppState)
         return state
 
-    async def receive(self, sms: InboundSms) -> Receipt:
-        """A verified text from a provider, stored and decided; wakes the worker when it
-        queued a reply.
+    async def receive(self, sms: InboundSms) -> None:
+        """A verified text from a provider, made durable before the caller answers 200.
+
+        By default it is stored and decided here. With `[web] intake = "queued"` it is only
+        parked in the inbox, and the worker decides it (inbox.py).
 
         On SQLite, texts that arrive together share a commit (web/intake.py): one writer
         anyway, and the flush per commit was most of a webhook's time. On PostgreSQL each
         text keeps its own transaction on the thread pool: commits are cheap there, and a
         batch touching many senders' rows in arrival order could deadlock with another
         process's batch."""
-        if self.service.engine.dialect.name == "sqlite":
+        sqlite = self.service.engine.dialect.name == "sqlite"
+        if self.service.settings.web.intake == "queued":
+            if sqlite:
+                await self._parking().receive(sms)
+            else:
+                await run_in_threadpool(_park_alone, self.service, sms)
+            self.notify_reply()  # a worker in this process decides it now
+            return
+        if sqlite:
             receipt = await self.intake.receive(sms)
         else:
             receipt = await run_in_threadpool(receive, self.service, sms)
         if receipt.reply_id is not None:
             self.notify_reply()
-        return receipt
+
+    def _parking(self) -> Intake[None]:
+        """The intake that parks texts in the inbox's own SQLite file (inbox.py)."""
+        if self.parking is None:
+            self.parking = Intake(self.service, _park, inbox.engine_of(self.service))
+        return self.parking
 
     def notify_reply(self) -> None:
-        """A reply was queued: let a local worker pick it up now instead of at its next poll."""
+        """A reply was queued (or a text parked): let a local worker pick it up now instead
+        of at its next poll."""
         for callback in self.on_reply:
             callback()
