@@ -143,7 +143,10 @@ def serve(
     stop = threading.Event()
     runner = None
     thread = None
-    if settings.worker.enabled and not no_worker:
+    child = None
+    if settings.worker.enabled and not no_worker and settings.web.intake == "queued":
+        child = _child_worker(config_path)  # the decisions get a core of their own
+    elif settings.worker.enabled and not no_worker:
         runner = _worker(service)
         if app is not None:
             app.state.antirelou.on_reply.append(runner.wake.set)
@@ -152,6 +155,8 @@ def serve(
     _describe(settings, host, port)
     if processes > 1:
         click.echo(f"  {processes} web processes")
+    if child:
+        click.echo("  queued intake: the worker decides texts in its own process")
     _hint_first_account(service)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     web = settings.web
@@ -171,6 +176,8 @@ def serve(
         )
     finally:
         stop.set()
+        if child:
+            child.stop()
         if runner and thread:
             runner.wake.set()
             thread.join(timeout=15)
@@ -217,6 +224,16 @@ def _hint_first_account(service: Any) -> None:
                 "  no dashboard account yet: `antirelou users add EMAIL --role admin`, "
                 "then open /dashboard"
             )
+
+
+def _child_worker(config_path: Path | None) -> Any:
+    from antirelou.childworker import ChildWorker, worker_command
+
+    options = click.get_current_context().find_root().params
+    command = worker_command(config_path, options["log_format"], options["verbose"])
+    child = ChildWorker(command)
+    child.start()
+    return child
 
 
 def _worker(service: Any) -> Any:

@@ -1,0 +1,87 @@
+"""`serve` with queued intake: the worker in a process of its own.
+
+Queued intake (inbox.py) moves the decisions from the webhooks to the worker. In the web
+process they would share one interpreter lock with the web app and gain nothing, so `serve`
+runs `antirelou worker`, with the same configuration and log format, as a child: the
+decisions get the machine's other core, with one command still. The child is restarted if
+it dies (what it was doing is safe: parked texts wait, leases expire), and on shutdown it
+gets SIGTERM, so it finishes its round, like a worker run by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+RESTART_AFTER = 1.0  # seconds before a dead worker is started again
+
+
+def worker_command(config_path: Path | None, log_format: str, verbose: bool) -> list[str]:
+    """`antirelou worker` as this interpreter runs it, with the same options."""
+    command = [sys.executable, "-m", "antirelou", "--log-format", log_format]
+    if verbose:
+        command.append("--verbose")
+    command.append("worker")
+    if config_path is not None:
+        command += ["--config", str(config_path.resolve())]
+    return command
+
+
+class ChildWorker:
+    """A worker process kept running until `stop`."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        self._spawn()
+        self._watcher.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, so the worker finishes its round; SIGKILL if it has not after `timeout`."""
+        with self._lock:  # after this, _spawn starts nothing more
+            self._stopping.set()
+            process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("the worker did not stop within %.0f s: killed", timeout)
+            process.kill()
+            process.wait()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._process = subprocess.Popen(self.command)  # noqa: S603 - our own command
+            log.info("worker started in its own process (pid %d)", self._process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                process = self._process
+            assert process is not None
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            log.error("the worker process exited (status %s); restarting it", code)
+            if self._stopping.wait(RESTART_AFTER):
+                return
+            self._spawn()
