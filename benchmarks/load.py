@@ -18,7 +18,8 @@ What runs, all on 127.0.0.1, each in its own process:
     event loop, HTTP parser, log level, proxy headers): the ceiling of the server stack;
   * `antirelou serve` (SQLite, web app and worker in one process, as on one small
     machine), or with --postgres N `antirelou serve --no-worker` and one `antirelou worker`;
-    the minimal endpoint then runs as N processes too;
+    the minimal endpoint then runs as N processes too. With --intake queued the webhooks
+    only park texts and the worker, its own process on SQLite too, decides them;
   * the load: --clients processes, each with its own event loop and raw keep-alive HTTP/1.1
     connections (no client library on the hot path: the client must not be the ceiling).
     Requests are signed before the clock starts.
@@ -452,7 +453,7 @@ class Processes:
                 child.wait(timeout=10)
 
 
-def write_config(path: Path, database_url: str, fake_port: int, defence: str) -> None:
+def write_config(path: Path, database_url: str, fake_port: int, defence: str, intake: str) -> None:
     def q(value: str) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
 
@@ -473,6 +474,9 @@ total = 100000000.0
 # every text in both modes; --defence antirelou measures the held path.
 [defence]
 mode = {q(defence)}
+
+[web]
+intake = {q(intake)}
 
 [twilio]
 account_sid = {q(ACCOUNT_SID)}
@@ -514,15 +518,22 @@ class Books:
             return int(conn.execute(text(sql), params).scalar_one())
 
     def messages(self, prefix: str = "") -> int:
-        return self.count("SELECT count(*) FROM messages WHERE provider_id LIKE :p", p=prefix + "%")
+        """Texts stored, decided or still parked in the inbox (queued intake)."""
+        return self.count(
+            "SELECT (SELECT count(*) FROM messages WHERE provider_id LIKE :p)"
+            " + (SELECT count(*) FROM inbox WHERE provider_id LIKE :p)",
+            p=prefix + "%",
+        )
 
-    def open_replies(self) -> int:
-        return self.count("SELECT count(*) FROM replies WHERE status IN ('queued', 'sending')")
+    def open_work(self) -> int:
+        """Texts still waiting for a decision (queued intake) and replies still to send."""
+        replies = "SELECT count(*) FROM replies WHERE status IN ('queued', 'sending')"
+        return self.count("SELECT count(*) FROM inbox") + self.count(replies)
 
     def wait_drained(self, timeout: float) -> float | None:
         started = time.perf_counter()
         while time.perf_counter() - started < timeout:
-            if self.open_replies() == 0:
+            if self.open_work() == 0:
                 return time.perf_counter() - started
             time.sleep(0.1)
         return None
@@ -605,6 +616,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres", metavar="URL", help="postgresql+psycopg://... instead")
     parser.add_argument("--processes", type=int, default=0, help="web processes (1; PG: 4)")
     parser.add_argument("--defence", choices=("once_per_sender", "antirelou"), default=None)
+    parser.add_argument(
+        "--intake",
+        choices=("inline", "queued"),
+        default="inline",
+        help="[web] intake; queued runs the worker as its own process, on SQLite too",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N webhooks in-process")
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -662,7 +679,8 @@ def start_servers(
     fake = processes.start("fake-twilio", [sys.executable, this, "--fake-twilio", str(fake_port)])
     database_url = args.postgres or f"sqlite:///{workdir / 'antirelou.db'}"
     config = workdir / "antirelou.toml"
-    write_config(config, database_url, fake_port, args.defence)
+    write_config(config, database_url, fake_port, args.defence, args.intake)
+    separate_worker = bool(args.postgres) or args.intake == "queued"
     if args.postgres:
         upgrade = subprocess.run(
             [antirelou, "db", "upgrade", "--config", str(config)],
@@ -686,15 +704,15 @@ def start_servers(
         started.append((child, port))
         port = free_port()
         argv = [antirelou, "serve", "--config", str(config), "--port", str(port)]
-        if args.postgres:
+        if separate_worker:
             argv.append("--no-worker")
         child = processes.start(f"antirelou-{n}", argv)
         real.ports.append(port)
         real.pids.append(child.pid)
         started.append((child, port))
         if n == 0 and not args.postgres:
-            break  # SQLite: one process, web app and worker (the default deployment)
-    if args.postgres:
+            break  # SQLite: one web process (with the worker inside, unless queued)
+    if separate_worker:
         worker = processes.start("antirelou-worker", [antirelou, "worker", "--config", str(config)])
         real.pids.append(worker.pid)
     processes.wait_http(fake, f"http://127.0.0.1:{fake_port}/healthz")
@@ -704,11 +722,13 @@ def start_servers(
 
 
 def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
-    database = (
-        f"PostgreSQL, {args.processes} web processes + 1 worker"
-        if args.postgres
-        else ("SQLite, 1 process (web app + worker)")
-    )
+    if args.postgres:
+        database = f"PostgreSQL, {args.processes} web processes + 1 worker"
+    elif args.intake == "queued":
+        database = "SQLite, 1 web process + 1 worker process"
+    else:
+        database = "SQLite, 1 process (web app + worker)"
+    database += f", {args.intake} intake"
     print("antirelou load benchmark")
     print(table(machine_info(database, args.clients), ("machine", "")))
     minimal, real, database_url = start_servers(args, workdir, processes)
@@ -766,7 +786,7 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
     rows.append(row("antirelou, forged", "max", forged))
     print(table(rows, HEADER))
     print(
-        "outbox drained after each antirelou phase (s): "
+        "texts decided and replies sent after each antirelou phase, in (s): "
         + ", ".join(f"{label}: {'not drained' if d is None else f'{d:.1f}'}" for label, d in drains)
     )
 
