@@ -75,6 +75,7 @@ class Worker:
         self.wake = threading.Event()
         self._last_tick: datetime | None = None
         self._sweeps: dict[str, datetime] = {}
+        self._leftovers_decided = False
 
     def tick(self, force: bool = False) -> bool:
         """Housekeeping, at most every TICK: close calm incidents, release held replies,
@@ -89,8 +90,12 @@ class Worker:
             close_calm_incidents(conn, now, self.service.settings.defence, news)
             alerts.incident_news(conn, self.service, news, now)
             evidence.incident_news(conn, news, now)
-        if not self._queued:  # texts parked before a switch back to "inline" intake
-            self.decide_parked()
+        if not self._queued and not self._leftovers_decided:
+            # Texts parked before a switch back to "inline" intake: only a restart switches,
+            # so once is enough (a replay ticks thousands of times).
+            while self.decide_parked():
+                pass
+            self._leftovers_decided = True
         release_held(self.service, now, self._sweeps)
         evidence_tick(self.service, now)  # checkpoints, timestamps, daily retention
         for chore in self.chores:
