@@ -90,19 +90,15 @@ def sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _db_values(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters as UtcDateTime would bind them, each converted once by name."""
-    sqlite = conn.dialect.name == "sqlite"
-    return {name: _db_value(value, sqlite) for name, value in values.items()}
-
-
-def _db_value(value: Any, sqlite: bool) -> Any:
-    if not isinstance(value, datetime):
-        return value
-    if sqlite:
-        return sqlite_time(value)
+def _aware(value: datetime) -> datetime:
     _check_aware(value)
     return value
+
+
+def _db_values(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as UtcDateTime would bind them, each converted once by name."""
+    convert = sqlite_time if conn.dialect.name == "sqlite" else _aware
+    return {k: convert(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def db_time(conn: Connection, value: Any) -> datetime | None:
@@ -118,10 +114,16 @@ def db_time(conn: Connection, value: Any) -> datetime | None:
 def _driver_params(
     conn: Connection, driver_sql: _DriverSql, params: Mapping[str, Any]
 ) -> Sequence[Any] | Mapping[str, Any]:
-    values = _db_values(conn, {**driver_sql.defaults, **params})
+    merged = {**driver_sql.defaults, **params} if driver_sql.defaults else params
     if driver_sql.names is None:
-        return values
-    return [values[name] for name in driver_sql.names]
+        return _db_values(conn, merged)
+    # Positional (SQLite): converted in the one pass that orders them; this runs for
+    # every parameter of every hot statement, a few million times in a replay.
+    convert = sqlite_time if conn.dialect.name == "sqlite" else _aware
+    return [
+        convert(value) if isinstance(value, datetime) else value
+        for value in map(merged.__getitem__, driver_sql.names)
+    ]
 
 
 def driver_execute(
