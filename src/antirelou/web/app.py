@@ -34,7 +34,15 @@ class AntirelouApp(FastAPI):
 
 
 def create_app(service: Service) -> FastAPI:
-    app = AntirelouApp(title="antirelou", version="0.1.0", docs_url=None, redoc_url=None)
+    app = AntirelouApp(
+        title="antirelou",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        # No OpenTelemetry here (Prometheus at /metrics): left on, FastAPI asks the global
+        # providers and the environment whether to trace, on every request, forged floods too.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.antirelou = AppState(service)
     app.include_router(twilio_hooks.router)
     app.include_router(vonage_hooks.router)
