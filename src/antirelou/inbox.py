@@ -33,7 +33,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from antirelou import models
 from antirelou.db import make_engine
-from antirelou.dbutil import dialect_insert, driver_execute
+from antirelou.dbutil import dialect_insert, driver_execute_many
 from antirelou.inbound import receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
@@ -99,15 +99,38 @@ def _park_statement(dialect: str) -> Any:
 
 def park(conn: Connection, sms: InboundSms, now: datetime) -> None:
     """Keep `sms` for the worker to decide; a text already parked is left as it is."""
-    row = {
+    park_all(conn, [sms], now)
+
+
+def park_all(conn: Connection, texts: Sequence[InboundSms], now: datetime) -> None:
+    """park() for several texts, in one statement (the web intake parks a batch at once)."""
+    rows = [
+        {
+            "provider": sms.provider,
+            "provider_id": sms.provider_id,
+            "received_at": now,
+            "sms": _parked(sms),
+            "attempts": 0,
+            "last_error": None,
+        }
+        for sms in texts
+    ]
+    driver_execute_many(conn, _park_statement(conn.dialect.name), rows)
+
+
+def _parked(sms: InboundSms) -> str:
+    # By hand, not dataclasses.asdict: that deep-copies every value, on every webhook.
+    fields = {
         "provider": sms.provider,
         "provider_id": sms.provider_id,
-        "received_at": now,
-        "sms": json.dumps(asdict(sms), ensure_ascii=False),
-        "attempts": 0,
-        "last_error": None,
+        "sender": sms.sender,
+        "recipient": sms.recipient,
+        "body": sms.body,
+        "raw": sms.raw,
+        "signature_checked": sms.signature_checked,
+        "num_media": sms.num_media,
     }
-    driver_execute(conn, _park_statement(conn.dialect.name), row)
+    return json.dumps(fields, ensure_ascii=False)
 
 
 def _unpark(text: str) -> InboundSms:

@@ -10,9 +10,9 @@ each locking many senders' rows in arrival order, deadlocked under the concurren
 
 A quiet line is unchanged: a lone text is a batch of one, handled at once.
 
-What each text gets inside the shared transaction is the intake's `handle`: the whole
-decision (`receive_in`, by default), or with `[web] intake = "queued"` only parking it in
-the inbox for the worker (inbox.py).
+What a batch gets inside the shared transaction is the intake's `handle`: the whole
+decision of each text in its own savepoint (`one_by_one(receive_in)`, by default), or with
+`[web] intake = "queued"` one insert that parks them all in the inbox (inbox.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -32,9 +32,31 @@ from antirelou.service import Service
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Handle = Callable[[Service, Connection, InboundSms], T]
+# Handles a batch in the caller's transaction: one outcome per text, in order (an exception
+# for a text that failed alone; raise for the whole batch).
+Handle = Callable[[Service, Connection, list[InboundSms]], list[T | BaseException]]
 
 MAX_BATCH = 64  # texts per commit: enough to amortise a flush, short enough to keep latency
+
+
+def one_by_one(handle: Callable[[Service, Connection, InboundSms], T]) -> Handle[T]:
+    """A batch handle that runs `handle` on each text in its own savepoint: a failure
+    undoes that text alone, not its neighbours."""
+
+    def each(
+        service: Service, conn: Connection, texts: list[InboundSms]
+    ) -> list[T | BaseException]:
+        outcomes: list[T | BaseException] = []
+        for sms in texts:
+            try:
+                with conn.begin_nested():
+                    outcomes.append(handle(service, conn, sms))
+            except Exception as exc:
+                log.exception("a text could not be received")
+                outcomes.append(exc)
+        return outcomes
+
+    return each
 
 
 @dataclass
@@ -43,8 +65,10 @@ class _Pending(Generic[T]):
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
 
-    def settle(self, outcome: T | BaseException) -> None:
-        self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+
+def _settle_all(settled: list[tuple[asyncio.Future[T], T | BaseException]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
 
 
 def _settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
@@ -119,22 +143,15 @@ class Intake(Generic[T]):
         return batch, False
 
     def _commit(self, batch: list[_Pending[T]]) -> None:
-        outcomes: list[T | BaseException] = []
         try:
             with self.engine.begin() as conn:
-                for pending in batch:
-                    outcomes.append(self._one(conn, pending.sms))
+                outcomes = self.handle(self.service, conn, [pending.sms for pending in batch])
         except Exception as exc:  # the commit failed: nothing in the batch was stored
             log.warning("a batch of %d texts was not committed: %s", len(batch), exc)
             outcomes = [exc] * len(batch)
+        # One wake-up of each event loop for the whole batch (each costs a syscall).
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[T], Any]]] = {}
         for pending, outcome in zip(batch, outcomes, strict=True):
-            pending.settle(outcome)
-
-    def _one(self, conn: Connection, sms: InboundSms) -> T | BaseException:
-        """One text in its own savepoint: a failure undoes it alone, not its neighbours."""
-        try:
-            with conn.begin_nested():
-                return self.handle(self.service, conn, sms)
-        except Exception as exc:
-            log.exception("a text could not be received")
-            return exc
+            by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, settled)

@@ -7,23 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from antirelou import inbox
 from antirelou.inbound import Receipt, receive, receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
-from antirelou.web.intake import Intake
-
-
-def _park(service: Service, conn: Connection, sms: InboundSms) -> None:
-    inbox.park(conn, sms, service.clock.now())
+from antirelou.web.intake import Intake, one_by_one
+from antirelou.web.parking import LoopParking
 
 
 def _park_alone(service: Service, sms: InboundSms) -> None:
     with service.engine.begin() as conn:  # PostgreSQL: the inbox is in the database
-        _park(service, conn, sms)
+        inbox.park(conn, sms, service.clock.now())
 
 
 @dataclass
@@ -31,10 +27,10 @@ class AppState:
     service: Service
     on_reply: list[Callable[[], None]] = field(default_factory=list)
     intake: Intake[Receipt] = field(init=False)
-    parking: Intake[None] | None = field(init=False, default=None)
+    parking: LoopParking | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.intake = Intake(self.service, receive_in)
+        self.intake = Intake(self.service, one_by_one(receive_in))
 
     @classmethod
     def of(cls, request: Request) -> AppState:
@@ -56,7 +52,7 @@ class AppState:
         sqlite = self.service.engine.dialect.name == "sqlite"
         if self.service.settings.web.intake == "queued":
             if sqlite:
-                await self._parking().receive(sms)
+                await self._parking().park(sms)
             else:
                 await run_in_threadpool(_park_alone, self.service, sms)
             self.notify_reply()  # a worker in this process decides it now
@@ -68,10 +64,10 @@ class AppState:
         if receipt.reply_id is not None:
             self.notify_reply()
 
-    def _parking(self) -> Intake[None]:
-        """The intake that parks texts in the inbox's own SQLite file (inbox.py)."""
+    def _parking(self) -> LoopParking:
+        """What parks texts in the inbox's own SQLite file (inbox.py, web/parking.py)."""
         if self.parking is None:
-            self.parking = Intake(self.service, _park, inbox.engine_of(self.service))
+            self.parking = LoopParking(self.service, inbox.engine_of(self.service))
         return self.parking
 
     def notify_reply(self) -> None:
