@@ -6,6 +6,7 @@ fake Twilio API over HTTP, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,6 +25,7 @@ from antirelou.inbound import receive_in
 from antirelou.providers.sandbox import SandboxSender
 from antirelou.service import Service
 from antirelou.web.app import create_app
+from antirelou.web.parking import LoopParking
 from antirelou.worker import Worker
 from tests.fakes.twilio_api import FakeTwilio
 from tests.helpers import LINE, count, make_settings, replies, sms
@@ -309,3 +311,39 @@ def test_on_sqlite_parked_texts_live_in_their_own_file(sqlite_queued: Service) -
     with sqlite_queued.engine.connect() as conn:
         in_main = conn.execute(select(models.inbox.c.id)).all()
     assert in_main == [], "the web process never took the main database's write lock"
+
+
+def test_texts_parked_in_one_turn_of_the_event_loop_share_one_commit(
+    sqlite_queued: Service,
+) -> None:
+    parked_in = inbox.engine_of(sqlite_queued)
+    commits: list[int] = []
+    event.listen(parked_in, "commit", lambda _conn: commits.append(1))
+    parking = LoopParking(sqlite_queued, parked_in)
+    texts = [sms(sender=sender(n), body=text(n)) for n in range(40)]
+
+    async def all_at_once() -> list[Any]:
+        return await asyncio.gather(*(parking.park(t) for t in texts), return_exceptions=True)
+
+    assert asyncio.run(all_at_once()) == [None] * 40
+    assert len(parked(sqlite_queued)) == 40
+    assert len(commits) == 1
+
+
+def test_no_text_is_acknowledged_when_the_parking_commit_fails(sqlite_queued: Service) -> None:
+    parked_in = inbox.engine_of(sqlite_queued)
+    parking = LoopParking(sqlite_queued, parked_in)
+
+    def refuse(_conn: Any) -> None:
+        raise OSError("disk full")
+
+    async def three() -> list[Any]:
+        texts = [sms(sender=sender(n)) for n in range(3)]
+        return await asyncio.gather(*(parking.park(t) for t in texts), return_exceptions=True)
+
+    event.listen(parked_in, "commit", refuse)
+    outcomes = asyncio.run(three())
+    event.remove(parked_in, "commit", refuse)
+    assert [type(o) for o in outcomes] == [OSError] * 3, "no 200 for what was not stored"
+    assert parked(sqlite_queued) == []
+    assert asyncio.run(three()) == [None] * 3, "the next batch goes through"
