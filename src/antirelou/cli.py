@@ -125,6 +125,7 @@ def serve(
     """Run the web app (webhooks, dashboard) and, by default, the worker."""
     import uvicorn
 
+    from antirelou.heap import freeze_heap
     from antirelou.web.app import create_app
 
     settings = settings_from(config_path)
@@ -160,6 +161,8 @@ def serve(
     _hint_first_account(service)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     web = settings.web
+    if app is not None:
+        freeze_heap()  # the web processes of --workers N do it themselves
     try:
         uvicorn.run(
             app if app is not None else "antirelou.web.app:app_from_environment",
@@ -252,6 +255,8 @@ def _worker(service: Any) -> Any:
 @config_option
 def worker(config_path: Path | None) -> None:
     """Run the worker alone (to scale it apart from the web processes)."""
+    from antirelou.heap import freeze_heap
+
     service = open_service(settings_from(config_path))
     stop = threading.Event()
     # SIGTERM (systemd, kill) and Ctrl-C finish the current round, then stop: a reply being
@@ -259,6 +264,7 @@ def worker(config_path: Path | None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     runner = _worker(service)
+    freeze_heap()
     try:
         runner.run_forever(stop)
     finally:

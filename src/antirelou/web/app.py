@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
+from antirelou.heap import freeze_heap
 from antirelou.service import Service
 from antirelou.web import (
     android_hooks,
@@ -64,7 +65,9 @@ def app_from_environment() -> FastAPI:
     (or migrated) the schema and synced the lines, and runs the worker."""
     from antirelou.settings import load_settings
 
-    return create_app(Service.from_settings(load_settings()))
+    app = create_app(Service.from_settings(load_settings()))
+    freeze_heap()
+    return app
 
 
 async def healthz() -> PlainTextResponse:
