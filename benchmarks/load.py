@@ -622,6 +622,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="inline",
         help="[web] intake; queued runs the worker as its own process, on SQLite too",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the worker process at this niceness (the web process first under load)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N webhooks in-process")
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -713,7 +720,9 @@ def start_servers(
         if n == 0 and not args.postgres:
             break  # SQLite: one web process (with the worker inside, unless queued)
     if separate_worker:
-        worker = processes.start("antirelou-worker", [antirelou, "worker", "--config", str(config)])
+        nice = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
+        worker_argv = [*nice, antirelou, "worker", "--config", str(config)]
+        worker = processes.start("antirelou-worker", worker_argv)
         real.pids.append(worker.pid)
     processes.wait_http(fake, f"http://127.0.0.1:{fake_port}/healthz")
     for child, port in started:

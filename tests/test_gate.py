@@ -241,3 +241,62 @@ def test_a_body_that_takes_too_long_gets_408(recorder: Recorder) -> None:
 
 def test_the_app_puts_the_gate_in_front_of_everything(app: FastAPI) -> None:
     assert isinstance(app.build_middleware_stack(), SignatureGate)
+
+
+# --- the lane: a verified inbound text is taken without the framework --------------------
+
+
+class Taker:
+    """An AppState stand-in whose receive() records texts, failing the first `fail` times."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.texts: list[Any] = []
+        self.fail = fail
+
+    async def receive(self, sms: Any) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise OSError("disk full")
+        self.texts.append(sms)
+
+
+def lane_gate(recorder: Recorder, taker: Taker) -> TestClient:
+    settings = make_settings(
+        "sqlite://", twilio={"account_sid": "AC" + "0" * 32, "auth_token": TOKEN}
+    )
+    return TestClient(SignatureGate(recorder, settings, state=taker))  # type: ignore[arg-type]
+
+
+def test_a_verified_text_is_taken_by_the_lane_and_never_reaches_the_app(
+    recorder: Recorder,
+) -> None:
+    taker = Taker()
+    path = "/webhooks/twilio/sms"
+    response = lane_gate(recorder, taker).post(
+        path, content=urlencode(PARAMS), headers=signed(path, PARAMS)
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    assert response.text == '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    (sms,) = taker.texts
+    assert (sms.provider_id, sms.sender, sms.signature_checked) == (
+        PARAMS["MessageSid"],
+        PARAMS["From"],
+        True,
+    )
+    assert recorder.bodies == [], "the framework never saw it"
+
+
+def test_what_the_lane_cannot_parse_or_store_goes_on_to_the_app(recorder: Recorder) -> None:
+    path = "/webhooks/twilio/sms"
+    no_sender = {k: v for k, v in PARAMS.items() if k != "From"}
+    taker = Taker(fail=1)
+    client = lane_gate(recorder, taker)
+
+    malformed = client.post(path, content=urlencode(no_sender), headers=signed(path, no_sender))
+    failed = client.post(path, content=urlencode(PARAMS), headers=signed(path, PARAMS))
+
+    assert [malformed.text, failed.text] == ["reached", "reached"], "the route answers them"
+    assert recorder.bodies == [urlencode(no_sender).encode(), urlencode(PARAMS).encode()]
+    assert recorder.verified == [list(no_sender.items()), list(PARAMS.items())]
+    assert taker.texts == []

@@ -30,8 +30,8 @@ class AntirelouApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        service = self.state.antirelou.service
-        return gate.SignatureGate(stack, service.settings, service.clock)
+        state = self.state.antirelou
+        return gate.SignatureGate(stack, state.service.settings, state.service.clock, state)
 
 
 def create_app(service: Service) -> FastAPI:

@@ -10,6 +10,12 @@ Anything else goes on to the app unchanged, body replayed, with what the gate ve
 in the scope so that the route need not check it again; a request the gate cannot decode
 reaches the route to be refused with its own reason.
 
+One webhook does not go on: a verified inbound text takes its lane (LANES), which stores it
+and answers without the framework, whose routing and middleware cost more than parking the
+text (queued intake). What the lane declines (a text it cannot parse) or fails on (the
+database refusing the write) goes on to the route, which answers with its reason or its
+error handling: the text is stored once whatever happens (unique provider id).
+
 The gate is the outermost layer of the app (see app.AntirelouApp), in front of even the
 framework's error middleware: that is where the time goes. So it keeps BodyGuard's limits
 itself: it only reads bodies of a declared length within `[web] max_body_bytes` (others
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,7 +37,10 @@ from antirelou.clock import Clock, SystemClock
 from antirelou.settings import Settings
 from antirelou.web import android_hooks, plivo_hooks, twilio_hooks, vonage_hooks
 from antirelou.web.refusals import refused
-from antirelou.web.signed import VERIFIED, Seen, Signed
+from antirelou.web.signed import VERIFIED, Answer, Lane, Seen, Signed
+from antirelou.web.state import AppState
+
+log = logging.getLogger(__name__)
 
 TOO_SLOW = json.dumps({"detail": "the request body took too long to arrive"}).encode()
 
@@ -76,11 +86,34 @@ CHECKS: dict[tuple[str, str], Signed] = {
 }
 
 
+# By (method, path): the webhooks the gate handles itself once verified.
+LANES: dict[tuple[str, str], Lane] = {
+    ("POST", "/webhooks/twilio/sms"): twilio_hooks.take_sms,
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _answer(answer: Answer) -> tuple[Message, Message]:
+    headers = [
+        (b"content-type", f"{answer.media_type}; charset=utf-8".encode()),
+        (b"content-length", str(len(answer.body)).encode()),
+    ]
+    start = {"type": "http.response.start", "status": answer.status, "headers": headers}
+    return start, {"type": "http.response.body", "body": answer.body}
+
+
 class SignatureGate:
-    def __init__(self, app: ASGIApp, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        clock: Clock | None = None,
+        state: AppState | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.state = state  # for the lanes; None: every verified request goes on to the app
         self.limit = settings.web.max_body_bytes
         self.timeout = settings.web.body_timeout
 
@@ -120,8 +153,27 @@ class SignatureGate:
             await send(start)
             await send(answer)
             return
+        lane = LANES.get((method, scope["path"]))
+        if lane is not None and await self._take(lane, checked.payload, send):
+            return
         scope[VERIFIED] = checked.payload
         await self.app(scope, replayed, send)
+
+    async def _take(self, lane: Lane, payload: object, send: Send) -> bool:
+        """Whether the lane took the request and answered it."""
+        if self.state is None:
+            return False
+        try:
+            answer = await lane(self.state, payload)
+        except Exception as exc:  # the app takes it, with its own error handling
+            log.warning("a verified webhook goes on to the app after: %s", exc)
+            return False
+        if answer is None:
+            return False
+        start, body = _answer(answer)
+        await send(start)
+        await send(body)
+        return True
 
 
 def _signed_for(scope: Scope) -> Signed | None:

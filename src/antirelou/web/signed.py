@@ -9,7 +9,7 @@ request through unread (a body over the limit, or one sent in chunks). One check
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,21 @@ Check = Callable[[Settings, datetime, Seen], Checked]
 class Signed:
     provider: str  # for the log: "Twilio"
     check: Check
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole response, sent by the gate itself."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+# A webhook's lane: the gate hands it what it verified (with the app's AppState) and sends
+# its answer, without the framework; None leaves the request to the route (to refuse it with
+# its reason, say). Only for the hottest webhook: an inbound text.
+Lane = Callable[[Any, Any], Awaitable[Answer | None]]
 
 
 async def verified(request: Request, signed: Signed) -> Any:
