@@ -300,3 +300,23 @@ def test_what_the_lane_cannot_parse_or_store_goes_on_to_the_app(recorder: Record
     assert recorder.bodies == [urlencode(no_sender).encode(), urlencode(PARAMS).encode()]
     assert recorder.verified == [list(no_sender.items()), list(PARAMS.items())]
     assert taker.texts == []
+
+
+def test_a_verified_plivo_text_takes_the_lane_too(recorder: Recorder) -> None:
+    settings = make_settings("sqlite://", plivo={"auth_id": "MA" + "0" * 18, "auth_token": TOKEN})
+    taker = Taker()
+    client = TestClient(SignatureGate(recorder, settings, state=taker))  # type: ignore[arg-type]
+    path = "/webhooks/plivo/sms"
+    text = {**PLIVO, "MessageUUID": "3c5b5a5e-1c3b-11e7-9a07-02b8c7d6d8ab"}
+    signature = plivo.compute_signature("POST", PUBLIC_URL + path, text, "67890", TOKEN)
+    headers = {
+        "Content-Type": FORM,
+        "X-Plivo-Signature-V3": signature,
+        "X-Plivo-Signature-V3-Nonce": "67890",
+    }
+    response = client.post(path, content=urlencode(text), headers=headers)
+    assert (response.status_code, response.content) == (200, b"")
+    assert "content-type" not in response.headers
+    (sms,) = taker.texts
+    assert (sms.provider, sms.provider_id) == ("plivo", text["MessageUUID"])
+    assert recorder.bodies == []

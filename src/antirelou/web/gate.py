@@ -89,15 +89,15 @@ CHECKS: dict[tuple[str, str], Signed] = {
 # By (method, path): the webhooks the gate handles itself once verified.
 LANES: dict[tuple[str, str], Lane] = {
     ("POST", "/webhooks/twilio/sms"): twilio_hooks.take_sms,
+    ("POST", "/webhooks/plivo/sms"): plivo_hooks.take_sms,
 }
 
 
 @functools.lru_cache(maxsize=16)
 def _answer(answer: Answer) -> tuple[Message, Message]:
-    headers = [
-        (b"content-type", f"{answer.media_type}; charset=utf-8".encode()),
-        (b"content-length", str(len(answer.body)).encode()),
-    ]
+    headers = [(b"content-length", str(len(answer.body)).encode())]
+    if answer.media_type is not None:
+        headers.append((b"content-type", f"{answer.media_type}; charset=utf-8".encode()))
     start = {"type": "http.response.start", "status": answer.status, "headers": headers}
     return start, {"type": "http.response.body", "body": answer.body}
 

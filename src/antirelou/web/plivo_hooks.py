@@ -17,7 +17,7 @@ from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import parse_inbound, parse_status, validate_signature
 from antirelou.settings import Settings
 from antirelou.web.requests import decode_form, public_url
-from antirelou.web.signed import Checked, Forged, Seen, Signed, verified
+from antirelou.web.signed import Answer, Checked, Forged, Seen, Signed, verified
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/plivo", tags=["webhooks"])
@@ -48,9 +48,28 @@ async def _verified_params(request: Request) -> dict[str, str]:
     return params
 
 
+TAKEN = Answer(200, None)
+
+
+async def take_sms(state: AppState, pairs: list[tuple[str, str]]) -> Answer | None:
+    """The gate's lane for a verified inbound text (see twilio_hooks.take_sms); None for
+    the route to refuse what it cannot take, with its reason."""
+    params = dict(pairs)
+    if len(params) != len(pairs):
+        return None
+    try:
+        sms = parse_inbound(params)
+    except MalformedRequest:
+        return None
+    await state.receive(replace(sms, signature_checked=True))
+    return TAKEN
+
+
 @router.post("/sms", response_class=Response)
 async def inbound_sms(request: Request) -> Response:
-    """A text to one of our numbers. Replies go out through the Message API, not here."""
+    """A text to one of our numbers. Replies go out through the Message API, not here.
+
+    Usually taken by the gate's lane (take_sms)."""
     params = await _verified_params(request)
     try:
         sms = parse_inbound(params)

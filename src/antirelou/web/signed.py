@@ -73,8 +73,8 @@ class Answer:
     """A whole response, sent by the gate itself."""
 
     status: int
-    media_type: str
-    body: bytes
+    media_type: str | None  # None: no body, no content-type
+    body: bytes = b""
 
 
 # A webhook's lane: the gate hands it what it verified (with the app's AppState) and sends
