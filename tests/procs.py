@@ -90,6 +90,7 @@ def write_config(
     twilio_timeout: float = 2.0,  # at most half the lease (settings refuse more)
     worker: Mapping[str, object] | None = None,
     defence: Mapping[str, object] | None = None,
+    web: Mapping[str, object] | None = None,
 ) -> Path:
     """A configuration with one Twilio line whose API is `twilio_url`; returns `path`."""
     worker_settings = {"poll_interval": 0.1, "lease": "5s", "backoff": "0.2s", "max_backoff": "1s"}
@@ -111,6 +112,7 @@ def write_config(
         + _section("worker", worker_settings)
         + _section("defence", {**QUIET_DEFENCE, **(defence or {})})
         + _section("evidence", {"key_path": str(path.parent / "evidence.key")})
+        + (_section("web", web) if web else "")
     )
     path.write_text(text, encoding="utf-8")
     return path
@@ -413,6 +415,7 @@ class Books:
     counters: dict[str, tuple[int, int]]  # key -> (spent, reserved)
     ledger: dict[str, tuple[int, int]]  # kind -> (rows, sum of amounts)
     message_records: int  # evidence records about a message ("message:ID")
+    parked: set[str]  # provider ids of texts accepted and waiting for a decision (inbox)
 
     def day_spent(self) -> int:
         return sum(spent for key, (spent, _) in self.counters.items() if key.startswith("day:"))
@@ -422,6 +425,10 @@ class Books:
 
     def open_replies(self) -> list[dict[str, Any]]:
         return [r for r in self.replies if r["status"] in ("held", "queued", "sending")]
+
+    def kept(self) -> set[str]:
+        """Provider ids of every text the service holds: stored, or parked (queued intake)."""
+        return self.sids | self.parked
 
 
 def read_books(database_url: str) -> Books:
@@ -469,6 +476,7 @@ def read_books(database_url: str) -> Books:
     finally:
         engine.dispose()
     return Books(
+        parked=_parked(database_url),
         sids={sid for sid, _ in stored},
         senders_by_sid=dict(stored),
         replies=replies,
@@ -479,13 +487,35 @@ def read_books(database_url: str) -> Books:
     )
 
 
+def _parked(database_url: str) -> set[str]:
+    """What waits in the inbox: a table of the database, or on SQLite a file of its own."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from antirelou.inbox import side_file
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    side = side_file(engine)
+    if side is not None:
+        engine.dispose()
+        if not side.exists():
+            return set()
+        engine = create_engine(f"sqlite:///{side}", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT provider_id FROM inbox")).scalars())
+    finally:
+        engine.dispose()
+
+
 def check_books(books: Books, sent_to: Sequence[str], *, daily_cap_micros: int) -> None:
     """The invariants every fault and concurrency test ends with, once the outbox is empty.
 
     `sent_to` is the To number of every message the fake provider CREATED (a request whose
     answer was lost, but which the provider processed, counts).
     """
-    # Every text is whole: stored once, booked once, in the evidence log once.
+    # Every text is decided, and whole: stored once, booked once, in the evidence log once.
+    assert not books.parked, f"texts still waiting for a decision: {sorted(books.parked)[:5]}"
     assert books.ledger.get("inbound", (0, 0))[0] == len(books.sids)
     assert books.message_records == len(books.sids)
     # Exactly once at the provider: nobody got two texts, every reply row went out.

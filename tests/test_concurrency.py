@@ -72,8 +72,9 @@ def mixed_traffic(rng: random.Random) -> list[Webhook]:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("intake", ["inline", "queued"])
 def test_four_web_processes_and_two_workers_reply_once_per_sender_within_the_cap(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, intake: str
 ) -> None:
     hooks = mixed_traffic(random.Random(7))
     senders = {hook.sender for hook in hooks}
@@ -85,6 +86,7 @@ def test_four_web_processes_and_two_workers_reply_once_per_sender_within_the_cap
             twilio_url=fake.base_url,
             daily_cap=daily_cap,
             worker={"lease": "30s"},
+            web={"intake": intake},  # queued: the workers decide the texts too
         )
         with Fleet(tmp_path, config) as fleet:
             webs = [fleet.web(wait=False) for _ in range(WEB_PROCESSES)]
@@ -97,9 +99,10 @@ def test_four_web_processes_and_two_workers_reply_once_per_sender_within_the_cap
             wait_for(
                 lambda: (
                     len(fake.messages) >= CAP_REPLIES
+                    and not read_books(database_url).parked
                     and not read_books(database_url).open_replies()
                 ),
-                180,
+                300,
                 "the workers to send every reply",
                 step=0.5,
             )
