@@ -347,3 +347,13 @@ def test_no_text_is_acknowledged_when_the_parking_commit_fails(sqlite_queued: Se
     assert [type(o) for o in outcomes] == [OSError] * 3, "no 200 for what was not stored"
     assert parked(sqlite_queued) == []
     assert asyncio.run(three()) == [None] * 3, "the next batch goes through"
+
+
+def test_a_text_carrying_a_nul_is_parked_and_decided_like_any_other(service: Service) -> None:
+    text = sms(sender=sender(1), body="Salut\x00toi", provider_id="SM\x00" + "1" * 31)
+    with inbox.engine_of(service).begin() as conn:
+        inbox.park(conn, text, service.clock.now())
+    assert inbox.decide_parked(service, 10).texts == 1
+    with service.engine.connect() as conn:
+        stored = conn.execute(select(models.messages.c.provider_id, models.messages.c.body)).one()
+    assert tuple(stored) == ("SM\ufffd" + "1" * 31, "Salut\ufffdtoi")

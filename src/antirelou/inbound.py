@@ -56,7 +56,7 @@ def receive_in(
 
     `now` is when the text arrived, when that was earlier (a text parked in the inbox,
     inbox.py): it is decided as of its arrival."""
-    sms = _without_nul(sms)
+    sms = without_nul(sms)
     now = service.clock.now() if now is None else now
     message_id = _store(conn, sms, now)
     if message_id is None:
@@ -64,7 +64,7 @@ def receive_in(
     return _process(service, conn, sms, message_id, now)
 
 
-def _without_nul(sms: InboundSms) -> InboundSms:
+def without_nul(sms: InboundSms) -> InboundSms:
     """PostgreSQL cannot store a NUL character: a text carrying one (a provider's encoding
     slip, or a crafted request) would fail with a 500 and be retried forever. It is kept,
     with U+FFFD (the replacement character) in its place, on every database alike so that

@@ -43,7 +43,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from antirelou import models
 from antirelou.db import make_engine
 from antirelou.dbutil import dialect_insert, driver_execute_many
-from antirelou.inbound import receive_in
+from antirelou.inbound import receive_in, without_nul
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 
@@ -103,7 +103,11 @@ def park(conn: Connection, sms: InboundSms, now: datetime) -> None:
 
 
 def park_all(conn: Connection, texts: Sequence[InboundSms], now: datetime) -> None:
-    """park() for several texts, in one statement (the web intake parks a batch at once)."""
+    """park() for several texts, in one statement (the web intake parks a batch at once).
+
+    A NUL is replaced as receive_in would (PostgreSQL cannot store one), before the key
+    is written: a text carrying one is parked, not refused with a 500 forever."""
+    texts = [without_nul(sms) for sms in texts]
     rows = [
         {
             "provider": sms.provider,
