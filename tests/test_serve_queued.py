@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +17,14 @@ import httpx
 import pytest
 
 from tests.fakes.twilio_api import FakeTwilio
-from tests.test_cli import ANTIRELOU, environment, free_port, wait_for
+from tests.test_cli import wait_for
 from tests.test_serve_workers import (
     ACCOUNT_SID,
     SENDERS,
     SMS_PATH,
     TOKEN,
     signed_text,
+    start_serve,
     statuses,
     write_config,
 )
@@ -63,26 +63,10 @@ def test_queued_texts_are_answered_by_a_child_worker_that_comes_back_after_a_kil
 ) -> None:
     config = write_config(tmp_path, fake.base_url)
     config.write_text(config.read_text() + '\n[web]\nintake = "queued"\n', encoding="utf-8")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    command = [str(ANTIRELOU), "--log-format", "json", "serve", "--config", str(config)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=environment()
-        )
+    process, base = start_serve(config, log)
     database = tmp_path / "antirelou.db"
     try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{log.read_text()}")
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, timeout=30, why="/healthz")
         with httpx.Client(base_url=base, timeout=10) as client:
             for n, sender in enumerate([*SENDERS, SENDERS[0]], start=1):
                 body, headers = signed_text(n, sender)

@@ -82,6 +82,37 @@ def statuses(database: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT status FROM replies ORDER BY id")]
 
 
+def start_serve(config: Path, log: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`antirelou serve` on a free port, logging JSON lines to `log`, once /healthz answers;
+    the process and its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [str(ANTIRELOU), "--log-format", "json", "serve", "--config", str(config)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), *options],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environment(),
+        )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early:\n{log.read_text()}")
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=30, why="/healthz")
+    except BaseException:
+        process.kill()
+        process.wait(timeout=15)
+        raise
+    return process, base
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
     with FakeTwilio(ACCOUNT_SID, TOKEN) as running:
@@ -93,28 +124,9 @@ def test_two_web_processes_answer_and_the_parent_worker_replies_once(
     tmp_path: Path, fake: FakeTwilio
 ) -> None:
     config = write_config(tmp_path, fake.base_url)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    command = [str(ANTIRELOU), "--log-format", "json", "serve", "--config", str(config)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), "--workers", "2"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=environment(),
-        )
+    process, base = start_serve(config, log, "--workers", "2")
     try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{log.read_text()}")
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, timeout=30, why="/healthz")
         with httpx.Client(base_url=base, timeout=10) as client:
             assert client.get("/readyz").status_code == 200
             for n, sender in enumerate([*SENDERS, SENDERS[0]], start=1):
