@@ -12,7 +12,7 @@ from antirelou import inbound, models
 from antirelou.inbound import Receipt
 from antirelou.policy import Action
 from antirelou.service import Service
-from antirelou.web.intake import Intake, one_by_one
+from antirelou.web.intake import Intake
 from tests.helpers import count, replies, sms
 
 
@@ -20,14 +20,14 @@ def fr_mobile(n: int) -> str:
     return f"+336120{n:05d}"
 
 
-async def _many(intake: Intake[Receipt], texts: list[Any]) -> list[Receipt | BaseException]:
+async def _many(intake: Intake, texts: list[Any]) -> list[Receipt | BaseException]:
     return list(await asyncio.gather(*(intake.receive(t) for t in texts), return_exceptions=True))
 
 
 def test_texts_arriving_together_share_commits_and_each_is_decided_once(service: Service) -> None:
     commits: list[int] = []
     event.listen(service.engine, "commit", lambda _conn: commits.append(1))
-    intake = Intake(service, one_by_one(inbound.receive_in))
+    intake = Intake(service)
     texts = [sms(sender=fr_mobile(i), body=f"Salut, moi c'est le numéro {i}") for i in range(40)]
     texts += [texts[0], texts[1]]  # a provider's retries, in the same burst
     receipts = asyncio.run(_many(intake, texts))
@@ -53,7 +53,8 @@ def test_a_text_that_fails_is_undone_alone(
             raise RuntimeError("a bug while deciding")
         return receipt
 
-    intake = Intake(service, one_by_one(flaky))
+    monkeypatch.setattr("antirelou.web.intake.receive_in", flaky)
+    intake = Intake(service)
     texts = [sms(sender=fr_mobile(1), body="Coucou"), sms(sender=fr_mobile(2), body="boom")]
     texts.append(sms(sender=fr_mobile(3), body="Tu rentres bien ?"))
     first, failed, third = asyncio.run(_many(intake, texts))
@@ -72,7 +73,7 @@ def test_nothing_is_acknowledged_when_the_commit_fails(
     def refuse(_conn: Any) -> None:
         raise OSError("disk full")
 
-    intake = Intake(service, one_by_one(inbound.receive_in))
+    intake = Intake(service)
     event.listen(service.engine, "commit", refuse)
     outcomes = asyncio.run(_many(intake, [sms(sender=fr_mobile(i)) for i in range(5)]))
     event.remove(service.engine, "commit", refuse)

@@ -12,7 +12,7 @@ reaches the route to be refused with its own reason.
 
 One webhook does not go on: a verified inbound text takes its lane (LANES), which stores it
 and answers without the framework, whose routing and middleware cost more than parking the
-text (queued intake). What the lane declines (a text it cannot parse) or fails on (the
+text (queued intake). What the lane cannot take (a text it cannot parse) or fails on (the
 database refusing the write) goes on to the route, which answers with its reason or its
 error handling: the text is stored once whatever happens (unique provider id).
 
@@ -34,6 +34,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from antirelou.clock import Clock, SystemClock
+from antirelou.providers.errors import MalformedRequest
 from antirelou.settings import Settings
 from antirelou.web import android_hooks, plivo_hooks, twilio_hooks, vonage_hooks
 from antirelou.web.refusals import refused
@@ -165,10 +166,10 @@ class SignatureGate:
             return False
         try:
             answer = await lane(self.state, payload)
+        except MalformedRequest:  # the route refuses it, with its reason
+            return False
         except Exception as exc:  # the app takes it, with its own error handling
             log.warning("a verified webhook goes on to the app after: %s", exc)
-            return False
-        if answer is None:
             return False
         start, body = _answer(answer)
         await send(start)

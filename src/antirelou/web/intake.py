@@ -9,10 +9,6 @@ tails). Used on SQLite only (see AppState.receive): on PostgreSQL several proces
 each locking many senders' rows in arrival order, deadlocked under the concurrency test.
 
 A quiet line is unchanged: a lone text is a batch of one, handled at once.
-
-What a batch gets inside the shared transaction is the intake's `handle`: the whole
-decision of each text in its own savepoint (`one_by_one(receive_in)`, by default), or with
-`[web] intake = "queued"` one insert that parks them all in the inbox (inbox.py).
 """
 
 from __future__ import annotations
@@ -21,57 +17,33 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
+from antirelou.inbound import Receipt, receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-# Handles a batch in the caller's transaction: one outcome per text, in order (an exception
-# for a text that failed alone; raise for the whole batch).
-Handle = Callable[[Service, Connection, list[InboundSms]], list[T | BaseException]]
 
 MAX_BATCH = 64  # texts per commit: enough to amortise a flush, short enough to keep latency
 
 
-def one_by_one(handle: Callable[[Service, Connection, InboundSms], T]) -> Handle[T]:
-    """A batch handle that runs `handle` on each text in its own savepoint: a failure
-    undoes that text alone, not its neighbours."""
-
-    def each(
-        service: Service, conn: Connection, texts: list[InboundSms]
-    ) -> list[T | BaseException]:
-        outcomes: list[T | BaseException] = []
-        for sms in texts:
-            try:
-                with conn.begin_nested():
-                    outcomes.append(handle(service, conn, sms))
-            except Exception as exc:
-                log.exception("a text could not be received")
-                outcomes.append(exc)
-        return outcomes
-
-    return each
-
-
 @dataclass
-class _Pending(Generic[T]):
+class _Pending:
     sms: InboundSms
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[T]
+    future: asyncio.Future[Receipt]
 
 
-def _settle_all(settled: list[tuple[asyncio.Future[T], T | BaseException]]) -> None:
+def _settle_all(settled: list[tuple[asyncio.Future[Receipt], Receipt | BaseException]]) -> None:
     for future, outcome in settled:
         _settle(future, outcome)
 
 
-def _settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
+def _settle(future: asyncio.Future[Receipt], outcome: Receipt | BaseException) -> None:
     if future.cancelled():  # the client went away; the text is stored all the same
         return
     if isinstance(outcome, BaseException):
@@ -80,28 +52,20 @@ def _settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
         future.set_result(outcome)
 
 
-class Intake(Generic[T]):
+class Intake:
     """Receives texts for the web handlers on one writer thread, committing in batches."""
 
-    def __init__(
-        self,
-        service: Service,
-        handle: Handle[T],
-        engine: Engine | None = None,
-        max_batch: int = MAX_BATCH,
-    ) -> None:
+    def __init__(self, service: Service, max_batch: int = MAX_BATCH) -> None:
         self.service = service
-        self.handle = handle
-        self.engine = engine or service.engine  # where `handle` writes
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending[T] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    async def receive(self, sms: InboundSms) -> T:
-        """Handle `sms`; returns once it is committed (raises if it was not)."""
+    async def receive(self, sms: InboundSms) -> Receipt:
+        """Store and decide `sms`; returns once it is committed (raises if it was not)."""
         loop = asyncio.get_running_loop()
-        pending: _Pending[T] = _Pending(sms, loop, loop.create_future())
+        pending = _Pending(sms, loop, loop.create_future())
         self._start()
         self._queue.put(pending)
         return await pending.future
@@ -129,7 +93,7 @@ class Intake(Generic[T]):
             if stop:
                 return
 
-    def _gather(self, first: _Pending[T]) -> tuple[list[_Pending[T]], bool]:
+    def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """The first text and whatever else is already waiting, up to max_batch."""
         batch = [first]
         while len(batch) < self.max_batch:
@@ -142,16 +106,27 @@ class Intake(Generic[T]):
             batch.append(item)
         return batch, False
 
-    def _commit(self, batch: list[_Pending[T]]) -> None:
+    def _commit(self, batch: list[_Pending]) -> None:
+        outcomes: list[Receipt | BaseException] = []
         try:
-            with self.engine.begin() as conn:
-                outcomes = self.handle(self.service, conn, [pending.sms for pending in batch])
+            with self.service.engine.begin() as conn:
+                for pending in batch:
+                    outcomes.append(self._one(conn, pending.sms))
         except Exception as exc:  # the commit failed: nothing in the batch was stored
             log.warning("a batch of %d texts was not committed: %s", len(batch), exc)
             outcomes = [exc] * len(batch)
         # One wake-up of each event loop for the whole batch (each costs a syscall).
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[T], Any]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Receipt], Any]]] = {}
         for pending, outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _one(self, conn: Connection, sms: InboundSms) -> Receipt | BaseException:
+        """One text in its own savepoint: a failure undoes it alone, not its neighbours."""
+        try:
+            with conn.begin_nested():
+                return receive_in(self.service, conn, sms)
+        except Exception as exc:
+            log.exception("a text could not be received")
+            return exc

@@ -17,7 +17,7 @@ from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import parse_inbound, parse_status, validate_signature
 from antirelou.settings import Settings
 from antirelou.web.requests import decode_form, public_url
-from antirelou.web.signed import Answer, Checked, Forged, Seen, Signed, verified
+from antirelou.web.signed import Answer, Checked, Forged, Seen, Signed, answered, verified
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/plivo", tags=["webhooks"])
@@ -40,44 +40,40 @@ def _check(settings: Settings, _now: datetime, seen: Seen) -> Checked:
 SIGNED = Signed("Plivo", _check)
 
 
-async def _verified_params(request: Request) -> dict[str, str]:
-    pairs = await verified(request, SIGNED)
+def _params(pairs: list[tuple[str, str]]) -> dict[str, str]:
     params = dict(pairs)
     if len(params) != len(pairs):  # Plivo never repeats one: which value would count?
-        raise HTTPException(400, "a parameter appears twice")
+        raise MalformedRequest("a parameter appears twice")
     return params
+
+
+async def _verified_params(request: Request) -> dict[str, str]:
+    try:
+        return _params(await verified(request, SIGNED))
+    except MalformedRequest as exc:
+        raise HTTPException(400, exc.reason) from None
 
 
 TAKEN = Answer(200, None)
 
 
-async def take_sms(state: AppState, pairs: list[tuple[str, str]]) -> Answer | None:
-    """The gate's lane for a verified inbound text (see twilio_hooks.take_sms); None for
-    the route to refuse what it cannot take, with its reason."""
-    params = dict(pairs)
-    if len(params) != len(pairs):
-        return None
-    try:
-        sms = parse_inbound(params)
-    except MalformedRequest:
-        return None
+async def take_sms(state: AppState, pairs: list[tuple[str, str]]) -> Answer:
+    """A verified inbound text, stored; replies go out through the Message API, not here.
+    The gate's lane, and the route's work (see twilio_hooks.take_sms). Raises
+    MalformedRequest."""
+    sms = parse_inbound(_params(pairs))
     await state.receive(replace(sms, signature_checked=True))
     return TAKEN
 
 
 @router.post("/sms", response_class=Response)
 async def inbound_sms(request: Request) -> Response:
-    """A text to one of our numbers. Replies go out through the Message API, not here.
-
-    Usually taken by the gate's lane (take_sms)."""
-    params = await _verified_params(request)
+    """A text to one of our numbers (usually taken by the gate's lane, see take_sms)."""
+    pairs = await verified(request, SIGNED)
     try:
-        sms = parse_inbound(params)
+        return answered(await take_sms(AppState.of(request), pairs))
     except MalformedRequest as exc:
         raise HTTPException(400, exc.reason) from None
-    state = AppState.of(request)
-    await state.receive(replace(sms, signature_checked=True))
-    return Response(status_code=200)
 
 
 @router.post("/status", response_class=Response)

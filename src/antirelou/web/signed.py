@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 
 from antirelou.settings import Settings
 from antirelou.web.refusals import refused
@@ -78,9 +78,15 @@ class Answer:
 
 
 # A webhook's lane: the gate hands it what it verified (with the app's AppState) and sends
-# its answer, without the framework; None leaves the request to the route (to refuse it with
-# its reason, say). Only for the hottest webhook: an inbound text.
-Lane = Callable[[Any, Any], Awaitable[Answer | None]]
+# its answer, without the framework; what it raises (MalformedRequest for what it cannot
+# take) leaves the request to the route, which calls the same function and answers with
+# its reason. Only for the hottest webhook: an inbound text.
+Lane = Callable[[Any, Any], Awaitable[Answer]]
+
+
+def answered(answer: Answer) -> Response:
+    """The lane's answer as the route returns it."""
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
 async def verified(request: Request, signed: Signed) -> Any:

@@ -10,10 +10,10 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from antirelou import inbox
-from antirelou.inbound import Receipt, receive, receive_in
+from antirelou.inbound import receive
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
-from antirelou.web.intake import Intake, one_by_one
+from antirelou.web.intake import Intake
 from antirelou.web.parking import LoopParking
 
 
@@ -26,11 +26,11 @@ def _park_alone(service: Service, sms: InboundSms) -> None:
 class AppState:
     service: Service
     on_reply: list[Callable[[], None]] = field(default_factory=list)
-    intake: Intake[Receipt] = field(init=False)
+    intake: Intake = field(init=False)
     parking: LoopParking | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.intake = Intake(self.service, one_by_one(receive_in))
+        self.intake = Intake(self.service)
 
     @classmethod
     def of(cls, request: Request) -> AppState:

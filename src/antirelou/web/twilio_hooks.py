@@ -18,7 +18,7 @@ from antirelou.providers.twilio import parse_inbound, parse_status, validate_sig
 from antirelou.settings import Settings
 from antirelou.voice import IncomingCall, receive_call, twiml
 from antirelou.web.requests import decode_form, public_url
-from antirelou.web.signed import Answer, Checked, Forged, Seen, Signed, verified
+from antirelou.web.signed import Answer, Checked, Forged, Seen, Signed, answered, verified
 from antirelou.web.state import AppState
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -46,33 +46,24 @@ async def _verified_params(request: Request) -> dict[str, str]:
     return dict(await verified(request, SIGNED))
 
 
-async def take_sms(state: AppState, pairs: list[tuple[str, str]]) -> Answer | None:
-    """The gate's lane for a verified inbound text (gate.py): stored (decided, or parked
-    for the worker), then empty TwiML, without the framework's routing and middleware,
-    which cost more than parking the text. None when it cannot be parsed: the route then
-    refuses it with its reason."""
-    try:
-        sms = parse_inbound(dict(pairs))
-    except MalformedRequest:
-        return None
+async def take_sms(state: AppState, pairs: list[tuple[str, str]]) -> Answer:
+    """A verified inbound text: stored (decided, or parked for the worker), then empty
+    TwiML: replies go out through the REST API. The gate's lane (gate.py) calls it without
+    the framework, whose routing and middleware cost more than parking the text; the route
+    calls it for what the gate did not read. Raises MalformedRequest."""
+    sms = parse_inbound(dict(pairs))
     await state.receive(replace(sms, signature_checked=True))
     return TAKEN
 
 
 @router.post("/sms", response_class=Response)
 async def inbound_sms(request: Request) -> Response:
-    """A text to one of our numbers. Answer empty TwiML: replies go out via the REST API.
-
-    Usually taken by the gate's lane (take_sms); the route sees what the lane left: a
-    malformed text, a body the gate did not read."""
-    params = await _verified_params(request)
+    """A text to one of our numbers (usually taken by the gate's lane, see take_sms)."""
+    pairs = await verified(request, SIGNED)
     try:
-        sms = parse_inbound(params)
+        return answered(await take_sms(AppState.of(request), pairs))
     except MalformedRequest as exc:
         raise HTTPException(400, exc.reason) from None
-    state = AppState.of(request)
-    await state.receive(replace(sms, signature_checked=True))
-    return Response(EMPTY_TWIML, media_type="text/xml")
 
 
 @router.post("/status")
