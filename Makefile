@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test test-postgres lint format bench bench-load bench-forged bench-raids bench-dashboard bench-evidence screenshots clean
+.PHONY: install run test test-postgres lint format bench bench-load bench-forged bench-raids bench-dashboard bench-evidence bench-sends screenshots clean
 
 $(BIN)/antirelou: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-dashboard: install
 
 bench-evidence: install
 	$(BIN)/python benchmarks/evidence.py
+
+## One worker's replies per second when the provider takes 250 ms to answer
+bench-sends: install
+	$(BIN)/python benchmarks/sends.py
 
 ## Re-make the README's screenshots (needs Debian's chromium)
 screenshots: install

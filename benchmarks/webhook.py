@@ -303,8 +303,9 @@ port = {port}
 # --- the fake Twilio ------------------------------------------------------------------
 
 
-def serve_fake_twilio(port: int) -> None:
-    """A minimal Twilio Messages API: 201 with a fresh sid for every POST."""
+def serve_fake_twilio(port: int, latency: float = 0.0) -> None:
+    """A minimal Twilio Messages API: 201 with a fresh sid for every POST, after `latency`
+    seconds (benchmarks/sends.py: a real API takes its time)."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -315,6 +316,8 @@ def serve_fake_twilio(port: int) -> None:
         if request.method == "GET":  # reconciliation lookups: nothing was sent twice
             return JSONResponse({"messages": []})
         form = await request.form()
+        if latency:
+            await asyncio.sleep(latency)
         sid = "SM" + secrets.token_hex(16)
         return JSONResponse(
             {
@@ -477,6 +480,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--phase-timeout", type=float, default=300.0, help="seconds (300)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for senders")
     parser.add_argument("--fake-twilio", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--fake-latency", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.requests < 1 or args.latency_requests < 1:
         parser.error("--requests and --latency-requests must be positive")
@@ -490,7 +494,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.fake_twilio:
-        serve_fake_twilio(args.fake_twilio)
+        serve_fake_twilio(args.fake_twilio, args.fake_latency)
         return 0
     processes = Processes()
 

@@ -92,6 +92,59 @@ def test_reply_reaches_twilio_with_the_right_parameters(
     assert count(twilio_service, models.ledger, models.ledger.c.kind == "reply") == 1
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_provider_calls_run_parallel_sends_at_a_time(
+    database_url: str, clock: VirtualClock, fake: FakeTwilio, parallel: int
+) -> None:
+    """A real API takes a few hundred milliseconds to answer: the worker keeps
+    `parallel_sends` calls in flight, never more, and still sends each reply once."""
+    fake.latency = 0.4
+    settings = make_settings(
+        database_url,
+        lines=[{"number": LINE, "provider": "twilio"}],
+        twilio={
+            "account_sid": fake.account_sid,
+            "auth_token": fake.auth_token,
+            "api_base_url": fake.base_url,
+        },
+        worker={"parallel_sends": parallel},
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    try:
+        senders = [f"+3361{i}345678" for i in range(6)]  # not one block: no raid shape
+        for number in senders:
+            receive(service, sms(sender=number))
+        assert make_worker(service).drain() == 6
+        assert fake.most_in_flight == parallel
+        assert sorted(m["to"] for m in fake.messages) == senders
+        assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
+    finally:
+        service.dispose()
+
+
+def test_a_failing_reply_does_not_stop_the_others_of_its_round(
+    twilio_service: Service, fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One reply's handling raising (a database error, say) leaves the round's other
+    replies sent; the error still reaches the round, which logs it."""
+    for i in range(4):
+        receive(twilio_service, sms(sender=f"+3361{i}345678"))
+    worker = make_worker(twilio_service)
+    handle = worker._handle
+
+    def flaky(reply: outbox.ClaimedReply) -> None:
+        if reply.recipient == "+33611345678":
+            raise RuntimeError("boom")
+        handle(reply)
+
+    monkeypatch.setattr(worker, "_handle", flaky)
+    with pytest.raises(RuntimeError, match="boom"):
+        worker.run_once()
+    sent = sorted(m["to"] for m in fake.messages)
+    assert sent == ["+33610345678", "+33612345678", "+33613345678"]
+
+
 @pytest.mark.parametrize("failure", ["500", "429", "hang"])
 def test_transient_failure_is_retried_and_sent_once(
     twilio_service: Service, clock: VirtualClock, fake: FakeTwilio, failure: str

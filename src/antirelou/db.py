@@ -91,6 +91,12 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def is_memory(engine: Engine) -> bool:
+    """A SQLite database in memory: one connection holds it all (each new one is empty),
+    so its work cannot be spread over threads."""
+    return is_sqlite(engine) and engine.url.database in (None, "", ":memory:")
+
+
 def null_pool_engine(url: str) -> Engine:
     """An engine without a pool, for one-shot commands."""
     return make_engine(url, poolclass=NullPool)

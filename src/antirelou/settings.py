@@ -191,6 +191,9 @@ class WorkerSettings(Strict):
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=10)
     batch: int = Field(20, ge=1)
+    # Provider calls in flight at once: a real API answers in 100-400 ms, so one at a
+    # time caps a worker at a few replies per second whatever the machine.
+    parallel_sends: int = Field(8, ge=1, le=64)
 
 
 DefenceMode = Literal["antirelou", "once_per_sender", "every_text"]

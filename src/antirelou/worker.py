@@ -2,7 +2,9 @@
 
 It runs as a thread inside `antirelou serve` or alone with `antirelou worker`. Each round
 claims a batch (a short transaction), talks to providers with no transaction open, then
-records each outcome in its own short transaction.
+records each outcome in its own short transaction. The provider calls of a round run
+`[worker] parallel_sends` at a time: a real API takes a few hundred milliseconds to answer,
+and one call at a time would cap a worker at a few replies per second.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, union_all
 
 from antirelou import alerts, inbox, models, outbox
+from antirelou.db import is_memory
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
@@ -76,6 +80,7 @@ class Worker:
         self._last_tick: datetime | None = None
         self._sweeps: dict[str, datetime] = {}
         self._leftovers_decided = False
+        self._pool: ThreadPoolExecutor | None = None
 
     def tick(self, force: bool = False) -> bool:
         """Housekeeping, at most every TICK: close calm incidents, release held replies,
@@ -126,9 +131,34 @@ class Worker:
                 lease=settings.lease,
                 limit=settings.batch,
             )
-        for reply in claimed:
-            self._handle(reply)
+        self._send_all(claimed)
         return decided + len(claimed)
+
+    def _send_all(self, claimed: Sequence[ClaimedReply]) -> None:
+        """Handle each claimed reply, `parallel_sends` at a time. Every one is handled even
+        when another fails; the first failure is then raised for the round to log."""
+        pool = self._sending_pool()
+        if pool is None or len(claimed) < 2:
+            for reply in claimed:
+                self._handle(reply)
+            return
+        futures = [pool.submit(self._handle, reply) for reply in claimed]
+        wait(futures)
+        failures = [error for future in futures if (error := future.exception()) is not None]
+        for extra in failures[1:]:
+            log.error("sending a reply failed too", exc_info=extra)
+        if failures:
+            raise failures[0]
+
+    def _sending_pool(self) -> ThreadPoolExecutor | None:
+        """The threads that call providers; None to call them one at a time (one allowed,
+        or a database in memory, which a thread of its own would not see)."""
+        parallel = self.service.settings.worker.parallel_sends
+        if parallel < 2 or is_memory(self.service.engine):
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="antirelou-send")
+        return self._pool
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Run rounds until nothing is due (tests and replay)."""
@@ -176,6 +206,9 @@ class Worker:
                 self.wake.clear()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for sender in self.senders.values():
             sender.close()
 

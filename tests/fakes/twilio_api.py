@@ -12,6 +12,7 @@ sending: a 500 after the message was created, a hang past the client's timeout, 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 from collections.abc import Iterator, Mapping
@@ -77,6 +78,8 @@ class FakeTwilio(FakeServer):
     `hang_seconds` is how long "hang" stalls before answering (longer than the client's
     timeout in the tests). With `hang_creates` the message is created BEFORE the stall,
     like a Twilio that accepted it and whose answer was lost, so `find_sent` can see it.
+    `latency` delays every POST's answer, like the real API's few hundred milliseconds;
+    `most_in_flight` is the most POSTs it was answering at once.
     """
 
     label = "fake-twilio"
@@ -96,6 +99,9 @@ class FakeTwilio(FakeServer):
         self._requests: list[dict[str, str]] = []
         self._messages: list[dict[str, object]] = []
         self._send_script = self.script_for(SEND_BEHAVIOURS)
+        self.latency = 0.0
+        self.most_in_flight = 0
+        self._in_flight = 0
         self._list_script = self.script_for(LIST_BEHAVIOURS)
 
     # --- what tests read and script ---------------------------------------------------
@@ -144,8 +150,20 @@ class FakeTwilio(FakeServer):
         if request.path_params["account_sid"] != self.account_sid:
             return _error(404, 20404, "The requested resource was not found")
         if request.method == "POST":
-            return await self._send(form, self._send_script.next())
+            return await self._timed_send(form)
         return await self._list(call.query, self._list_script.next())
+
+    async def _timed_send(self, form: Mapping[str, str]) -> Response:
+        with self.lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return await self._send(form, self._send_script.next())
+        finally:
+            with self.lock:
+                self._in_flight -= 1
 
     async def _send(self, form: Mapping[str, str], behaviour: str) -> Response:
         for name, code, message in _REQUIRED:

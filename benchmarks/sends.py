@@ -1,0 +1,155 @@
+"""How fast one worker sends replies when the provider takes its time to answer.
+
+    .venv/bin/python benchmarks/sends.py [--replies 200] [--latency 0.25]
+                                         [--parallel 1,4,8] [--postgres URL]
+
+A real SMS API answers in a few hundred milliseconds (Twilio's Messages API from Europe:
+roughly 150-400 ms). A worker that waits for each answer before the next call sends a few
+replies per second whatever the machine: after a TV mention, the thousandth genuine tester
+would wait minutes for his reply. `[worker] parallel_sends` keeps several calls in flight.
+
+What runs, on 127.0.0.1: a fake Twilio Messages API (`benchmarks/webhook.py --fake-twilio`,
+a process of its own) that answers every POST after --latency seconds; then, for each
+--parallel value, a fresh SQLite database (or the --postgres one) where --replies texts
+from as many senders were received, and one `Worker` draining the outbox over real HTTP.
+Printed per setting: replies per second, the time the last reply waited, and whether each
+reply was sent exactly once. Exit status 1 if a reply was not sent exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from benchkit import ACCOUNT_SID, LINE, free_port
+from sqlalchemy import func, select
+
+from antirelou import models
+from antirelou.clock import SystemClock
+from antirelou.db import make_engine
+from antirelou.inbound import receive
+from antirelou.migrate import upgrade
+from antirelou.providers.base import InboundSms
+from antirelou.providers.registry import build_senders
+from antirelou.service import Service
+from antirelou.settings import Settings, settings_from_mapping
+from antirelou.worker import Worker
+
+
+def start_fake(port: int, latency: float) -> subprocess.Popen[bytes]:
+    script = Path(__file__).with_name("webhook.py")
+    argv = [sys.executable, str(script), "--fake-twilio", str(port)]
+    fake = subprocess.Popen([*argv, "--fake-latency", str(latency)])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).raise_for_status()
+            return fake
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    fake.kill()
+    raise SystemExit("the fake Twilio did not start")
+
+
+def settings_for(database_url: str, port: int, parallel: int, key: Path) -> Settings:
+    return settings_from_mapping(
+        {
+            "database_url": database_url,
+            "public_url": "https://decoy.example.org",
+            "lines": [{"number": LINE, "provider": "twilio"}],
+            "twilio": {
+                "account_sid": ACCOUNT_SID,
+                "auth_token": "bench-token",
+                "api_base_url": f"http://127.0.0.1:{port}",
+            },
+            "budget": {"daily_cap": 1_000_000.0, "total": 10_000_000.0},
+            "worker": {"parallel_sends": parallel, "batch": 50},
+            "evidence": {"key_path": str(key)},
+        }
+    )
+
+
+def senders(count: int) -> list[str]:
+    """French mobiles far apart (no block of 100 numbers looks like a raid), new to a
+    reused PostgreSQL database (one reply per sender)."""
+    base = 10_000_000 + secrets.randbelow(80_000_000)
+    return [f"+336{(base + i * 7_919) % 100_000_000:08d}" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class Result:
+    sent: int  # replies the worker claimed and handled
+    elapsed: float  # seconds from the worker's start to its last reply
+    statuses: dict[str, int]  # the replies' statuses at the end
+
+
+def run_one(database_url: str, port: int, parallel: int, replies: int, workdir: Path) -> Result:
+    settings = settings_for(database_url, port, parallel, workdir / "evidence.key")
+    engine = make_engine(database_url)
+    upgrade(engine)
+    service = Service(settings, engine, SystemClock())
+    service.sync_lines()
+    tag = f"SMsends{parallel:02d}{int(time.time())}"
+    for i, number in enumerate(senders(replies)):
+        body = "Salut, c'est Marc du bar"
+        receive(service, InboundSms("twilio", f"{tag}{i:06d}", number, LINE, body, {}))
+    worker = Worker(service, build_senders(settings), deliver_alerts=False)
+    started = time.perf_counter()
+    try:
+        sent = worker.drain()
+    finally:
+        worker.close()
+    elapsed = time.perf_counter() - started
+    r, m = models.replies, models.messages
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(r.c.status, func.count())
+            .join(m, m.c.id == r.c.message_id)
+            .where(m.c.provider_id.like(f"{tag}%"))
+            .group_by(r.c.status)
+        ).all()
+    service.dispose()
+    return Result(sent, elapsed, {str(status): int(n) for status, n in rows})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replies", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.25, help="seconds per API answer")
+    parser.add_argument("--parallel", default="1,4,8", help="parallel_sends values to try")
+    parser.add_argument("--postgres", metavar="URL", help="postgresql+psycopg://... instead")
+    args = parser.parse_args(argv)
+    values = [int(v) for v in args.parallel.split(",") if v.strip()]
+    port = free_port()
+    fake = start_fake(port, args.latency)
+    print(f"one worker, {args.replies} replies, fake Twilio answering in {args.latency:.3f} s, "
+          f"{'PostgreSQL' if args.postgres else 'SQLite file'}; "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    print(f"{'parallel_sends':>14} {'replies/s':>10} {'last reply after':>17}  sent exactly once")
+    ok = True
+    try:
+        for parallel in values:
+            with tempfile.TemporaryDirectory(prefix="antirelou-sends-") as tmp:
+                url = args.postgres or f"sqlite:///{Path(tmp) / 'antirelou.db'}"
+                result = run_one(url, port, parallel, args.replies, Path(tmp))
+            once = result.statuses == {"sent": args.replies} and result.sent == args.replies
+            ok &= once
+            rate = args.replies / result.elapsed
+            print(f"{parallel:>14} {rate:>10.1f} {result.elapsed:>15.1f} s  "
+                  f"{'yes' if once else 'NO ' + str(result.statuses)}")  # fmt: skip
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
