@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, union_all, update
+from sqlalchemy import Connection, bindparam, case, func, literal_column, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from antirelou import models
@@ -153,11 +153,14 @@ def _cluster_count(keys: int) -> Any:
 
     Only whether a key reached `cluster_min_senders` matters, so each key's count stops
     there: an index seek and a few rows per key, instead of counting every sender of a big
-    cluster (thousands of rows per text, and growing, during a raid).
+    cluster (thousands of rows per text, and growing, during a raid). Each row is one
+    sender (the primary key), and selecting a constant rather than the sender lets the
+    (line, key, first_at) index answer alone, without a look-up in the table for each row
+    (half the time, measured on a replayed raid's keys).
     """
     counts = [
         select(func.count().label("senders")).select_from(
-            select(_tk.c.sender)
+            select(literal_column("1"))
             .where(
                 _tk.c.line == bindparam("line"),
                 _tk.c.key == bindparam(f"k{i}"),
