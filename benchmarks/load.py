@@ -453,7 +453,9 @@ class Processes:
                 child.wait(timeout=10)
 
 
-def write_config(path: Path, database_url: str, fake_port: int, defence: str, intake: str) -> None:
+def write_config(
+    path: Path, database_url: str, fake_port: int, defence: str, intake: str, parallel_sends: int
+) -> None:
     def q(value: str) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
 
@@ -477,6 +479,9 @@ mode = {q(defence)}
 
 [web]
 intake = {q(intake)}
+
+[worker]
+parallel_sends = {parallel_sends}
 
 [twilio]
 account_sid = {q(ACCOUNT_SID)}
@@ -629,6 +634,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help="run the worker process at this niceness (the web process first under load)",
     )
+    parser.add_argument("--parallel-sends", type=int, default=8, help="[worker] parallel_sends (8)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N webhooks in-process")
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -686,7 +692,7 @@ def start_servers(
     fake = processes.start("fake-twilio", [sys.executable, this, "--fake-twilio", str(fake_port)])
     database_url = args.postgres or f"sqlite:///{workdir / 'antirelou.db'}"
     config = workdir / "antirelou.toml"
-    write_config(config, database_url, fake_port, args.defence, args.intake)
+    write_config(config, database_url, fake_port, args.defence, args.intake, args.parallel_sends)
     separate_worker = bool(args.postgres) or args.intake == "queued"
     if args.postgres:
         upgrade = subprocess.run(
@@ -889,7 +895,7 @@ def profile(count: int, postgres: str | None) -> int:
     try:
         config = workdir / "antirelou.toml"
         database_url = postgres or f"sqlite:///{workdir / 'antirelou.db'}"
-        write_config(config, database_url, 9, "once_per_sender")
+        write_config(config, database_url, 9, "once_per_sender", "inline", 1)
         settings = load_settings(config, environ={})
         service = Service(settings, make_engine(settings.database_url), SystemClock())
         upgrade(service.engine)

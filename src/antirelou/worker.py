@@ -9,21 +9,22 @@ and one call at a time would cap a worker at a few replies per second.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, union_all
+from sqlalchemy import Connection, exists, func, select, union_all
 
 from antirelou import alerts, inbox, models, outbox
-from antirelou.db import is_memory
+from antirelou.db import is_memory, is_sqlite
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
@@ -81,6 +82,12 @@ class Worker:
         self._sweeps: dict[str, datetime] = {}
         self._leftovers_decided = False
         self._pool: ThreadPoolExecutor | None = None
+        # SQLite has one writer at a time, and a connection that finds the lock taken
+        # sleeps in its busy handler, in steps of milliseconds: this worker's sending
+        # threads take turns on a lock of their own instead (PostgreSQL locks rows).
+        self._write_turn = (
+            threading.Lock() if is_sqlite(self.service.engine) else contextlib.nullcontext()
+        )
 
     def tick(self, force: bool = False) -> bool:
         """Housekeeping, at most every TICK: close calm incidents, release held replies,
@@ -149,6 +156,12 @@ class Worker:
             log.error("sending a reply failed too", exc_info=extra)
         if failures:
             raise failures[0]
+
+    @contextlib.contextmanager
+    def _reply_transaction(self) -> Iterator[Connection]:
+        """A short write transaction about one reply, on any of the sending threads."""
+        with self._write_turn, self.service.engine.begin() as conn:
+            yield conn
 
     def _sending_pool(self) -> ThreadPoolExecutor | None:
         """The threads that call providers; None to call them one at a time (one allowed,
@@ -230,7 +243,7 @@ class Worker:
         """Renew the lease for the coming provider call; False if another worker took it."""
         now = self.service.clock.now()
         until = now + self.service.settings.worker.lease
-        with self.service.engine.begin() as conn:
+        with self._reply_transaction() as conn:
             return outbox.renew_lease(conn, reply, owner=self.owner, until=until, now=now)
 
     def _outgoing(self, reply: ClaimedReply, provider: str) -> OutgoingSms:
@@ -254,7 +267,7 @@ class Worker:
             return
         now = self.service.clock.now()
         price = self._price(result)
-        with self.service.engine.begin() as conn:
+        with self._reply_transaction() as conn:
             recorded = outbox.mark_sent(
                 conn,
                 reply,
@@ -286,7 +299,7 @@ class Worker:
             return
         now = self.service.clock.now()
         delay = self._backoff(reply.attempts, error.retry_after)
-        with self.service.engine.begin() as conn:
+        with self._reply_transaction() as conn:
             outbox.mark_retry(
                 conn,
                 reply,
@@ -315,7 +328,7 @@ class Worker:
         opted_out: bool = False,
     ) -> None:
         now = self.service.clock.now()
-        with self.service.engine.begin() as conn:
+        with self._reply_transaction() as conn:
             outbox.mark_failed(
                 conn, reply, owner=self.owner, error=error, code=code, now=now, status=status
             )
