@@ -303,3 +303,25 @@ def test_every_text_mode_replies_to_each_text(database_url: str, clock: VirtualC
     ]
     assert actions == [Action.REPLY] * 3
     service.dispose()
+
+
+def test_an_incident_opened_twice_at_once_is_one_and_the_transaction_goes_on(
+    raid_service: Service, clock: VirtualClock
+) -> None:
+    """Two processes seeing a raid at the same moment: the second insert meets the one-open-
+    incident index, gets the first incident back, and its transaction (the text's) still
+    commits. On PostgreSQL the failed insert would abort the whole transaction without the
+    savepoint around it."""
+    from antirelou import floods
+
+    line = raid_service.settings.lines[0].number
+    news = floods.IncidentNews()
+    with raid_service.engine.begin() as conn:
+        first = floods.open_incident(conn, line, clock.now(), "detector", {}, news)
+        again = floods.open_incident(conn, line, clock.now(), "detector", {}, news)
+        conn.execute(models.lines.update().values(paused=True))  # the transaction goes on
+    assert again == first
+    assert news.opened == [first]
+    assert len(incidents(raid_service)) == 1
+    with raid_service.engine.connect() as conn:
+        assert conn.execute(select(models.lines.c.paused)).scalar() is True

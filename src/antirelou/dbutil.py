@@ -4,10 +4,12 @@ cheaper way to run the few statements every text goes through."""
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -164,3 +166,50 @@ def _wrapped(conn: Connection, driver_sql: _DriverSql, values: Any, error: Excep
     """The error SQLAlchemy would have raised (IntegrityError, OperationalError...)."""
     base = conn.dialect.loaded_dbapi.Error
     return DBAPIError.instance(driver_sql.sql, values, error, base, dialect=conn.dialect)
+
+
+# --- savepoints on the driver's connection -------------------------------------------------
+
+_savepoint_names = itertools.count(1)
+
+
+class Savepoint:
+    """conn.begin_nested() for the hot path: the same SAVEPOINT, then RELEASE or ROLLBACK TO,
+    sent on the driver's connection inside the caller's transaction. SQLAlchemy compiles
+    each of those statements anew every time: 50 microseconds a savepoint, against 1.
+
+    Use it as a context manager (an exception rolls back to the savepoint and goes on up), or
+    call commit() or rollback() once. Do not mix it with begin_nested() on one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._driver = conn.connection.driver_connection
+        self._name = f"ar_sp_{next(_savepoint_names)}"
+        self._execute(f"SAVEPOINT {self._name}")
+
+    def commit(self) -> None:
+        self._execute(f"RELEASE SAVEPOINT {self._name}")
+
+    def rollback(self) -> None:
+        self._execute(f"ROLLBACK TO SAVEPOINT {self._name}")
+        self._execute(f"RELEASE SAVEPOINT {self._name}")
+
+    def _execute(self, sql: str) -> None:
+        cursor = self._driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()

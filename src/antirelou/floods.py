@@ -39,7 +39,7 @@ from sqlalchemy import Connection, bindparam, case, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 
 from antirelou import models
-from antirelou.dbutil import db_time, dialect_insert, driver_execute, driver_execute_many
+from antirelou.dbutil import Savepoint, db_time, dialect_insert, driver_execute, driver_execute_many
 from antirelou.detect.abuse import AbuseVerdict, assess, is_clearly_abusive
 from antirelou.detect.fingerprint import cluster_keys
 from antirelou.detect.numbers import shape
@@ -437,7 +437,7 @@ def open_incident(
     news: IncidentNews,
 ) -> int:
     """Open an incident unless one is open already (one per line, by a unique index)."""
-    savepoint = conn.begin_nested()
+    savepoint = Savepoint(conn)
     try:
         new_id = conn.execute(
             models.incidents.insert()

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, or_, select, update
 
 from antirelou import alerts, budget, floods, models
-from antirelou.dbutil import db_time, dialect_insert, driver_execute
+from antirelou.dbutil import Savepoint, db_time, dialect_insert, driver_execute
 from antirelou.detect.abuse import AbuseVerdict
 from antirelou.detect.numbers import shape
 from antirelou.evidence import hooks as evidence
@@ -345,7 +345,7 @@ def _enqueue(
     """
     plan = service.plan(line)
     day = service.local_day(line, now)
-    savepoint = conn.begin_nested()
+    savepoint = Savepoint(conn)
     every_text = Mode(service.settings.defence.mode) is Mode.EVERY_TEXT
     if not every_text and not _claim(conn, line, sender.key, now):
         savepoint.rollback()

@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from antirelou import models
 from antirelou.db import make_engine
-from antirelou.dbutil import dialect_insert, driver_execute_many
+from antirelou.dbutil import Savepoint, dialect_insert, driver_execute_many
 from antirelou.inbound import receive_in, without_nul
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
@@ -216,7 +216,7 @@ def _decide(service: Service, conn: Connection, rows: Sequence[Any]) -> list[Dec
 def _decide_one(service: Service, conn: Connection, row: Any) -> Decided | str:
     """One parked text in its own savepoint: a failure undoes it alone (and says why)."""
     try:
-        with conn.begin_nested():
+        with Savepoint(conn):
             receipt = receive_in(service, conn, _unpark(row.sms), now=row.received_at)
     except Exception as exc:
         log.exception("parked text %s could not be decided (attempt %d)", row.id, row.attempts + 1)

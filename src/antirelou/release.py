@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, func, select, update
 
 from antirelou import budget, floods, models
+from antirelou.dbutil import Savepoint
 from antirelou.detect.numbers import shape
 from antirelou.outbox import ReplyStatus
 from antirelou.service import Service
@@ -128,7 +129,7 @@ def _release(
     for candidate in ranked:
         if allowance < plan.cost:
             return
-        savepoint = conn.begin_nested()
+        savepoint = Savepoint(conn)
         if budget.reserve(conn, day, plan.cost, service.caps) is not None:
             savepoint.rollback()
             return  # a cap is reached: the rest waits for tomorrow's budget

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from antirelou.dbutil import Savepoint
 from antirelou.inbound import Receipt, receive_in
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
@@ -125,7 +126,7 @@ class Intake:
     def _one(self, conn: Connection, sms: InboundSms) -> Receipt | BaseException:
         """One text in its own savepoint: a failure undoes it alone, not its neighbours."""
         try:
-            with conn.begin_nested():
+            with Savepoint(conn):
                 return receive_in(self.service, conn, sms)
         except Exception as exc:
             log.exception("a text could not be received")
