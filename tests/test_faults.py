@@ -464,7 +464,7 @@ def test_slow_provider_and_a_batch_longer_than_the_lease_send_once(
             database_url=database_url,
             twilio_url=fake.base_url,
             twilio_timeout=1.0,  # a send ends well within its lease
-            worker={"lease": "2s", "batch": 20},
+            worker={"lease": "2s", "batch": 20, "parallel_sends": 1},  # one at a time
         )
         with Fleet(tmp_path, config) as fleet:
             web = fleet.web()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,8 +12,9 @@ from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
 from antirelou.outbox import ReplyStatus
-from antirelou.providers.base import OutgoingSms
+from antirelou.providers.base import OutgoingSms, SendResult
 from antirelou.providers.registry import build_senders
+from antirelou.providers.sandbox import SandboxSender
 from antirelou.service import Service
 from antirelou.worker import Worker
 from tests.fakes.twilio_api import FakeTwilio
@@ -133,10 +134,10 @@ def test_a_failing_reply_does_not_stop_the_others_of_its_round(
     worker = make_worker(twilio_service)
     handle = worker._handle
 
-    def flaky(reply: outbox.ClaimedReply) -> None:
+    def flaky(reply: outbox.ClaimedReply, claimed_at: datetime) -> None:
         if reply.recipient == "+33611345678":
             raise RuntimeError("boom")
-        handle(reply)
+        handle(reply, claimed_at)
 
     monkeypatch.setattr(worker, "_handle", flaky)
     with pytest.raises(RuntimeError, match="boom"):
@@ -271,3 +272,41 @@ def test_paused_line_sends_nothing_until_resumed(service: Service, clock: Virtua
     with service.engine.begin() as conn:
         conn.execute(models.lines.update().values(paused=False))
     assert make_worker(service).drain() == 1
+
+
+def test_a_reply_whose_lease_ran_out_in_the_batch_is_left_to_its_new_owner(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """Two slow calls (20 s each, within the 30 s lease) hold up the third reply of a batch
+    until its lease has run out, and a second worker claims it. The first worker must see
+    that before calling the provider (the renewal), and each reply goes out once."""
+    settings = make_settings(database_url, worker={"lease": "30s", "parallel_sends": 1})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    numbers = ["+33610345678", "+33611345678", "+33612345678"]
+    try:
+        for number in numbers:
+            receive(service, sms(sender=number))
+        late = SandboxSender()
+        other = Worker(service, {"sandbox": late}, owner="other", deliver_alerts=False)
+        _open.append(other)
+
+        class Slow(SandboxSender):
+            def send(self, message: OutgoingSms) -> SendResult:
+                if not self.sent:
+                    clock.advance(timedelta(seconds=20))
+                else:  # 35 s after the claim, the third reply's lease has run out
+                    clock.advance(timedelta(seconds=15))
+                    other.run_once()
+                    clock.advance(timedelta(seconds=5))
+                return super().send(message)
+
+        slow = Slow()
+        first = Worker(service, {"sandbox": slow}, owner="first", deliver_alerts=False)
+        _open.append(first)
+        first.run_once()
+        assert [m.recipient for m in slow.sent] == numbers[:2]
+        assert [m.recipient for m in late.sent] == numbers[2:]
+        assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
+    finally:
+        service.dispose()
