@@ -359,8 +359,9 @@ def serve_minimal(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=True)
 
 
-def serve_fake_twilio(port: int) -> None:
-    """A minimal Twilio Messages API: 201 with a fresh sid for every POST."""
+def serve_fake_twilio(port: int, latency: float = 0.0) -> None:
+    """A minimal Twilio Messages API: 201 with a fresh sid for every POST, after `latency`
+    seconds (--fake-latency: the real API takes a few hundred milliseconds)."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, PlainTextResponse
@@ -370,6 +371,8 @@ def serve_fake_twilio(port: int) -> None:
         if request.method == "GET":  # reconciliation lookups: nothing was sent twice
             return JSONResponse({"messages": []})
         form = await request.form()
+        if latency:
+            await asyncio.sleep(latency)
         return JSONResponse(
             {
                 "sid": "SM" + secrets.token_hex(16),
@@ -522,29 +525,51 @@ class Books:
         with self.engine.connect() as conn:
             return int(conn.execute(text(sql), params).scalar_one())
 
+    def parked(self, prefix: str = "") -> int:
+        """Texts parked in the inbox (queued intake): on SQLite, in its file of its own."""
+        from sqlalchemy import create_engine, text
+
+        from antirelou.inbox import side_file
+
+        query = text("SELECT count(*) FROM inbox WHERE provider_id LIKE :p")
+        path = side_file(self.engine)
+        if path is None:
+            return self.count(str(query), p=prefix + "%")
+        if not path.exists():
+            return 0
+        engine = create_engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(query, {"p": prefix + "%"}).scalar_one())
+        finally:
+            engine.dispose()
+
     def messages(self, prefix: str = "") -> int:
         """Texts stored, decided or still parked in the inbox (queued intake)."""
-        return self.count(
-            "SELECT (SELECT count(*) FROM messages WHERE provider_id LIKE :p)"
-            " + (SELECT count(*) FROM inbox WHERE provider_id LIKE :p)",
-            p=prefix + "%",
-        )
+        stored = "SELECT count(*) FROM messages WHERE provider_id LIKE :p"
+        return self.count(stored, p=prefix + "%") + self.parked(prefix)
 
-    def open_work(self) -> int:
-        """Texts still waiting for a decision (queued intake) and replies still to send."""
-        replies = "SELECT count(*) FROM replies WHERE status IN ('queued', 'sending')"
-        return self.count("SELECT count(*) FROM inbox") + self.count(replies)
+    def unsent(self) -> int:
+        return self.count("SELECT count(*) FROM replies WHERE status IN ('queued', 'sending')")
 
-    def wait_drained(self, timeout: float) -> float | None:
+    def wait_drained(self, timeout: float) -> tuple[float | None, float | None]:
+        """Seconds until every text was decided, and until every reply was sent too."""
         started = time.perf_counter()
+        decided: float | None = None
         while time.perf_counter() - started < timeout:
-            if self.open_work() == 0:
-                return time.perf_counter() - started
+            if decided is None and self.parked() == 0:
+                decided = time.perf_counter() - started
+            if decided is not None and self.unsent() == 0:
+                return decided, time.perf_counter() - started
             time.sleep(0.1)
-        return None
+        return decided, None
 
 
 # --- report -----------------------------------------------------------------------------
+
+
+def _seconds(value: float | None) -> str:
+    return "not drained" if value is None else f"{value:.1f}"
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
@@ -639,6 +664,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=int, metavar="N", help="profile N webhooks in-process")
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--fake-twilio", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--fake-latency", type=float, default=0.0, help="seconds the fake Twilio takes (0)"
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=120.0, help="seconds to wait for the worker"
+    )
     args = parser.parse_args(argv)
     args.defence = args.defence or "once_per_sender"
     args.processes = args.processes or (4 if args.postgres else 1)
@@ -659,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_minimal(args.serve_minimal)
         return 0
     if args.fake_twilio:
-        serve_fake_twilio(args.fake_twilio)
+        serve_fake_twilio(args.fake_twilio, args.fake_latency)
         return 0
     if args.profile:
         return profile(args.profile, args.postgres)
@@ -689,7 +720,8 @@ def start_servers(
     antirelou = str(Path(sys.executable).parent / "antirelou")
     this = str(Path(__file__).resolve())
     fake_port = free_port()
-    fake = processes.start("fake-twilio", [sys.executable, this, "--fake-twilio", str(fake_port)])
+    fake_argv = [this, "--fake-twilio", str(fake_port), "--fake-latency", str(args.fake_latency)]
+    fake = processes.start("fake-twilio", [sys.executable, *fake_argv])
     database_url = args.postgres or f"sqlite:///{workdir / 'antirelou.db'}"
     config = workdir / "antirelou.toml"
     write_config(config, database_url, fake_port, args.defence, args.intake, args.parallel_sends)
@@ -778,19 +810,19 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
         return tally
 
     results: dict[tuple[str, str], Tally] = {}
-    drains: list[tuple[str, float | None]] = []
+    drains: list[tuple[str, tuple[float | None, float | None]]] = []
     print(f"\nphases of {args.duration:.0f} s, {args.concurrency} connections, rates {args.rates}")
     for target in (minimal, real):
         phase(target, None, warmup=True)
         if target is real:
-            books.wait_drained(120)
+            books.wait_drained(args.drain_timeout)
         for rate in args.rate_list:
             label = "max" if rate is None else f"{rate:.0f}"
             tally = phase(target, rate)
             results[(target.name, label)] = tally
             print(table([row(target.name, label, tally)], HEADER).splitlines()[3], flush=True)
             if target is real:
-                drains.append((label, books.wait_drained(120)))
+                drains.append((label, books.wait_drained(args.drain_timeout)))
     before = books.messages()
     forged = phase(real, None, forged=True)
     after = books.messages()
@@ -800,10 +832,9 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
     rows = [row(name, label, tally) for (name, label), tally in results.items()]
     rows.append(row("antirelou, forged", "max", forged))
     print(table(rows, HEADER))
-    print(
-        "texts decided and replies sent after each antirelou phase, in (s): "
-        + ", ".join(f"{label}: {'not drained' if d is None else f'{d:.1f}'}" for label, d in drains)
-    )
+    print("after each antirelou phase, every text decided / every reply sent, in (s):")
+    for label, (decided, answered) in drains:
+        print(f"    {label}: {_seconds(decided)} / {_seconds(answered)}")
 
     # Checks: every text answered 200 is stored once; nothing else is.
     checks: list[tuple[str, str, bool]] = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from antirelou import inbox, migrate, models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive_in
+from antirelou.providers.base import OutgoingSms, SendResult
 from antirelou.providers.sandbox import SandboxSender
 from antirelou.service import Service
 from antirelou.web.app import create_app
@@ -357,3 +360,45 @@ def test_a_text_carrying_a_nul_is_parked_and_decided_like_any_other(service: Ser
     with service.engine.connect() as conn:
         stored = conn.execute(select(models.messages.c.provider_id, models.messages.c.body)).one()
     assert tuple(stored) == ("SM\ufffd" + "1" * 31, "Salut\ufffdtoi")
+
+
+def test_decisions_go_on_while_the_provider_keeps_a_reply_waiting(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """The running worker decides parked texts on a thread of its own: a provider call
+    that does not come back must not hold up the decisions, and raid detection with them."""
+    settings = make_settings(database_url, web={"intake": "queued"}, worker={"poll_interval": 0.05})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    release = threading.Event()
+    calling = threading.Event()
+
+    class Stuck(SandboxSender):
+        def send(self, message: OutgoingSms) -> SendResult:
+            calling.set()
+            release.wait(30)
+            return super().send(message)
+
+    worker = Worker(service, {"sandbox": Stuck()}, deliver_alerts=False)
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run_forever, args=(stop,))
+    try:
+        with inbox.engine_of(service).begin() as conn:
+            inbox.park(conn, sms(sender=sender(0), body=text(0)), clock.now())
+        running.start()
+        assert calling.wait(10), "the first reply never reached the provider"
+        with inbox.engine_of(service).begin() as conn:
+            for n in range(1, 6):
+                inbox.park(conn, sms(sender=sender(n), body=text(n)), clock.now())
+        deadline = time.monotonic() + 10
+        while parked(service) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert parked(service) == [], "decisions waited behind a provider call"
+        assert count(service, models.messages) == 6
+    finally:
+        release.set()
+        stop.set()
+        worker.wake.set()
+        running.join(30)
+        worker.close()
+        service.dispose()

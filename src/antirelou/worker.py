@@ -83,8 +83,9 @@ class Worker:
         self._leftovers_decided = False
         self._pool: ThreadPoolExecutor | None = None
         # SQLite has one writer at a time, and a connection that finds the lock taken
-        # sleeps in its busy handler, in steps of milliseconds: this worker's sending
-        # threads take turns on a lock of their own instead (PostgreSQL locks rows).
+        # sleeps in its busy handler, in steps of milliseconds: this worker's threads
+        # (deciding, claiming, sending) take turns on a lock of their own instead
+        # (PostgreSQL locks rows).
         self._write_turn = (
             threading.Lock() if is_sqlite(self.service.engine) else contextlib.nullcontext()
         )
@@ -122,21 +123,26 @@ class Worker:
 
     def decide_parked(self) -> int:
         """Decide texts the web processes parked in the inbox (inbox.py); how many."""
-        done = inbox.decide_parked(self.service, inbox.DECIDE_BATCH)
+        with self._write_turn:
+            done = inbox.decide_parked(self.service, inbox.DECIDE_BATCH)
         return done.texts + done.failed
 
     def run_once(self) -> int:
         """One round: decide parked texts (queued intake), then claim what is due and try
         to send it. Returns how many texts it decided and replies it claimed."""
-        settings = self.service.settings.worker
         decided = self.decide_parked() if self._queued else 0
+        return decided + self._send_round()
+
+    def _send_round(self) -> int:
+        """Claim what is due and send it; how many replies it claimed."""
+        settings = self.service.settings.worker
         now = self.service.clock.now()
-        with self.service.engine.begin() as conn:
+        with self._write_turn, self.service.engine.begin() as conn:
             claimed = outbox.claim_due(
                 conn, now=now, owner=self.owner, lease=settings.lease, limit=settings.batch
             )
         self._send_all(claimed, now)
-        return decided + len(claimed)
+        return len(claimed)
 
     def _send_all(self, claimed: Sequence[ClaimedReply], claimed_at: datetime) -> None:
         """Handle each claimed reply, `parallel_sends` at a time. Every one is handled even
@@ -202,18 +208,45 @@ class Worker:
             return seq == (last.seq if last else 0)
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set; `wake` shortens the wait when a reply was just queued."""
+        """Poll until `stop` is set; `wake` shortens the wait when a reply was just queued.
+
+        With queued intake, parked texts are decided on a thread of their own: a round of
+        provider calls takes as long as the slowest of them (a few hundred milliseconds
+        against a real API), and decisions, raid detection with them, must not wait behind
+        it (39 texts decided a second instead of 300 when they did, measured)."""
+        decider = None
+        if self._queued:
+            decider = threading.Thread(
+                target=self._decide_forever, args=(stop,), name="antirelou-decide", daemon=True
+            )
+            decider.start()
         interval = self.service.settings.worker.poll_interval
         while not stop.is_set():
             try:
                 self.tick()
-                busy = self.run_once()
+                busy = self._send_round()
             except Exception:
                 log.exception("worker round failed; retrying")
                 busy = 0
             if not busy:
                 self.wake.wait(interval)
                 self.wake.clear()
+        if decider is not None:
+            decider.join()
+
+    def _decide_forever(self, stop: threading.Event) -> None:
+        """Decide parked texts until `stop` is set, waking the senders when some were."""
+        interval = self.service.settings.worker.poll_interval
+        while not stop.is_set():
+            try:
+                decided = self.decide_parked()
+            except Exception:
+                log.exception("deciding parked texts failed; retrying")
+                decided = 0
+            if decided:
+                self.wake.set()  # replies may be due
+            else:
+                stop.wait(interval)
 
     def close(self) -> None:
         if self._pool is not None:
