@@ -262,7 +262,9 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ANTIRELOU_")}
 
 
-def write_config(path: Path, database_url: str, port: int, fake_port: int) -> None:
+def write_config(
+    path: Path, database_url: str, port: int, fake_port: int, parallel_sends: int
+) -> None:
     def q(value: str) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
 
@@ -295,6 +297,9 @@ api_base_url = {q(f"http://127.0.0.1:{fake_port}")}
 [web]
 host = "127.0.0.1"
 port = {port}
+
+[worker]
+parallel_sends = {parallel_sends}
 """,
         encoding="utf-8",
     )
@@ -479,6 +484,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds (120)")
     parser.add_argument("--phase-timeout", type=float, default=300.0, help="seconds (300)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for senders")
+    parser.add_argument("--parallel-sends", type=int, default=8, help="[worker] parallel_sends")
     parser.add_argument("--fake-twilio", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--fake-latency", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -524,7 +530,7 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
     database_url = args.postgres or f"sqlite:///{workdir / 'antirelou.db'}"
     database = "PostgreSQL" if args.postgres else f"SQLite file in {workdir}"
     config = workdir / "antirelou.toml"
-    write_config(config, database_url, port, fake_port)
+    write_config(config, database_url, port, fake_port, args.parallel_sends)
     base_url = f"http://127.0.0.1:{port}"
 
     print("antirelou webhook benchmark")
