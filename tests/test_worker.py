@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from antirelou import models, outbox
+from antirelou import models, operations, outbox
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
@@ -307,6 +307,42 @@ def test_a_reply_whose_lease_ran_out_in_the_batch_is_left_to_its_new_owner(
         first.run_once()
         assert [m.recipient for m in slow.sent] == numbers[:2]
         assert [m.recipient for m in late.sent] == numbers[2:]
+        assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
+    finally:
+        service.dispose()
+
+
+def test_the_kill_switch_stops_replies_already_claimed(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """An operator pauses the line while a batch is going out: what was not yet sent stays
+    in the queue, untried, and goes out once the line resumes."""
+    settings = make_settings(database_url, worker={"parallel_sends": 1})
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    numbers = ["+33610345678", "+33611345678", "+33612345678"]
+    try:
+        for number in numbers:
+            receive(service, sms(sender=number))
+
+        class Pausing(SandboxSender):
+            def send(self, message: OutgoingSms) -> SendResult:
+                if not self.sent:
+                    operations.set_paused(service, LINE, True, "alice", "raid")
+                return super().send(message)
+
+        sender = Pausing()
+        worker = Worker(service, {"sandbox": sender}, deliver_alerts=False)
+        _open.append(worker)
+        assert worker.run_once() == 3
+        assert [m.recipient for m in sender.sent] == numbers[:1]
+        waiting = [r for r in replies(service) if r.status == ReplyStatus.QUEUED]
+        assert [(r.recipient, r.attempts) for r in waiting] == [(n, 0) for n in numbers[1:]]
+        assert worker.run_once() == 0, "a paused line's replies are not claimed"
+
+        operations.set_paused(service, LINE, False, "alice")
+        worker.drain()
+        assert [m.recipient for m in sender.sent] == numbers
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
     finally:
         service.dispose()

@@ -260,6 +260,33 @@ def is_opted_out(conn: Connection, line: str, number: str) -> bool:
     return found is not None
 
 
+_PAUSED = select(models.lines.c.paused).where(models.lines.c.number == bindparam("line"))
+
+
+def line_paused(conn: Connection, line: str) -> bool:
+    """The kill switch (`antirelou lines pause`), as it stands now."""
+    return bool(driver_execute(conn, _PAUSED, {"line": line}).scalar())
+
+
+def give_back(conn: Connection, reply: ClaimedReply, *, owner: str, now: datetime) -> bool:
+    """Put a claimed reply back in the queue untried (its line was paused since the claim),
+    with the attempt its claim counted: it waits there for the line to resume."""
+    r = models.replies
+    result = conn.execute(
+        update(r)
+        .where(_MINE)
+        .values(
+            status=ReplyStatus.QUEUED,
+            attempts=r.c.attempts - 1,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        ),
+        {"rid": reply.id, "owner": owner},
+    )
+    return result.rowcount == 1
+
+
 def queue_depth(conn: Connection) -> int:
     r = models.replies
     query = select(func.count()).where(r.c.status.in_([s.value for s in OPEN_STATUSES]))

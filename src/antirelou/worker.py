@@ -261,8 +261,15 @@ class Worker:
         if line is None or sender is None:
             self._fail(reply, "no provider for this line", "no_provider", ReplyStatus.FAILED)
             return
-        if self._opted_out(reply):
+        opted_out, paused = self._stopped(reply)
+        if opted_out:
             self._fail(reply, "recipient opted out", "opted_out", ReplyStatus.CANCELLED)
+            return
+        if paused:  # the kill switch was pulled after the claim: it stops this one too
+            with self._reply_transaction() as conn:
+                now = self.service.clock.now()
+                outbox.give_back(conn, reply, owner=self.owner, now=now)
+            log.info("reply %s: its line was paused; back in the queue, not sent", reply.id)
             return
         if not self._still_mine(reply, claimed_at):
             log.info("reply %s: lease lost while it waited in the batch; not sending", reply.id)
@@ -375,6 +382,8 @@ class Worker:
                 outbox.mark_opted_out(conn, reply.line, reply.recipient, now)
         log.warning("reply %s to %s not sent: %s", reply.id, mask(reply.recipient), error)
 
-    def _opted_out(self, reply: ClaimedReply) -> bool:
+    def _stopped(self, reply: ClaimedReply) -> tuple[bool, bool]:
+        """Whether the recipient opted out, and whether the line is paused, right now."""
         with self.service.engine.connect() as conn:
-            return outbox.is_opted_out(conn, reply.line, reply.recipient)
+            opted_out = outbox.is_opted_out(conn, reply.line, reply.recipient)
+            return opted_out, outbox.line_paused(conn, reply.line)
