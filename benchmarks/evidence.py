@@ -161,8 +161,8 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 def _without_evidence() -> Callable[[], None]:
     """Make receive() write no evidence record (whether or not the hooks are applied)."""
     saved = (hooks.inbound, hooks.incident_news)
-    hooks.inbound = lambda *a, **k: 0  # type: ignore[assignment]
-    hooks.incident_news = lambda *a, **k: None  # type: ignore[assignment]
+    hooks.inbound = lambda *a, **k: 0
+    hooks.incident_news = lambda *a, **k: None
 
     def restore() -> None:
         hooks.inbound, hooks.incident_news = saved
@@ -185,7 +185,7 @@ def _with_evidence() -> Callable[[], None]:
         hooks.inbound(conn, sms, message_id, receipt.decision, receipt.incident_id, now)
         return receipt
 
-    antirelou.inbound._process = process  # type: ignore[assignment]
+    antirelou.inbound._process = process
 
     def restore() -> None:
         antirelou.inbound._process = original

@@ -426,7 +426,7 @@ class Processes:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if child.poll() is not None:
-                raise SystemExit(f"{child.args} exited during start-up:\n{self.logs()}")
+                raise SystemExit(f"{child.args!r} exited during start-up:\n{self.logs()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=1).status_code == 200:
                     return
@@ -863,7 +863,7 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
         (
             f">= {THROUGHPUT_TARGET:.0f} inbound texts/s end to end",
             f"{best.throughput:.0f}/s at max" if best else "no max phase",
-            bool(best) and best.throughput >= THROUGHPUT_TARGET and best.error_rate == 0,
+            best is not None and best.throughput >= THROUGHPUT_TARGET and best.error_rate == 0,
         ),
         (
             f">= {SHARE_TARGET:.0%} of the minimal endpoint",
@@ -873,7 +873,7 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
         (
             f"p99 < {P99_TARGET_MS:.0f} ms at {P99_RATE} texts/s",
             f"{percentile(at_300.latencies_ms, 99):.1f} ms" if at_300 else "rate not run",
-            bool(at_300)
+            at_300 is not None
             and percentile(at_300.latencies_ms, 99) < P99_TARGET_MS
             and at_300.error_rate == 0,
         ),
@@ -920,7 +920,7 @@ def profile(count: int, postgres: str | None) -> int:
         return func(*args, **kwargs)
 
     # cProfile sees one thread: run receive() on the event loop's thread instead of the pool.
-    twilio_hooks.run_in_threadpool = inline  # type: ignore[assignment]
+    twilio_hooks.run_in_threadpool = inline  # type: ignore[attr-defined]
 
     workdir = Path(tempfile.mkdtemp(prefix="antirelou-profile-"))
     try:

@@ -495,7 +495,8 @@ def plot(path: Path, truth: dict[str, Any], texts: list[Any], runs: dict[str, Ru
         unique = dict(zip(labels, handles, strict=True))
         ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=8)
         ax.grid(alpha=0.3)
-    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M"))
+    formatter = mdates.DateFormatter("%a %H:%M")  # type: ignore[no-untyped-call]
+    axes[2].xaxis.set_major_formatter(formatter)
     axes[2].set_xlabel("Europe/Paris time")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

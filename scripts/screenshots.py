@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, ViewportSize, sync_playwright  # noqa: E402
 from tests.dashboard_kit import PASSWORD, dashboard_app  # noqa: E402
 from tests.demo_data import ordinary_day, raid  # noqa: E402
 from tests.helpers import make_settings  # noqa: E402
@@ -29,8 +29,8 @@ from antirelou.db import make_engine  # noqa: E402
 from antirelou.service import Service  # noqa: E402
 from antirelou.web.accounts import Role, create_user  # noqa: E402
 
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def demo_service(folder: Path, port: int) -> Service:
