@@ -1,16 +1,20 @@
-"""What the webhook benchmarks share: a Twilio inbound form as Twilio posts it, ports,
-per-process CPU time, percentiles. Imported by benchmarks/load.py and webhook.py (run as
-scripts, so this folder is on the path)."""
+"""What the webhook benchmarks share: a Twilio inbound form as Twilio posts it, a fake
+Twilio Messages API, ports, per-process CPU time, percentiles. Imported by
+benchmarks/load.py, webhook.py and sends.py (run as scripts, so this folder is on the
+path)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 LINE = "+33939000021"
 ACCOUNT_SID = "AC" + "0" * 32
+MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 
 
 def inbound_form(sid: str, sender: str, text_body: str) -> list[tuple[str, str]]:
@@ -59,3 +63,44 @@ def percentile(values: Sequence[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+def serve_fake_twilio(port: int, latency: float = 0.0) -> None:
+    """A minimal Twilio Messages API, for the worker's sends: 201 with a fresh sid for every
+    POST, after `latency` seconds (a real API takes a few hundred milliseconds)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    async def messages(request: Request) -> Response:
+        if request.method == "GET":  # reconciliation lookups: nothing was sent twice
+            return JSONResponse({"messages": []})
+        form = await request.form()
+        if latency:
+            await asyncio.sleep(latency)
+        return JSONResponse(
+            {
+                "sid": "SM" + secrets.token_hex(16),
+                "account_sid": request.path_params["account_sid"],
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "body": form.get("Body"),
+                "status": "queued",
+                "price": None,
+                "price_unit": "EUR",
+            },
+            status_code=201,
+        )
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[
+            Route(MESSAGES_PATH, messages, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+        ]
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

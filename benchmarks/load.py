@@ -64,7 +64,15 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 
-from benchkit import ACCOUNT_SID, LINE, cpu_seconds, free_port, inbound_form, percentile
+from benchkit import (
+    ACCOUNT_SID,
+    LINE,
+    cpu_seconds,
+    free_port,
+    inbound_form,
+    percentile,
+    serve_fake_twilio,
+)
 
 # Module level: FastAPI resolves the endpoint's (postponed) annotations in these globals.
 from fastapi import Request, Response
@@ -72,7 +80,6 @@ from fastapi import Request, Response
 AUTH_TOKEN = "bench-token"  # noqa: S105 - a throwaway token for a local fake
 PUBLIC_URL = "https://decoy.example.org"  # behind a proxy: signatures cover this URL
 WEBHOOK_PATH = "/webhooks/twilio/sms"
-MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 THROUGHPUT_TARGET = 1000.0
@@ -357,45 +364,6 @@ def serve_minimal(port: int) -> None:
         return PlainTextResponse("ok")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=True)
-
-
-def serve_fake_twilio(port: int, latency: float = 0.0) -> None:
-    """A minimal Twilio Messages API: 201 with a fresh sid for every POST, after `latency`
-    seconds (--fake-latency: the real API takes a few hundred milliseconds)."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse, PlainTextResponse
-    from starlette.routing import Route
-
-    async def messages(request: Request) -> Response:
-        if request.method == "GET":  # reconciliation lookups: nothing was sent twice
-            return JSONResponse({"messages": []})
-        form = await request.form()
-        if latency:
-            await asyncio.sleep(latency)
-        return JSONResponse(
-            {
-                "sid": "SM" + secrets.token_hex(16),
-                "to": form.get("To"),
-                "from": form.get("From"),
-                "body": form.get("Body"),
-                "status": "queued",
-                "price": None,
-                "price_unit": "EUR",
-            },
-            status_code=201,
-        )
-
-    async def healthz(_request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    app = Starlette(
-        routes=[
-            Route(MESSAGES_PATH, messages, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-        ]
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 class Processes:

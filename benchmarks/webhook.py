@@ -50,14 +50,21 @@ from urllib.parse import urlencode
 
 import httpx
 import phonenumbers
-from benchkit import ACCOUNT_SID, LINE, cpu_seconds, free_port, inbound_form, percentile
+from benchkit import (
+    ACCOUNT_SID,
+    LINE,
+    cpu_seconds,
+    free_port,
+    inbound_form,
+    percentile,
+    serve_fake_twilio,
+)
 from sqlalchemy import Engine, bindparam, create_engine, text
 
 from antirelou.providers.twilio import compute_signature
 
 AUTH_TOKEN = "bench-token"  # noqa: S105 - a throwaway token for a local fake
 WEBHOOK_PATH = "/webhooks/twilio/sms"
-MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 
 LATENCY_TARGET_MS = 20.0
 THROUGHPUT_TARGET = 500.0
@@ -303,51 +310,6 @@ parallel_sends = {parallel_sends}
 """,
         encoding="utf-8",
     )
-
-
-# --- the fake Twilio ------------------------------------------------------------------
-
-
-def serve_fake_twilio(port: int, latency: float = 0.0) -> None:
-    """A minimal Twilio Messages API: 201 with a fresh sid for every POST, after `latency`
-    seconds (benchmarks/sends.py: a real API takes its time)."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse, Response
-    from starlette.routing import Route
-
-    async def messages(request: Request) -> Response:
-        if request.method == "GET":  # reconciliation lookups: nothing was sent twice
-            return JSONResponse({"messages": []})
-        form = await request.form()
-        if latency:
-            await asyncio.sleep(latency)
-        sid = "SM" + secrets.token_hex(16)
-        return JSONResponse(
-            {
-                "sid": sid,
-                "account_sid": request.path_params["account_sid"],
-                "to": form.get("To"),
-                "from": form.get("From"),
-                "body": form.get("Body"),
-                "status": "queued",
-                "price": None,
-                "price_unit": "EUR",
-            },
-            status_code=201,
-        )
-
-    async def healthz(_request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    app = Starlette(
-        routes=[
-            Route(MESSAGES_PATH, messages, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-        ]
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # --- the database ---------------------------------------------------------------------

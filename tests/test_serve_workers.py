@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from antirelou.providers.twilio import compute_signature
 from tests.fakes.twilio_api import FakeTwilio
-from tests.test_cli import ANTIRELOU, environment, free_port, wait_for
+from tests.test_cli import ANTIRELOU, environment, free_port, healthy, wait_for
 
 LINE = "+33939000021"
 SENDERS = ("+33612345678", "+33698765432", "+33755512345")  # three blocks of 100
@@ -95,17 +95,8 @@ def start_serve(config: Path, log: Path, *options: str) -> tuple[subprocess.Pope
             stderr=subprocess.STDOUT,
             env=environment(),
         )
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited early:\n{log.read_text()}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_for(healthy, timeout=30, why="/healthz")
+        wait_for(lambda: healthy(process, port, log), timeout=30, why="/healthz")
     except BaseException:
         process.kill()
         process.wait(timeout=15)

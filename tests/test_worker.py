@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,27 @@ from tests.helpers import LINE, count, counter, make_settings, replies, sms
 SENDER = "+33612345678"
 
 
+@contextmanager
+def service_for(database_url: str, clock: VirtualClock, **overrides: Any) -> Iterator[Service]:
+    """A service on `make_settings(database_url, **overrides)`, its lines in the database."""
+    service = Service(make_settings(database_url, **overrides), make_engine(database_url), clock)
+    service.sync_lines()
+    try:
+        yield service
+    finally:
+        service.dispose()
+
+
+def twilio_of(fake: FakeTwilio, **extra: object) -> dict[str, object]:
+    """The [twilio] settings that point at the fake API."""
+    return {
+        "account_sid": fake.account_sid,
+        "auth_token": fake.auth_token,
+        "api_base_url": fake.base_url,
+        **extra,
+    }
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
     with FakeTwilio(hang_seconds=1.5) as running:
@@ -31,21 +54,14 @@ def fake() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def twilio_service(database_url: str, clock: VirtualClock, fake: FakeTwilio) -> Iterator[Service]:
-    settings = make_settings(
+    with service_for(
         database_url,
+        clock,
         lines=[{"number": LINE, "provider": "twilio"}],
-        twilio={
-            "account_sid": fake.account_sid,
-            "auth_token": fake.auth_token,
-            "api_base_url": fake.base_url,
-            "timeout": 0.5,
-        },
+        twilio=twilio_of(fake, timeout=0.5),
         worker={"backoff": "1s", "lease": "30s", "max_attempts": 5},
-    )
-    service = Service(settings, make_engine(database_url), clock)
-    service.sync_lines()
-    yield service
-    service.dispose()
+    ) as service:
+        yield service
 
 
 _open: list[Worker] = []
@@ -100,19 +116,13 @@ def test_provider_calls_run_parallel_sends_at_a_time(
     """A real API takes a few hundred milliseconds to answer: the worker keeps
     `parallel_sends` calls in flight, never more, and still sends each reply once."""
     fake.latency = 0.4
-    settings = make_settings(
+    with service_for(
         database_url,
+        clock,
         lines=[{"number": LINE, "provider": "twilio"}],
-        twilio={
-            "account_sid": fake.account_sid,
-            "auth_token": fake.auth_token,
-            "api_base_url": fake.base_url,
-        },
+        twilio=twilio_of(fake),
         worker={"parallel_sends": parallel},
-    )
-    service = Service(settings, make_engine(database_url), clock)
-    service.sync_lines()
-    try:
+    ) as service:
         senders = [f"+3361{i}345678" for i in range(6)]  # not one block: no raid shape
         for number in senders:
             receive(service, sms(sender=number))
@@ -120,8 +130,6 @@ def test_provider_calls_run_parallel_sends_at_a_time(
         assert fake.most_in_flight == parallel
         assert sorted(m["to"] for m in fake.messages) == senders
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
-    finally:
-        service.dispose()
 
 
 def test_a_failing_reply_does_not_stop_the_others_of_its_round(
@@ -247,21 +255,17 @@ def test_worker_killed_after_send_before_recording_does_not_resend(
 
 
 def test_opt_out_before_a_delayed_reply_cancels_it(database_url: str, clock: VirtualClock) -> None:
-    settings = make_settings(
-        database_url, lines=[{"number": LINE, "provider": "sandbox", "reply_delay": "1h"}]
-    )
-    service = Service(settings, make_engine(database_url), clock)
-    service.sync_lines()
-    receive(service, sms(sender=SENDER, body="t'es mignonne"))
-    worker = make_worker(service)
-    assert worker.run_once() == 0  # not due yet: she has an hour to leave
-    receive(service, sms(sender=SENDER, body="STOP"))
-    clock.advance(timedelta(hours=1))
-    worker.drain()
-    reply = replies(service)[0]
-    assert reply.status == ReplyStatus.CANCELLED
-    assert counter(service, "day:2017-10-27") == (0, 0)
-    service.dispose()
+    lines = [{"number": LINE, "provider": "sandbox", "reply_delay": "1h"}]
+    with service_for(database_url, clock, lines=lines) as service:
+        receive(service, sms(sender=SENDER, body="t'es mignonne"))
+        worker = make_worker(service)
+        assert worker.run_once() == 0  # not due yet: she has an hour to leave
+        receive(service, sms(sender=SENDER, body="STOP"))
+        clock.advance(timedelta(hours=1))
+        worker.drain()
+        reply = replies(service)[0]
+        assert reply.status == ReplyStatus.CANCELLED
+        assert counter(service, "day:2017-10-27") == (0, 0)
 
 
 def test_paused_line_sends_nothing_until_resumed(service: Service, clock: VirtualClock) -> None:
@@ -280,11 +284,8 @@ def test_a_reply_whose_lease_ran_out_in_the_batch_is_left_to_its_new_owner(
     """Two slow calls (20 s each, within the 30 s lease) hold up the third reply of a batch
     until its lease has run out, and a second worker claims it. The first worker must see
     that before calling the provider (the renewal), and each reply goes out once."""
-    settings = make_settings(database_url, worker={"lease": "30s", "parallel_sends": 1})
-    service = Service(settings, make_engine(database_url), clock)
-    service.sync_lines()
     numbers = ["+33610345678", "+33611345678", "+33612345678"]
-    try:
+    with service_for(database_url, clock, worker={"lease": "30s", "parallel_sends": 1}) as service:
         for number in numbers:
             receive(service, sms(sender=number))
         late = SandboxSender()
@@ -308,8 +309,6 @@ def test_a_reply_whose_lease_ran_out_in_the_batch_is_left_to_its_new_owner(
         assert [m.recipient for m in slow.sent] == numbers[:2]
         assert [m.recipient for m in late.sent] == numbers[2:]
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
-    finally:
-        service.dispose()
 
 
 def test_the_kill_switch_stops_replies_already_claimed(
@@ -317,11 +316,8 @@ def test_the_kill_switch_stops_replies_already_claimed(
 ) -> None:
     """An operator pauses the line while a batch is going out: what was not yet sent stays
     in the queue, untried, and goes out once the line resumes."""
-    settings = make_settings(database_url, worker={"parallel_sends": 1})
-    service = Service(settings, make_engine(database_url), clock)
-    service.sync_lines()
     numbers = ["+33610345678", "+33611345678", "+33612345678"]
-    try:
+    with service_for(database_url, clock, worker={"parallel_sends": 1}) as service:
         for number in numbers:
             receive(service, sms(sender=number))
 
@@ -344,5 +340,3 @@ def test_the_kill_switch_stops_replies_already_claimed(
         worker.drain()
         assert [m.recipient for m in sender.sent] == numbers
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
-    finally:
-        service.dispose()

@@ -23,6 +23,7 @@ from antirelou.detect.abuse import AbuseVerdict
 from antirelou.detect.numbers import shape
 from antirelou.evidence import hooks as evidence
 from antirelou.keywords import Keyword, keyword_of
+from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
 from antirelou.phone import SenderNumber, classify
@@ -310,7 +311,7 @@ def _facts(
     return Facts(
         now=now,
         rules=service.rules(line) if line else None,
-        line_paused=_paused(conn, line.number) if line else False,
+        line_paused=line_paused(conn, line.number) if line else False,
         sender=sender,
         sender_is_line=service.line(sender.key) is not None,
         keyword=keyword,
@@ -319,13 +320,6 @@ def _facts(
         reply_cost=service.plan(line).cost if line else 0,
         budget=budget.snapshot(conn, day, service.caps),
     )
-
-
-_PAUSED = select(models.lines.c.paused).where(models.lines.c.number == bindparam("n"))
-
-
-def _paused(conn: Connection, number: str) -> bool:
-    return bool(driver_execute(conn, _PAUSED, {"n": number}).scalar())
 
 
 def _enqueue(

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from antirelou import models
-from antirelou.db import make_engine
+from antirelou.db import is_memory, is_sqlite, make_engine
 from antirelou.dbutil import Savepoint, dialect_insert, driver_execute_many
 from antirelou.inbound import receive_in, without_nul
 from antirelou.providers.base import InboundSms
@@ -61,10 +61,9 @@ _opening = threading.Lock()
 def side_file(engine: Engine) -> Path | None:
     """The inbox's own file beside a SQLite database file; None when it lives in the
     database itself (PostgreSQL, or a SQLite database in memory)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if not is_sqlite(engine) or is_memory(engine):
         return None
-    path = Path(database)
+    path = Path(str(engine.url.database))
     return path.with_name(f"{path.stem}.inbox{path.suffix or '.db'}")
 
 

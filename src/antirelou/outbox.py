@@ -260,14 +260,6 @@ def is_opted_out(conn: Connection, line: str, number: str) -> bool:
     return found is not None
 
 
-_PAUSED = select(models.lines.c.paused).where(models.lines.c.number == bindparam("line"))
-
-
-def line_paused(conn: Connection, line: str) -> bool:
-    """The kill switch (`antirelou lines pause`), as it stands now."""
-    return bool(driver_execute(conn, _PAUSED, {"line": line}).scalar())
-
-
 def give_back(conn: Connection, reply: ClaimedReply, *, owner: str, now: datetime) -> bool:
     """Put a claimed reply back in the queue untried (its line was paused since the claim),
     with the attempt its claim counted: it waits there for the line to resume."""

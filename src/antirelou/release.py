@@ -22,6 +22,7 @@ from sqlalchemy import Connection, func, select, update
 from antirelou import budget, floods, models
 from antirelou.dbutil import Savepoint
 from antirelou.detect.numbers import shape
+from antirelou.killswitch import line_paused
 from antirelou.outbox import ReplyStatus
 from antirelou.service import Service
 from antirelou.settings import LineSettings
@@ -69,7 +70,7 @@ def release_held(
             sweeps[line.number] = now
             continue
         with service.engine.begin() as conn:
-            if not _paused(conn, line.number):
+            if not line_paused(conn, line.number):
                 _release_line(service, conn, line, now, report, sweeps)
     return report
 
@@ -216,11 +217,6 @@ def _released_spend(conn: Connection, line: str, now: datetime) -> int:
         )
     ).scalar_one()
     return int(total)
-
-
-def _paused(conn: Connection, number: str) -> bool:
-    lines = models.lines
-    return bool(conn.execute(select(lines.c.paused).where(lines.c.number == number)).scalar())
 
 
 def cancel_held(service: Service, line: str | None, now: datetime, reason: str) -> int:

@@ -9,7 +9,7 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from antirelou import models
 from antirelou.budget import Caps
@@ -17,6 +17,7 @@ from antirelou.clock import Clock, SystemClock
 from antirelou.db import make_engine
 from antirelou.dbutil import insert_or_ignore
 from antirelou.encoding import segment
+from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
 from antirelou.policy import LineRules
 from antirelou.settings import LineSettings, Settings
@@ -78,10 +79,7 @@ class Service:
 
     def is_paused(self, number: str) -> bool:
         with self.engine.connect() as conn:
-            paused = conn.execute(
-                select(models.lines.c.paused).where(models.lines.c.number == number)
-            ).scalar()
-        return bool(paused)
+            return line_paused(conn, number)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, select
 
 from antirelou import floods, models
 from antirelou.evidence import hooks as evidence
+from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
 from antirelou.service import Service
 from antirelou.settings import LineSettings
@@ -123,11 +124,7 @@ def _decide(
             c.c.line == line.number, c.c.caller == call.caller, c.c.answered.is_(True)
         )
     ).scalar_one()
-    paused = bool(
-        conn.execute(
-            select(models.lines.c.paused).where(models.lines.c.number == line.number)
-        ).scalar()
-    )
+    paused = line_paused(conn, line.number)
     incident_id = floods.open_incident_id(conn, line.number)
     decision = decide_call(paused, incident_id is not None, int(plays), line.voice_max_plays)
     return decision, incident_id

@@ -31,6 +31,7 @@ from antirelou.evidence.chain import head as evidence_head
 from antirelou.evidence.checkpoints import latest as latest_checkpoint
 from antirelou.evidence.tick import tick as evidence_tick
 from antirelou.floods import IncidentNews, close_calm_incidents
+from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
 from antirelou.observability import provider_call
 from antirelou.outbox import ClaimedReply, ReplyStatus
@@ -137,7 +138,7 @@ class Worker:
         """Claim what is due and send it; how many replies it claimed."""
         settings = self.service.settings.worker
         now = self.service.clock.now()
-        with self._write_turn, self.service.engine.begin() as conn:
+        with self._writing() as conn:
             claimed = outbox.claim_due(
                 conn, now=now, owner=self.owner, lease=settings.lease, limit=settings.batch
             )
@@ -161,8 +162,8 @@ class Worker:
             raise failures[0]
 
     @contextlib.contextmanager
-    def _reply_transaction(self) -> Iterator[Connection]:
-        """A short write transaction about one reply, on any of the sending threads."""
+    def _writing(self) -> Iterator[Connection]:
+        """A short write transaction, in this worker's turn on SQLite (see _write_turn)."""
         with self._write_turn, self.service.engine.begin() as conn:
             yield conn
 
@@ -266,7 +267,7 @@ class Worker:
             self._fail(reply, "recipient opted out", "opted_out", ReplyStatus.CANCELLED)
             return
         if paused:  # the kill switch was pulled after the claim: it stops this one too
-            with self._reply_transaction() as conn:
+            with self._writing() as conn:
                 now = self.service.clock.now()
                 outbox.give_back(conn, reply, owner=self.owner, now=now)
             log.info("reply %s: its line was paused; back in the queue, not sent", reply.id)
@@ -289,7 +290,7 @@ class Worker:
         if now - claimed_at < lease / 20:
             return True
         until = now + lease
-        with self._reply_transaction() as conn:
+        with self._writing() as conn:
             return outbox.renew_lease(conn, reply, owner=self.owner, until=until, now=now)
 
     def _outgoing(self, reply: ClaimedReply, provider: str) -> OutgoingSms:
@@ -313,7 +314,7 @@ class Worker:
             return
         now = self.service.clock.now()
         price = self._price(result)
-        with self._reply_transaction() as conn:
+        with self._writing() as conn:
             recorded = outbox.mark_sent(
                 conn,
                 reply,
@@ -345,7 +346,7 @@ class Worker:
             return
         now = self.service.clock.now()
         delay = self._backoff(reply.attempts, error.retry_after)
-        with self._reply_transaction() as conn:
+        with self._writing() as conn:
             outbox.mark_retry(
                 conn,
                 reply,
@@ -374,7 +375,7 @@ class Worker:
         opted_out: bool = False,
     ) -> None:
         now = self.service.clock.now()
-        with self._reply_transaction() as conn:
+        with self._writing() as conn:
             outbox.mark_failed(
                 conn, reply, owner=self.owner, error=error, code=code, now=now, status=status
             )
@@ -386,4 +387,4 @@ class Worker:
         """Whether the recipient opted out, and whether the line is paused, right now."""
         with self.service.engine.connect() as conn:
             opted_out = outbox.is_opted_out(conn, reply.line, reply.recipient)
-            return opted_out, outbox.line_paused(conn, reply.line)
+            return opted_out, line_paused(conn, reply.line)
