@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from antirelou import budget, floods, models
-from antirelou.dbutil import Savepoint
+from antirelou.dbutil import Savepoint, db_time, driver_execute
 from antirelou.detect.numbers import shape
 from antirelou.killswitch import line_paused
 from antirelou.outbox import ReplyStatus
@@ -76,15 +76,18 @@ def release_held(
 
 
 _LINES_HOLDING = (
-    select(models.replies.c.line).where(models.replies.c.status == ReplyStatus.HELD).distinct()
+    select(models.replies.c.line)
+    .where(models.replies.c.status == ReplyStatus.HELD.value)
+    .distinct()
 )
 
 
 def _lines_holding(service: Service) -> set[str]:
     """The lines with a held reply: one read on the (status, due_at) index, so a tick
-    outside incidents costs no transaction and no sum over the line's replies."""
+    outside incidents costs no transaction and no sum over the line's replies. Every tick
+    asks, so it goes through the driver's cursor (dbutil.driver_execute)."""
     with service.engine.connect() as conn:
-        return set(conn.execute(_LINES_HOLDING).scalars())
+        return {row[0] for row in driver_execute(conn, _LINES_HOLDING, {}).rows}
 
 
 def _release_line(
@@ -140,36 +143,46 @@ def _release(
         report.released += 1
 
 
-def _held(conn: Connection, line: str, now: datetime) -> list[Held]:
-    r, s = models.replies, models.senders
-    rows = conn.execute(
-        select(
-            r.c.id,
-            r.c.recipient,
-            r.c.held_at,
-            s.c.message_count,
-            s.c.hostile_texts,
-            s.c.raider_signals,
-            s.c.opted_out_at,
-            s.c.blocked_until,
-        )
-        .join(s, (s.c.line == r.c.line) & (s.c.number == r.c.recipient))
-        .where(r.c.line == line, r.c.status == ReplyStatus.HELD)
-        .order_by(r.c.held_at)
+_r, _s = models.replies, models.senders
+_HELD = (
+    select(
+        _r.c.id,
+        _r.c.recipient,
+        _r.c.held_at,
+        _s.c.message_count,
+        _s.c.hostile_texts,
+        _s.c.raider_signals,
+        _s.c.opted_out_at,
+        _s.c.blocked_until,
     )
-    return [
-        Held(
-            row.id,
-            row.recipient,
-            row.held_at,
-            row.message_count,
-            row.hostile_texts,
-            row.raider_signals is not None,
-            row.opted_out_at is not None,
-            row.blocked_until is not None and row.blocked_until > now,
+    .join(_s, (_s.c.line == _r.c.line) & (_s.c.number == _r.c.recipient))
+    .where(_r.c.line == bindparam("line"), _r.c.status == ReplyStatus.HELD.value)
+    .order_by(_r.c.held_at)
+)
+
+
+def _held(conn: Connection, line: str, now: datetime) -> list[Held]:
+    """The line's held replies, oldest first; read on every sweep of a raid's tick."""
+    held = []
+    for row in driver_execute(conn, _HELD, {"line": line}).rows:
+        reply_id, recipient, held_at, count, hostile, raider, opted_out, blocked_until = row
+        blocked_until = db_time(conn, blocked_until)
+        held_since = db_time(conn, held_at)
+        assert held_since is not None
+        blocked = blocked_until is not None and blocked_until > now
+        held.append(
+            Held(
+                reply_id,
+                recipient,
+                held_since,
+                count,
+                hostile,
+                raider is not None,
+                opted_out is not None,
+                blocked,
+            )
         )
-        for row in rows
-    ]
+    return held
 
 
 def _cancel_reason(held: Held, now: datetime, expiry: timedelta) -> str | None:
@@ -209,14 +222,14 @@ def _queue(conn: Connection, reply_id: int, cost: int, day: str, now: datetime) 
     )
 
 
+_RELEASED_SPEND = select(func.coalesce(func.sum(_r.c.reserved_micros), 0)).where(
+    _r.c.line == bindparam("line"), _r.c.released_at > bindparam("since")
+)
+
+
 def _released_spend(conn: Connection, line: str, now: datetime) -> int:
-    r = models.replies
-    total = conn.execute(
-        select(func.coalesce(func.sum(r.c.reserved_micros), 0)).where(
-            r.c.line == line, r.c.released_at > now - PACE_WINDOW
-        )
-    ).scalar_one()
-    return int(total)
+    params = {"line": line, "since": now - PACE_WINDOW}
+    return int(driver_execute(conn, _RELEASED_SPEND, params).scalar())
 
 
 def cancel_held(service: Service, line: str | None, now: datetime, reason: str) -> int:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, exists, func, select, union_all
 
 from antirelou import alerts, inbox, models, outbox
 from antirelou.db import is_memory, is_sqlite
+from antirelou.dbutil import db_time, driver_execute
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
@@ -50,8 +51,8 @@ def worker_id() -> str:
 
 def _next_due_statement() -> Any:
     r = models.replies
-    queued = select(func.min(r.c.due_at)).where(r.c.status == ReplyStatus.QUEUED)
-    leased = select(func.min(r.c.lease_until)).where(r.c.status == ReplyStatus.SENDING)
+    queued = select(func.min(r.c.due_at)).where(r.c.status == ReplyStatus.QUEUED.value)
+    leased = select(func.min(r.c.lease_until)).where(r.c.status == ReplyStatus.SENDING.value)
     # Both read the (status, due_at) index; MIN over the union skips the NULL of an empty one.
     both = union_all(queued, leased).subquery()
     return select(func.min(both.c[0]))
@@ -195,7 +196,7 @@ class Worker:
         time or sending reply's lease end (None: nothing queued or sending). Replays use
         it to skip rounds that would claim nothing."""
         with self.service.engine.connect() as conn:
-            return conn.execute(_NEXT_DUE).scalar()
+            return db_time(conn, driver_execute(conn, _NEXT_DUE, {}).scalar())
 
     def idle(self) -> bool:
         """Whether a tick would find nothing to do but its daily chores: no reply held,
