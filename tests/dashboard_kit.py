@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fastapi import FastAPI
+from httpx import Response
 from starlette.testclient import TestClient
 
 from antirelou.service import Service
@@ -36,19 +37,21 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def log_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
-    """Log in through the form; return the session's CSRF token."""
+def post_login(
+    client: TestClient, email: str, password: str = PASSWORD, code: str = ""
+) -> Response:
+    """Fill and send the login form (its CSRF token included); the response, unfollowed."""
     form = client.get("/login")
-    response = client.post(
-        "/login",
-        data={
-            "email": email,
-            "password": password,
-            "csrf": csrf_of(form.text),
-            "next": "/dashboard",
-        },
-        follow_redirects=False,
-    )
+    data = {"email": email, "password": password, "csrf": csrf_of(form.text), "next": "/dashboard"}
+    if code:
+        data["code"] = code
+    response: Response = client.post("/login", data=data, follow_redirects=False)
+    return response
+
+
+def log_in(client: TestClient, email: str, password: str = PASSWORD, code: str = "") -> str:
+    """Log in through the form; return the session's CSRF token."""
+    response = post_login(client, email, password, code)
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/dashboard").text)
 

@@ -87,7 +87,7 @@ def test_wrong_password_is_refused_without_saying_which_part(app: FastAPI) -> No
                 data={"email": email, "password": "wrong password!", "csrf": csrf_of(form.text)},
             )
             assert response.status_code == 401
-            assert "Wrong email or password" in response.text or "incorrect" in response.text
+            assert "Wrong email, password or code" in response.text or "incorrect" in response.text
 
 
 def test_login_without_its_csrf_token_is_refused(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
@@ -23,6 +24,8 @@ from antirelou.providers.base import InboundSms
 from antirelou.providers.sandbox import SandboxSender
 from antirelou.replay import read_scenario
 from antirelou.service import Service
+from antirelou.web import totp
+from antirelou.web.accounts import find_user
 from antirelou.worker import Worker
 from tests.dashboard_kit import ADMIN, PASSWORD, VIEWER, add_accounts, dashboard_app
 from tests.demo_data import INSULTS
@@ -97,6 +100,26 @@ def test_refused_without_logging_in(page: object, live: Live) -> None:
     page.click("#login-form button[type=submit]")  # type: ignore[attr-defined]
     assert "/login" in page.url  # type: ignore[attr-defined]
     assert page.locator(".flash").inner_text()  # type: ignore[attr-defined]
+
+
+def test_log_in_with_a_code_from_an_authenticator_app(page: object, live: Live) -> None:
+    secret = pyotp.random_base32()
+    with live.service.engine.connect() as conn:
+        user = find_user(conn, ADMIN)
+    assert user is not None
+    totp.enable(live.service, user.id, secret, pyotp.TOTP(secret).at(live.clock.now()), "test")
+    live.clock.advance(timedelta(minutes=2))  # the enrolment's code is stale now
+    page.goto(live.base + "/login")  # type: ignore[attr-defined]
+    page.fill("input[name=email]", ADMIN)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("#login-form button[type=submit]")  # type: ignore[attr-defined]
+    assert "/login" in page.url  # type: ignore[attr-defined]  # the password alone: refused
+    code = pyotp.TOTP(secret).at(live.clock.now())
+    page.fill("input[name=email]", ADMIN)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.fill("input[name=code]", f"{code[:3]} {code[3:]}")  # type: ignore[attr-defined]
+    page.click("#login-form button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(live.base + "/dashboard")  # type: ignore[attr-defined]
 
 
 def test_overview_changes_as_texts_arrive(page: object, live: Live) -> None:

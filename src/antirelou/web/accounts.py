@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, func, select, update
 
 from antirelou.operations import OperationError, audit
 from antirelou.service import Service
+from antirelou.web import totp
 from antirelou.web.auth_tables import sessions, users
 from antirelou.web.reads import reader
 
@@ -52,6 +54,7 @@ class User:
     role: Role
     language: str
     disabled: bool = False
+    totp: bool = False  # a second factor is required at login (web/totp.py)
 
 
 def normalise_email(email: str) -> str:
@@ -71,6 +74,7 @@ def _user(row: Any) -> User:
         Role(row.role),
         row.language,
         bool(row.disabled),
+        row.totp_secret is not None,
     )
 
 
@@ -100,8 +104,13 @@ def create_user(service: Service, email: str, password: str, role: Role, actor: 
     return int(new_id)
 
 
-def authenticate(conn: Connection, email: str, password: str) -> User | None:
-    """The account for these credentials, or None. Takes the same time either way."""
+def authenticate(
+    conn: Connection, email: str, password: str, code: str, now: datetime
+) -> User | None:
+    """The account for these credentials, or None. Takes the same time either way.
+
+    `code` is the authenticator app's code, checked (and used up) only for an account
+    with a second factor, and only once the password is right."""
     row = conn.execute(select(users).where(users.c.email == normalise_email(email))).first()
     stored = row.password_hash if row is not None else _DUMMY_HASH
     try:
@@ -109,6 +118,8 @@ def authenticate(conn: Connection, email: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     if row is None or row.disabled:
+        return None
+    if not totp.accept(conn, int(row.id), code, now):
         return None
     if _hasher.check_needs_rehash(stored):
         conn.execute(

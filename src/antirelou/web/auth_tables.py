@@ -3,12 +3,12 @@
 They live in the shared `antirelou.models.metadata` so Alembic and the schema test see one
 schema (migration 0004). Secrets are never stored: sessions and API tokens are kept as
 SHA-256 digests of random tokens, passwords as argon2 hashes, so a copy of the database
-logs nobody in.
+logs nobody in. (A second factor's secret is kept as it is: see web/totp.py.)
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, String, Table, Text
 
 from antirelou.db import UtcDateTime
 from antirelou.models import Id, messages, metadata
@@ -23,6 +23,10 @@ users = Table(
     Column("language", String(2), nullable=False, default="fr"),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Second factor (web/totp.py, migration 0007): the base32 secret, and the last time
+    # step whose code was accepted, so that no code is accepted twice.
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
 )
 
 sessions = Table(

@@ -90,7 +90,8 @@ def users_list(config_path: Path | None) -> None:
     with _service(config_path) as service:
         for user in list_users(service):
             state = " (disabled)" if user.disabled else ""
-            click.echo(f"{user.email} {user.role.value}{state}")
+            factor = " +code" if user.totp else ""
+            click.echo(f"{user.email} {user.role.value}{factor}{state}")
 
 
 @users.command("disable")
@@ -108,6 +109,59 @@ def users_disable(config_path: Path | None, email: str) -> None:
             return
         change_user(service, user.id, _actor(), disabled=True)
     click.echo(f"{email} disabled")
+
+
+def _user_id(service: Any, email: str) -> int:
+    from antirelou.web.accounts import find_user
+
+    with service.engine.connect() as conn:
+        user = find_user(conn, email)
+    if user is None:
+        _fail(OperationError(f"no account {email}"))
+    assert user is not None
+    return user.id
+
+
+@users.group("totp")
+def users_totp() -> None:
+    """A second factor: a code from an authenticator app, asked at login."""
+
+
+@users_totp.command("enable")
+@_config
+@click.argument("email")
+def totp_enable(config_path: Path | None, email: str) -> None:
+    """Show a QR code to scan with the account's authenticator app, then ask for the code
+    it shows: the second factor is on only once that code is right."""
+    import segno
+
+    from antirelou.web import totp
+
+    secret = totp.new_secret()
+    uri = totp.provisioning_uri(secret, email)
+    with _service(config_path) as service:
+        user_id = _user_id(service, email)
+        click.echo("Scan this with the authenticator app (Aegis, FreeOTP, ...):\n")
+        segno.make(uri, error="m").terminal(compact=True)
+        click.echo(f"\nor type this key into it: {secret}\n")
+        code = str(click.prompt("Code shown by the app"))
+        try:
+            totp.enable(service, user_id, secret, code, _actor())
+        except OperationError as exc:
+            _fail(exc)
+    click.echo(f"{email} now needs a code from the app at login")
+
+
+@users_totp.command("disable")
+@_config
+@click.argument("email")
+def totp_disable(config_path: Path | None, email: str) -> None:
+    """Remove the account's second factor (a lost phone: enable it again afterwards)."""
+    from antirelou.web import totp
+
+    with _service(config_path) as service:
+        totp.disable(service, _user_id(service, email), _actor())
+    click.echo(f"{email} logs in with the password alone")
 
 
 @click.group()

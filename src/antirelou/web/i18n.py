@@ -42,7 +42,10 @@ FR: dict[str, str] = {
     "admin": "administration",
     "Why did I get a message from this number?": "Pourquoi ai-je reçu un message de ce numéro ?",
     "The form expired: please try again.": "Le formulaire a expiré : réessayez.",
-    "Wrong email or password.": "E-mail ou mot de passe incorrect.",
+    "Wrong email, password or code.": "E-mail, mot de passe ou code incorrect.",
+    "Code from your authenticator app, if your account has one": (
+        "Code de votre application d'authentification, si votre compte en a une"
+    ),
     "Too many failed attempts: wait 15 minutes.": "Trop d'essais manqués : attendez 15 minutes.",
     # overview
     "Raid in progress": "Raid en cours",
@@ -175,6 +178,7 @@ FR: dict[str, str] = {
     "Accounts": "Comptes",
     "active": "actif",
     "disabled": "désactivé",
+    "second factor": "second facteur",
     "Change": "Modifier",
     "Add an account": "Ajouter un compte",
     "Password (12+ characters)": "Mot de passe (12 caractères ou plus)",

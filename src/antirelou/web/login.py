@@ -2,9 +2,10 @@
 
 The login form has its own CSRF token (a cookie plus the same value in the form), since no
 session exists yet: without it another site could log a victim into the attacker's account.
-Failures are rate limited per account and per address (ratelimit.py); a success opens a
-server-side session whose cookie is HttpOnly, SameSite=Lax and, behind https, Secure with
-the __Host- prefix.
+An account with a second factor also needs its authenticator code (totp.py); a wrong code
+is a failure like a wrong password. Failures are rate limited per account and per address
+(ratelimit.py); a success opens a server-side session whose cookie is HttpOnly,
+SameSite=Lax and, behind https, Secure with the __Host- prefix.
 """
 
 from __future__ import annotations
@@ -65,17 +66,19 @@ async def login_form(request: Request, next: str = "/dashboard") -> Response:
     return _form(request, next)
 
 
-def _try_login(service: Service, email: str, password: str, address: str) -> tuple[str, User] | str:
+def _try_login(
+    service: Service, email: str, password: str, code: str, address: str
+) -> tuple[str, User] | str:
     """(session token, user) or the reason for refusing."""
     now = service.clock.now()
     with service.engine.begin() as conn:
         if ratelimit.is_limited(conn, email, address, now):
             return "Too many failed attempts: wait 15 minutes."
     with service.engine.begin() as conn:
-        user = authenticate(conn, email, password)
+        user = authenticate(conn, email, password, code, now)
         if user is None:
             ratelimit.record_failure(conn, email, address, now)
-            return "Wrong email or password."
+            return "Wrong email, password or code."
         ratelimit.clear(conn, email)
         token, _csrf = open_session(conn, user.id, now)
     actions.record(service, f"web:{user.email}", "login", None, address=address)
@@ -87,6 +90,7 @@ async def login(
     request: Request,
     email: Annotated[Clean, Form()] = "",
     password: Annotated[Clean, Form()] = "",
+    code: Annotated[Clean, Form()] = "",
     csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:
@@ -96,7 +100,7 @@ async def login(
         return _form(request, next, t("The form expired: please try again."), 403)
     service = service_of(request)
     address = request.client.host if request.client else "unknown"
-    outcome = await run_in_threadpool(_try_login, service, email, password, address)
+    outcome = await run_in_threadpool(_try_login, service, email, password, code, address)
     if isinstance(outcome, str):
         t = translator(pick_language(request))
         return _form(request, next, t(outcome), 429 if "Too many" in outcome else 401)

@@ -1,0 +1,185 @@
+"""A second factor at login: codes from an authenticator app (web/totp.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from antirelou import models
+from antirelou.clock import VirtualClock
+from antirelou.operations import OperationError
+from antirelou.service import Service
+from antirelou.web import ratelimit, totp
+from antirelou.web.accounts import find_user
+from antirelou.web.auth_tables import users
+from antirelou.web.cli_users import users as users_cli
+from tests.dashboard_kit import (
+    ADMIN,
+    MODERATOR,
+    VIEWER,
+    add_accounts,
+    client_for,
+    dashboard_app,
+    log_in,
+    post_login,
+)
+from tests.helpers import LINE
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+STEP = timedelta(seconds=30)
+
+
+@pytest.fixture
+def app(service: Service) -> FastAPI:
+    add_accounts(service)
+    return dashboard_app(service)
+
+
+def user_id(service: Service, email: str) -> int:
+    with service.engine.connect() as conn:
+        user = find_user(conn, email)
+    assert user is not None
+    return user.id
+
+
+def code_at(clock: VirtualClock, offset: int = 0) -> str:
+    return pyotp.TOTP(SECRET).at(clock.now(), counter_offset=offset)
+
+
+def enable_for_admin(service: Service, clock: VirtualClock) -> None:
+    """Turn the second factor on for ADMIN, then let the enrolment's code go stale."""
+    totp.enable(service, user_id(service, ADMIN), SECRET, code_at(clock), "test")
+    clock.advance(STEP * 3)
+
+
+def test_an_account_with_a_second_factor_needs_its_code(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    with client_for(app) as (client, _):
+        for wrong in ("", "000000", code_at(clock, offset=-3), "12345", "abcdef"):
+            response = post_login(client, ADMIN, code=wrong)
+            assert response.status_code == 401, wrong
+            # The same words as a wrong password: the form never says the password was right.
+            assert "E-mail, mot de passe ou code incorrect" in response.text
+        clock.advance(ratelimit.WINDOW)  # those were five failures: the account waits
+        log_in(client, ADMIN, code=code_at(clock))
+        assert client.get("/dashboard", follow_redirects=False).status_code == 200
+
+
+def test_accounts_without_a_second_factor_log_in_as_before(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    with client_for(app) as (client, _):
+        log_in(client, VIEWER)
+    with client_for(app) as (client, _):
+        log_in(client, VIEWER, code="123456")  # a code given needlessly changes nothing
+
+
+def test_a_code_is_accepted_once(app: FastAPI, service: Service, clock: VirtualClock) -> None:
+    enable_for_admin(service, clock)
+    code = code_at(clock)
+    with client_for(app) as (client, _):
+        log_in(client, ADMIN, code=code)
+    with client_for(app) as (thief, _):
+        assert post_login(thief, ADMIN, code=code).status_code == 401
+        # An older code, still within the clock drift allowed, is refused too: it is not
+        # newer than the one used.
+        assert post_login(thief, ADMIN, code=code_at(clock, offset=-1)).status_code == 401
+        clock.advance(STEP)
+        log_in(thief, ADMIN, code=code_at(clock))
+
+
+def test_codes_one_step_either_side_are_accepted_for_clock_drift(clock: VirtualClock) -> None:
+    now = clock.now()
+    current = pyotp.TOTP(SECRET).timecode(now)
+    for offset in (-1, 0, 1):
+        assert totp.matching_step(SECRET, code_at(clock, offset), now) == current + offset
+    for offset in (-2, 2):
+        assert totp.matching_step(SECRET, code_at(clock, offset), now) is None
+    spaced = code_at(clock)[:3] + " " + code_at(clock)[3:]  # as the apps show it
+    assert totp.matching_step(SECRET, spaced, now) == current
+
+
+def test_wrong_codes_count_towards_the_login_limit(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    with client_for(app) as (client, _):
+        for i in range(ratelimit.PER_ACCOUNT):
+            # The right password, guessed codes: a million codes must not be tried freely.
+            assert post_login(client, ADMIN, code=f"{i:06d}").status_code == 401
+        assert post_login(client, ADMIN, code=code_at(clock)).status_code == 429
+
+
+def test_enabling_refuses_a_wrong_code_and_changes_nothing(
+    service: Service, clock: VirtualClock
+) -> None:
+    add_accounts(service)
+    with pytest.raises(OperationError, match="does not match"):
+        totp.enable(service, user_id(service, ADMIN), SECRET, "000000", "test")
+    with service.engine.connect() as conn:
+        assert conn.execute(select(users.c.totp_secret)).scalars().all() == [None] * 3
+
+
+def test_enabling_ends_open_sessions_and_both_changes_are_audited(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    with client_for(app, ADMIN) as (client, _):
+        enable_for_admin(service, clock)
+        # A session opened before (perhaps with a stolen password) is over.
+        assert client.get("/dashboard", follow_redirects=False).status_code == 303
+    totp.disable(service, user_id(service, ADMIN), "test")
+    with client_for(app, ADMIN):
+        pass  # the password alone again
+    with service.engine.connect() as conn:
+        actions = conn.execute(
+            select(models.audit_log.c.action).where(models.audit_log.c.target == ADMIN)
+        ).scalars()
+        assert {"user_totp_enable", "user_totp_disable"} <= set(actions)
+
+
+def test_the_cli_enrols_with_a_qr_code_and_a_confirmed_code(
+    tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "antirelou.toml"
+    config.write_text(
+        f'database_url = "{service.settings.database_url}"\n'
+        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
+    )
+    add_accounts(service)
+    monkeypatch.setattr(totp, "new_secret", lambda: SECRET)
+    args = ["totp", "enable", ADMIN, "--config", str(config)]
+    refused = CliRunner().invoke(users_cli, args, input="000000\n")
+    assert refused.exit_code == 1
+    assert "does not match" in refused.output
+    # The CLI runs on the system clock; a code of the step before or after is accepted too.
+    result = CliRunner().invoke(users_cli, args, input=pyotp.TOTP(SECRET).now() + "\n")
+    assert result.exit_code == 0, result.output
+    assert SECRET in result.output  # the key, for typing it into the app
+    assert "█" in result.output or "▀" in result.output  # the QR code, in the terminal
+    listing = CliRunner().invoke(users_cli, ["list", "--config", str(config)])
+    assert f"{ADMIN} admin +code" in listing.output
+    off = CliRunner().invoke(users_cli, ["totp", "disable", ADMIN, "--config", str(config)])
+    assert off.exit_code == 0, off.output
+    with service.engine.connect() as conn:
+        assert conn.execute(select(users.c.totp_secret)).scalars().all() == [None] * 3
+
+
+def test_the_accounts_list_shows_who_has_a_second_factor(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    with client_for(app) as (client, _):
+        log_in(client, ADMIN, code=code_at(clock))
+        page = client.get("/dashboard/settings").text
+    rows = {row.split("</td>")[0]: row for row in page.split("<tr><td>")[1:]}
+    assert "second facteur" in rows[ADMIN]
+    assert "second facteur" not in rows[MODERATOR]
