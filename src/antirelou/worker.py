@@ -101,7 +101,7 @@ class Worker:
             return False
         self._last_tick = now
         news = IncidentNews()
-        with self.service.engine.begin() as conn:
+        with self._writing() as conn:
             close_calm_incidents(conn, now, self.service.settings.defence, news)
             alerts.incident_news(conn, self.service, news, now)
             evidence.incident_news(conn, news, now)
@@ -111,8 +111,9 @@ class Worker:
             while self.decide_parked():
                 pass
             self._leftovers_decided = True
-        release_held(self.service, now, self._sweeps)
-        evidence_tick(self.service, now)  # checkpoints, timestamps, daily retention
+        with self._write_turn:  # the decider thread writes too (no network in here)
+            release_held(self.service, now, self._sweeps)
+        evidence_tick(self.service, now)  # checkpoints, timestamps (a network call), retention
         for chore in self.chores:
             chore()
         if self.deliver_alerts:
