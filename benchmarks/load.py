@@ -875,21 +875,16 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
 
 def profile(count: int, postgres: str | None) -> int:
     """cProfile the webhook path in-process (ASGI app called directly, no sockets):
-    signature check, parsing, receive() on SQLite (or --postgres); prints the hot spots."""
+    signature check, parsing, receive() on SQLite (or --postgres), on the event loop's
+    thread and the intake's writer thread together; prints the hot spots."""
     from antirelou.clock import SystemClock
     from antirelou.db import make_engine
     from antirelou.migrate import upgrade
     from antirelou.service import Service
     from antirelou.settings import load_settings
-    from antirelou.web import twilio_hooks
     from antirelou.web.app import create_app
 
-    async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
-
-    # cProfile sees one thread: run receive() on the event loop's thread instead of the pool.
-    twilio_hooks.run_in_threadpool = inline  # type: ignore[attr-defined]
-
+    writer = _profile_intake_thread()
     workdir = Path(tempfile.mkdtemp(prefix="antirelou-profile-"))
     try:
         config = workdir / "antirelou.toml"
@@ -919,9 +914,30 @@ def profile(count: int, postgres: str | None) -> int:
     print(f"statuses {dict(statuses)}")
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(key).print_stats(30)
+        stats = pstats.Stats(profiler, stream=out)
+        stats.add(writer)  # the intake thread's share: receive() and the commits
+        stats.strip_dirs().sort_stats(key).print_stats(30)
         print(f"\n--- top 30 by {key}\n" + "\n".join(out.getvalue().splitlines()[4:]))
     return 0
+
+
+def _profile_intake_thread() -> cProfile.Profile:
+    """cProfile sees one thread, and inline intake stores and decides texts on a writer
+    thread of its own (web/intake.py): profile each of its commits into a second profiler."""
+    from antirelou.web import intake
+
+    writer = cProfile.Profile()
+    commit = intake.Intake._commit
+
+    def profiled(self: intake.Intake, batch: Any) -> None:
+        writer.enable()
+        try:
+            commit(self, batch)
+        finally:
+            writer.disable()
+
+    intake.Intake._commit = profiled  # type: ignore[method-assign]
+    return writer
 
 
 async def _drive(app: Any, requests: Sequence[list[bytes]]) -> Counter[int]:
