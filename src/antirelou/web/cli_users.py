@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -53,7 +53,7 @@ def _password(from_stdin: bool) -> str:
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     click.echo(f"antirelou: {exc}", err=True)
     sys.exit(1)
 
@@ -99,26 +99,21 @@ def users_list(config_path: Path | None) -> None:
 @click.argument("email")
 def users_disable(config_path: Path | None, email: str) -> None:
     """Disable an account and end its sessions at once."""
-    from antirelou.web.accounts import change_user, find_user
+    from antirelou.web.accounts import change_user
 
     with _service(config_path) as service:
-        with service.engine.connect() as conn:
-            user = find_user(conn, email)
-        if user is None:
-            _fail(OperationError(f"no account {email}"))
-            return
-        change_user(service, user.id, _actor(), disabled=True)
+        change_user(service, _user_id(service, email), _actor(), disabled=True)
     click.echo(f"{email} disabled")
 
 
 def _user_id(service: Any, email: str) -> int:
+    """The account's id; exits with a message when there is none."""
     from antirelou.web.accounts import find_user
 
     with service.engine.connect() as conn:
         user = find_user(conn, email)
     if user is None:
         _fail(OperationError(f"no account {email}"))
-    assert user is not None
     return user.id
 
 
@@ -184,7 +179,6 @@ def tokens_create(config_path: Path | None, email: str, name: str) -> None:
             user = find_user(conn, email)
             if user is None or user.disabled:
                 _fail(OperationError(f"no active account {email}"))
-                return
             token = create_token(conn, user.id, name, service.clock.now())
         record(service, _actor(), "token_create", user.email, name=name)
     click.echo(token)
