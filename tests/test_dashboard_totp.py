@@ -63,7 +63,7 @@ def test_an_account_with_a_second_factor_needs_its_code(
 ) -> None:
     enable_for_admin(service, clock)
     with client_for(app) as (client, _):
-        for wrong in ("", "000000", code_at(clock, offset=-3), "12345", "abcdef"):
+        for wrong in ("", "000000", code_at(clock, offset=-3), "١٢٣٤٥٦", "abcdef"):
             response = post_login(client, ADMIN, code=wrong)
             assert response.status_code == 401, wrong
             # The same words as a wrong password: the form never says the password was right.
@@ -106,6 +106,8 @@ def test_codes_one_step_either_side_are_accepted_for_clock_drift(clock: VirtualC
         assert totp.matching_step(SECRET, code_at(clock, offset), now) is None
     spaced = code_at(clock)[:3] + " " + code_at(clock)[3:]  # as the apps show it
     assert totp.matching_step(SECRET, spaced, now) == current
+    for odd in ("", "12345", "1234567", "abcdef", "١٢٣٤٥٦", "１２３４５６", "12345\x00"):
+        assert totp.matching_step(SECRET, odd, now) is None, odd
 
 
 def test_wrong_codes_count_towards_the_login_limit(

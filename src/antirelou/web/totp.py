@@ -47,7 +47,8 @@ def provisioning_uri(secret: str, email: str) -> str:
 def matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code `code` is (now, or one step either side), else None."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    # isascii() first: "١٢٣٤٥٦" is digits to isdigit(), and compare_digest refuses non-ASCII.
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
