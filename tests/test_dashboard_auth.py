@@ -95,6 +95,15 @@ def test_login_without_its_csrf_token_is_refused(app: FastAPI) -> None:
         client.get("/login")
         response = client.post("/login", data={"email": ADMIN, "password": PASSWORD})
         assert response.status_code == 403
+        # A token that is not even ASCII is a wrong token too, not a server error.
+        forged = {"email": ADMIN, "password": PASSWORD, "csrf": "jéton-forgé"}
+        assert client.post("/login", data=forged).status_code == 403
+
+
+def test_a_non_ascii_csrf_token_on_an_action_is_refused_not_a_crash(app: FastAPI) -> None:
+    with client_for(app, ADMIN) as (client, _):
+        response = client.post("/dashboard/lines/+33939000021/pause", data={"csrf": "jéton-forgé"})
+        assert response.status_code == 403
 
 
 def test_login_is_rate_limited_per_account(

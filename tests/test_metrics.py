@@ -177,6 +177,8 @@ def test_metrics_need_the_token(scraper: TestClient) -> None:
     assert scraper.get("/metrics").status_code == 401
     wrong = scraper.get("/metrics", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
+    latin1 = {"Authorization": "Bearer t\u00e9l\u00e9".encode("latin-1")}  # bytes as sent
+    assert scraper.get("/metrics", headers=latin1).status_code == 401
     assert wrong.headers["www-authenticate"] == "Bearer"
     assert "antirelou_" not in wrong.text
     assert scraper.get("/metrics", headers=BEARER).status_code == 200

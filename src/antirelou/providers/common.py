@@ -115,7 +115,9 @@ def fresh(timestamp: str | None, now: datetime, max_age: timedelta) -> bool:
 
 
 def same_text(computed: str, given: str) -> bool:
-    """Constant-time comparison of two signatures (compared as UTF-8 bytes)."""
+    """Constant-time comparison of two secrets (signatures, tokens, codes), as UTF-8 bytes:
+    hmac.compare_digest raises TypeError on a str that is not ASCII, and what a client
+    sends may be anything."""
     return hmac.compare_digest(computed.encode("utf-8"), given.encode("utf-8"))
 
 

@@ -8,7 +8,6 @@ is never sent by a browser unasked, so it needs none.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.phone import mask
+from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web.accounts import Role, User
 from antirelou.web.reads import reader
@@ -135,7 +135,7 @@ def act(role: Role) -> Callable[..., Awaitable[Viewer]]:
         viewer = await reader(request, credentials)
         if viewer.csrf is not None:
             sent = await _submitted_csrf(request)
-            if not sent or not hmac.compare_digest(sent, viewer.csrf):
+            if not sent or not same_text(sent, viewer.csrf):
                 raise Forbidden("missing or wrong CSRF token")
         return viewer
 

@@ -10,7 +10,6 @@ SameSite=Lax and, behind https, Secure with the __Host- prefix.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web import actions, ratelimit, render
 from antirelou.web.accounts import User, authenticate
@@ -95,7 +95,7 @@ async def login(
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not csrf or not expected or not hmac.compare_digest(csrf, expected):
+    if not csrf or not expected or not same_text(csrf, expected):
         t = translator(pick_language(request))
         return _form(request, next, t("The form expired: please try again."), 403)
     service = service_of(request)

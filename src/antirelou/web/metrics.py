@@ -18,7 +18,6 @@ proxy on the same machine comes from outside). Anything else gets 401 or 403.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import threading
@@ -40,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou import budget, inbox, models, observability
 from antirelou.outbox import ReplyStatus
+from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web.reads import reader
 from antirelou.web.state import AppState
@@ -279,7 +279,7 @@ def _refusal(request: Request, token: str) -> Response | None:
     if token:
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token):
+        if scheme.lower() == "bearer" and same_text(token, value.strip()):
             return None
         return PlainTextResponse(
             "a bearer token is needed\n", 401, headers={"WWW-Authenticate": "Bearer"}

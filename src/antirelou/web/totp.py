@@ -20,13 +20,13 @@ hashed): a copy of the database gives the second factor away, not the password.
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 
 import pyotp
 from sqlalchemy import Connection, select, update
 
 from antirelou.operations import OperationError, audit
+from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web.auth_tables import sessions, users
 
@@ -53,7 +53,7 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
     for offset in range(-DRIFT_STEPS, DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.at(now, counter_offset=offset), code):
+        if same_text(totp.at(now, counter_offset=offset), code):
             return current + offset
     return None
 
