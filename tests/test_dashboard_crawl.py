@@ -11,11 +11,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 from antirelou import models
 from antirelou.service import Service
 from antirelou.web.dashboard import PUBLIC_PATHS
-from tests.dashboard_kit import ADMIN, add_accounts, client_for, dashboard_app
+from tests.dashboard_kit import ADMIN, add_accounts, client_for, dashboard_app, log_in
 from tests.helpers import LINE
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -32,12 +33,19 @@ def concrete(path: str) -> str:
     return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: PARAMS.get(m.group(1), "1"), path)
 
 
-def flat(routes: list[Any], prefix: str = "") -> Iterator[tuple[set[str], str]]:
+def api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[APIRoute, str]]:
     for route in routes:
         if isinstance(route, APIRoute):
-            yield route.methods, prefix + route.path
+            yield route, prefix + route.path
         elif hasattr(route, "original_router"):  # recent FastAPI includes routers lazily
-            yield from flat(route.original_router.routes, prefix + route.include_context.prefix)
+            yield from api_routes(
+                route.original_router.routes, prefix + route.include_context.prefix
+            )
+
+
+def flat(routes: list[Any], prefix: str = "") -> Iterator[tuple[set[str], str]]:
+    for route, path in api_routes(routes, prefix):
+        yield route.methods, path
 
 
 def routes(app: FastAPI) -> Iterator[tuple[str, str]]:
@@ -104,3 +112,41 @@ def test_an_api_token_needs_no_csrf_token(app: FastAPI, service: Service) -> Non
         assert response.status_code == 200
         bad = client.post(f"/api/lines/{LINE}/resume", headers={"Authorization": "Bearer arl_nope"})
         assert bad.status_code == 401
+
+
+# What a confused operator, a broken script or someone with a stolen session may type.
+HOSTILE = ("\x00", "é" * 300, "-1", "9" * 40, "1e309", "NaN", "", "<script>", "2017-13-45T99:99")
+
+
+def form_and_query_names(route: APIRoute) -> tuple[set[str], set[str]]:
+    """The form fields (or JSON body) and the query parameters a route reads, its
+    dependencies' included."""
+    dependants = [route.dependant, *route.dependant.dependencies]
+    body = {p.alias for d in dependants for p in d.body_params} - {"csrf"}
+    query = {p.alias for d in dependants for p in d.query_params}
+    return body, query
+
+
+def test_no_route_answers_hostile_values_with_a_server_error(app: FastAPI) -> None:
+    """Each field of each dashboard and API route, given each hostile value, as an admin
+    with a valid CSRF token: a refusal or a result, never a 500 (a NUL breaks PostgreSQL,
+    a huge number overflows the ledger, NaN and infinity are floats...)."""
+    crashes = []
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        csrf = log_in(client, ADMIN)
+        for route, template in api_routes(app.routes):
+            path = concrete(template)
+            if path.startswith("/webhooks/") or path == "/logout":
+                continue
+            body, query = form_and_query_names(route)
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                for value in HOSTILE:
+                    params = dict.fromkeys(query, value)
+                    data = {**dict.fromkeys(body, value), "csrf": csrf}
+                    headers = {"X-CSRF-Token": csrf}
+                    response = client.request(
+                        method, path, params=params, data=data, headers=headers
+                    )
+                    if response.status_code >= 500:
+                        crashes.append((method, path, value[:12], response.status_code))
+    assert crashes == []

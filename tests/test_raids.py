@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from antirelou import models, operations
+from antirelou import budget, models, operations
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
+from antirelou.operations import OperationError
 from antirelou.outbox import ReplyStatus
 from antirelou.policy import Action, Reason
 from antirelou.providers.sandbox import SandboxSender
@@ -284,6 +285,15 @@ def test_donations_grow_the_pot(database_url: str, clock: VirtualClock) -> None:
     operations.donate(service, 50, "fundraiser", "alice")
     assert receive(service, sms(sender=fr_mobile(8))).decision.action is Action.REPLY
     service.dispose()
+
+
+def test_a_donation_that_cannot_be_an_amount_is_refused(service: Service) -> None:
+    """The CLI and the dashboard form pass floats as typed: "inf", "nan", 40 nines."""
+    for euros in (float("inf"), float("-inf"), float("nan"), 1e40, -2e9):
+        with pytest.raises(OperationError, match="between"):
+            operations.donate(service, euros, "typo", "alice")
+    with service.engine.connect() as conn:
+        assert budget.pot(conn, service.caps) == service.caps.pot  # nothing was booked
 
 
 def test_once_per_sender_mode_ignores_raid_signals(database_url: str, clock: VirtualClock) -> None:

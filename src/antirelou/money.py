@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MICROS = 1_000_000
+MAX_DONATION = 1e9  # euros, either way: more is a typo (and overflows the micro-euro ledger)
 
 
 def to_micros(euros: float) -> int:

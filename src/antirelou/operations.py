@@ -7,6 +7,7 @@ it can never disagree.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, update
 
 from antirelou import alerts, budget, floods, models
 from antirelou.evidence import hooks as evidence
-from antirelou.money import to_micros
+from antirelou.money import MAX_DONATION, to_micros
 from antirelou.release import cancel_held
 from antirelou.service import Service
 
@@ -89,6 +90,12 @@ def close_incident(service: Service, incident_id: int, actor: str) -> None:
 
 
 def donate(service: Service, euros: float, note: str, actor: str) -> None:
+    """Record a donation (a negative one corrects a mistaken entry). Every way in (CLI,
+    dashboard form, API) comes through here, so the amount is checked here."""
+    if not math.isfinite(euros) or abs(euros) > MAX_DONATION:
+        raise OperationError(
+            f"a donation is between -{MAX_DONATION:,.0f} and {MAX_DONATION:,.0f} EUR"
+        )
     if euros == 0:
         raise OperationError("a donation of 0 changes nothing")
     now = service.clock.now()

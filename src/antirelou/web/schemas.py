@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from antirelou.money import MAX_DONATION
+
 # An id or other integer the API hands to the database: what a 64-bit column holds (SQLite
 # refuses a larger one with an error, which would be a 500 instead of a 400 or a 404).
 DbInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
@@ -21,7 +23,6 @@ def _no_nul(value: str) -> str:
 # Every string the API or the dashboard takes in: PostgreSQL cannot store a NUL character
 # (the request would fail with a 500 there, and work on SQLite).
 Clean = Annotated[str, AfterValidator(_no_nul)]
-MAX_DONATION = 1e9  # euros, either way: more is a typo (and overflows the micro-euro ledger)
 
 
 class SeriesOut(BaseModel):
