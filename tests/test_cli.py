@@ -132,6 +132,23 @@ def test_sandbox_send_replies_once_then_respects_stop(config: Path, database: Pa
     assert reply_statuses(database) == ["queued"]
 
 
+def test_mistyped_arguments_are_usage_errors_not_tracebacks(config: Path) -> None:
+    """What an operator under stress may type: each is refused with a message."""
+    succeeds("db", "upgrade", "--config", str(config))
+    mistakes = [
+        ("incidents", "close", "999999999999999999999999"),  # past a 64-bit row id
+        ("money", "donate", "nan"),
+        ("money", "donate", "1e400"),
+        ("lines", "pause", "+33600000000"),  # not one of our lines
+        ("evidence", "export", "--incident", "0", "--out", "x.zip"),
+    ]
+    for args in mistakes:
+        result = antirelou(args[0], args[1], "--config", str(config), *args[2:])
+        assert result.returncode in (1, 2), (args, result.stdout)
+        assert "Traceback" not in result.stderr, args
+        assert result.stderr.strip(), args  # says why
+
+
 def test_lines_check_shows_ucs2_segments_and_a_gsm7_rewrite(config: Path) -> None:
     typographic = segment(TYPOGRAPHIC_REPLY)
     rewritten = segment(GSM7_REWRITE)

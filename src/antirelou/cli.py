@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from antirelou import logs, migrate
+from antirelou.clitypes import ROW_ID
 from antirelou.logs import FORMATS, LogFormat
 from antirelou.settings import ConfigError, Settings, load_settings
 
@@ -360,7 +361,7 @@ def incidents_open(config_path: Path | None, number: str, note: str) -> None:
 
 @incidents.command("close")
 @config_option
-@click.argument("incident_id", type=int)
+@click.argument("incident_id", type=ROW_ID)
 def incidents_close(config_path: Path | None, incident_id: int) -> None:
     """Close an incident; held replies are then released at the normal pace."""
     from antirelou.operations import close_incident

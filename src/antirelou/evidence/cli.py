@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import click
 
+from antirelou.clitypes import ROW_ID
+
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_BROKEN = 1
 EXIT_USAGE = 2
@@ -122,7 +124,7 @@ def _print_report(subject: str, report: Any) -> None:
 
 @evidence.command("export")
 @_config
-@click.option("--incident", type=int, help="The texts of one incident.")
+@click.option("--incident", type=ROW_ID, help="The texts of one incident.")
 @click.option("--sender", help="Everything from (and to) one number.")
 @click.option("--since", help="Start of a period (UTC unless an offset is given).")
 @click.option("--until", help="End of a period (excluded).")
@@ -201,7 +203,7 @@ def retention_run(config_path: Path | None) -> None:
 
 @retention.command("hold")
 @_config
-@click.option("--incident", type=int, help="Keep this incident's texts (and its senders').")
+@click.option("--incident", type=ROW_ID, help="Keep this incident's texts (and its senders').")
 @click.option("--sender", help="Keep this number's texts.")
 @click.option("--line", help="The line the sender texted (default: the first line).")
 @click.option("--note", default="", help="Why (e.g. the complaint's reference).")
