@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
 from antirelou import inbound, models
+from antirelou.db import is_sqlite, write_turn
 from antirelou.inbound import Receipt
 from antirelou.policy import Action
 from antirelou.service import Service
 from antirelou.web.intake import Intake
+from antirelou.worker import Worker
 from tests.helpers import count, replies, sms
 
 
@@ -82,3 +85,26 @@ def test_nothing_is_acknowledged_when_the_commit_fails(
     assert isinstance(asyncio.run(intake.receive(sms(sender=fr_mobile(9)))), Receipt)
     intake.close()
     assert count(service, models.messages) == 1, "the intake goes on after a failed commit"
+
+
+def test_the_intake_and_the_worker_take_turns_to_write(service: Service) -> None:
+    """On SQLite the intake waits for the process's write turn (db.write_turn), which the
+    worker's threads take too, instead of meeting them in SQLite's busy handler."""
+    turn = write_turn(service.engine)
+    if not is_sqlite(service.engine):
+        assert isinstance(turn, contextlib.nullcontext)  # PostgreSQL locks rows
+        return
+    assert turn is Worker(service, {})._write_turn  # one turn per database and process
+    intake = Intake(service)
+
+    async def while_held() -> Receipt:
+        with turn:
+            pending = asyncio.ensure_future(intake.receive(sms(sender=fr_mobile(1))))
+            await asyncio.sleep(0.3)
+            assert not pending.done(), "the intake wrote while another thread had the turn"
+        return await pending
+
+    receipt = asyncio.run(while_held())
+    intake.close()
+    assert not receipt.duplicate
+    assert count(service, models.messages) == 1

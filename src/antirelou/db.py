@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +92,26 @@ def _sqlite_begin(connection: Any) -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def write_turn(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """The lock this process's threads take before a write transaction on `engine`.
+
+    SQLite has one writer at a time, and a connection that finds the lock taken sleeps in
+    its busy handler, in steps of 1 to 100 milliseconds, whoever holds it. Threads of one
+    process (the intake's writer and the worker's deciding and sending threads, in one
+    `serve`) take turns on a Python lock instead: the next one goes as soon as the last
+    commits. Other processes still meet in the busy handler. PostgreSQL locks rows: no turn.
+    Reentrant, so a helper that takes it inside a caller's turn cannot deadlock.
+    """
+    if not is_sqlite(engine):
+        return contextlib.nullcontext()
+    with _TURNS_LOCK:
+        return _TURNS.setdefault(engine, threading.RLock())
+
+
+_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_TURNS_LOCK = threading.Lock()
 
 
 def is_memory(engine: Engine) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, exists, func, select, union_all
 
 from antirelou import alerts, inbox, models, outbox
-from antirelou.db import is_memory, is_sqlite
+from antirelou.db import is_memory, write_turn
 from antirelou.dbutil import db_time, driver_execute
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
@@ -84,13 +84,9 @@ class Worker:
         self._sweeps: dict[str, datetime] = {}
         self._leftovers_decided = False
         self._pool: ThreadPoolExecutor | None = None
-        # SQLite has one writer at a time, and a connection that finds the lock taken
-        # sleeps in its busy handler, in steps of milliseconds: this worker's threads
-        # (deciding, claiming, sending) take turns on a lock of their own instead
-        # (PostgreSQL locks rows).
-        self._write_turn = (
-            threading.Lock() if is_sqlite(self.service.engine) else contextlib.nullcontext()
-        )
+        # On SQLite this worker's threads (deciding, claiming, sending), and the web's
+        # intake in the same process, take turns for their writes (db.write_turn).
+        self._write_turn = write_turn(self.service.engine)
 
     def tick(self, force: bool = False) -> bool:
         """Housekeeping, at most every TICK: close calm incidents, release held replies,
