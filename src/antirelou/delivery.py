@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 
 from antirelou import budget, models, outbox
+from antirelou.db import write_turn
 from antirelou.dbutil import driver_execute
 from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
@@ -49,7 +50,9 @@ class _Reply:
 def record_status(service: Service, update_: StatusUpdate, raw: dict[str, str]) -> bool:
     """Store a status callback and apply it; False when no reply of ours has that id."""
     now = service.clock.now()
-    with service.engine.begin() as conn:
+    # In this process's write turn on SQLite (db.write_turn): several callbacks arrive for
+    # each reply, while the intake and the worker write too.
+    with write_turn(service.engine), service.engine.begin() as conn:
         reply = _find(conn, update_.provider_message_id)
         conn.execute(
             models.status_events.insert().values(
