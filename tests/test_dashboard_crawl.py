@@ -3,6 +3,7 @@ state accepts a request without the session's CSRF token."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -150,3 +151,46 @@ def test_no_route_answers_hostile_values_with_a_server_error(app: FastAPI) -> No
                     if response.status_code >= 500:
                         crashes.append((method, path, value[:12], response.status_code))
     assert crashes == []
+
+
+def json_fields(route: APIRoute) -> list[str]:
+    """The fields of the pydantic model a JSON API route takes as its body, if any."""
+    for param in route.dependant.body_params:
+        model = getattr(param.field_info, "annotation", None)
+        if model is not None and hasattr(model, "model_fields"):
+            return list(model.model_fields)
+    return []
+
+
+def test_no_api_route_answers_hostile_json_with_a_server_error(
+    app: FastAPI, service: Service
+) -> None:
+    """The JSON API's bodies get the same treatment, with what JSON adds: nulls, lists,
+    objects, booleans, and the NaN and Infinity that Python's json writes."""
+    from antirelou.web.accounts import find_user
+    from antirelou.web.sessions import create_token
+
+    with service.engine.begin() as conn:
+        user = find_user(conn, ADMIN)
+        assert user is not None
+        token = create_token(conn, user.id, "crawl", service.clock.now())
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    values: list[object] = [*HOSTILE, 10**40, -(10**30), float("nan"), float("inf")]
+    values += [None, [], {}, True]
+    routes_with_bodies = 0
+    failures = []
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        for route, template in api_routes(app.routes):
+            fields = json_fields(route)
+            if not template.startswith("/api/") or not fields:
+                continue
+            routes_with_bodies += 1
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                for value in values:
+                    body = json.dumps(dict.fromkeys(fields, value))  # NaN and Infinity too
+                    path = concrete(template)
+                    response = client.request(method, path, content=body, headers=headers)
+                    if response.status_code >= 500:
+                        failures.append((method, template, repr(value)[:12]))
+    assert routes_with_bodies >= 5, "the crawl found the API's bodies"
+    assert failures == []
