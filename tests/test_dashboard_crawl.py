@@ -194,3 +194,43 @@ def test_no_api_route_answers_hostile_json_with_a_server_error(
                         failures.append((method, template, repr(value)[:12]))
     assert routes_with_bodies >= 5, "the crawl found the API's bodies"
     assert failures == []
+
+
+PATH_VALUES = ("0", "-1", "9" * 30, "1e309", "NaN", "%00", "%C3%A9" * 50, "abc", "+33612345678")
+ODD_HEADERS: tuple[dict[str, bytes], ...] = (
+    {"Cookie": "__Host-antirelou_session=\xe9\xe9; antirelou_session=\xe9".encode("latin-1")},
+    {"Accept-Language": b"*;q=abc, fr;q=2, ;;;"},
+    {"Accept-Language": b"x" * 5000},
+    {"X-Forwarded-For": b"garbage, ::::, 999.1.1.1"},
+    {"Authorization": "Basic \xe9\xe9".encode("latin-1")},
+    {"Authorization": b"Bearer " + b"a" * 10000},
+    {"X-CSRF-Token": "\xe9".encode("latin-1")},
+    {"Content-Type": b"multipart/form-data; boundary="},
+    {"Content-Type": b"application/x-www-form-urlencoded; charset=klingon"},
+)
+
+
+def test_hostile_path_parameters_and_headers_never_crash(app: FastAPI) -> None:
+    """Ids past 64 bits, NUL, NaN in the path; broken cookies, languages, proxies,
+    tokens and content types in the headers: refused or served, never a 500."""
+    crashes = []
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        csrf = log_in(client, ADMIN)
+        form = {"csrf": csrf}
+        for route, template in api_routes(app.routes):
+            if "{" not in template or template.startswith("/webhooks/"):
+                continue
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                for value in PATH_VALUES:
+                    path = re.sub(r"\{(\w+)(:\w+)?\}", value, template)
+                    response = client.request(method, path, data=form)
+                    if response.status_code >= 500:
+                        crashes.append((method, template, value[:12]))
+        pause = f"/dashboard/lines/{LINE}/pause"  # refused: "x" is no CSRF token
+        targets = (("GET", "/dashboard"), ("GET", "/api/overview"), ("POST", "/login"))
+        for headers in ODD_HEADERS:
+            for method, path in (*targets, ("POST", pause)):
+                response = client.request(method, path, headers=headers, content=b"csrf=x")
+                if response.status_code >= 500:
+                    crashes.append((method, path, str(headers)[:30]))
+    assert crashes == []
