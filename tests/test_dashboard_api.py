@@ -51,6 +51,12 @@ def test_cli_makes_accounts_and_tokens(config: Path, service: Service) -> None:
     token = make_token(config, "ops@example.org", "moderator")
     assert token.startswith("arl_")
     assert "ops@example.org moderator" in cli(users, "list", "--config", str(config))
+    added = cli(users, "add", "v@example.org", "--role", "viewer", "--password-stdin",
+                "--config", str(config), stdin=PASSWORD + "\n")  # fmt: skip
+    assert "second factor" not in added  # a viewer sees numbers masked and changes nothing
+    added = cli(users, "add", "a@example.org", "--role", "admin", "--password-stdin",
+                "--config", str(config), stdin=PASSWORD + "\n")  # fmt: skip
+    assert "antirelou users totp enable a@example.org" in added
     refused = CliRunner().invoke(
         users,
         ["add", "x@example.org", "--role", "admin", "--password-stdin", "--config", str(config)],

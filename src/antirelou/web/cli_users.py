@@ -79,6 +79,8 @@ def users_add(config_path: Path | None, email: str, role: str, password_stdin: b
         except OperationError as exc:
             _fail(exc)
     click.echo(f"{email} added as {role}")
+    if role != "viewer":  # she can pause the line and see the senders' numbers
+        click.echo(f"give it a second factor: antirelou users totp enable {email}")
 
 
 @users.command("list")
