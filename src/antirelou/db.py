@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -108,6 +109,14 @@ def write_turn(engine: Engine) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
     with _TURNS_LOCK:
         return _TURNS.setdefault(engine, threading.RLock())
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """engine.begin() in this process's write turn (see write_turn): for every write
+    transaction that threads of one process may run at the same time."""
+    with write_turn(engine), engine.begin() as conn:
+        yield conn
 
 
 _TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 
 from antirelou import budget, models, outbox
-from antirelou.db import write_turn
+from antirelou.db import writing
 from antirelou.dbutil import driver_execute
 from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
@@ -52,7 +52,7 @@ def record_status(service: Service, update_: StatusUpdate, raw: dict[str, str]) 
     now = service.clock.now()
     # In this process's write turn on SQLite (db.write_turn): several callbacks arrive for
     # each reply, while the intake and the worker write too.
-    with write_turn(service.engine), service.engine.begin() as conn:
+    with writing(service.engine) as conn:
         reply = _find(conn, update_.provider_message_id)
         conn.execute(
             models.status_events.insert().values(

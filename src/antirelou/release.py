@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from antirelou import budget, floods, models
+from antirelou.db import writing
 from antirelou.dbutil import Savepoint, db_time, driver_execute
 from antirelou.detect.numbers import shape
 from antirelou.killswitch import line_paused
@@ -69,7 +70,7 @@ def release_held(
             # Nothing held: nothing to release or cancel (this examined the held replies).
             sweeps[line.number] = now
             continue
-        with service.engine.begin() as conn:
+        with writing(service.engine) as conn:  # the worker's other threads write too
             if not line_paused(conn, line.number):
                 _release_line(service, conn, line, now, report, sweeps)
     return report
@@ -238,7 +239,7 @@ def cancel_held(service: Service, line: str | None, now: datetime, reason: str) 
     query = update(r).where(r.c.status == ReplyStatus.HELD)
     if line:
         query = query.where(r.c.line == line)
-    with service.engine.begin() as conn:
+    with writing(service.engine) as conn:
         result = conn.execute(
             query.values(status=ReplyStatus.CANCELLED, error=reason, updated_at=now)
         )

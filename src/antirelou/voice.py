@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from antirelou import floods, models
-from antirelou.db import write_turn
+from antirelou.db import writing
 from antirelou.evidence import hooks as evidence
 from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
@@ -83,7 +83,7 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
     now = service.clock.now()
     line = service.line(call.line)
     c = models.calls
-    with write_turn(service.engine), service.engine.begin() as conn:
+    with writing(service.engine) as conn:
         existing = conn.execute(
             select(c.c.answered, c.c.reasons).where(
                 c.c.provider == call.provider, c.c.call_id == call.call_id

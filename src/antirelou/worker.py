@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, exists, func, select, union_all
 
 from antirelou import alerts, inbox, models, outbox
-from antirelou.db import is_memory, write_turn
+from antirelou.db import is_memory, write_turn, writing
 from antirelou.dbutil import db_time, driver_execute
 from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
@@ -107,8 +107,7 @@ class Worker:
             while self.decide_parked():
                 pass
             self._leftovers_decided = True
-        with self._write_turn:  # the decider thread writes too (no network in here)
-            release_held(self.service, now, self._sweeps)
+        release_held(self.service, now, self._sweeps)
         evidence_tick(self.service, now)  # checkpoints, timestamps (a network call), retention
         for chore in self.chores:
             chore()
@@ -159,11 +158,9 @@ class Worker:
         if failures:
             raise failures[0]
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A short write transaction, in this worker's turn on SQLite (see _write_turn)."""
-        with self._write_turn, self.service.engine.begin() as conn:
-            yield conn
+    def _writing(self) -> contextlib.AbstractContextManager[Connection]:
+        """A short write transaction, in this process's write turn (db.writing)."""
+        return writing(self.service.engine)
 
     def _sending_pool(self) -> ThreadPoolExecutor | None:
         """The threads that call providers; None to call them one at a time (one allowed,

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from antirelou.db import write_turn
+from antirelou.db import writing
 from antirelou.dbutil import Savepoint
 from antirelou.inbound import Receipt, receive_in
 from antirelou.providers.base import InboundSms
@@ -111,7 +111,7 @@ class Intake:
     def _commit(self, batch: list[_Pending]) -> None:
         outcomes: list[Receipt | BaseException] = []
         try:
-            with write_turn(self.service.engine), self.service.engine.begin() as conn:
+            with writing(self.service.engine) as conn:
                 for pending in batch:
                     outcomes.append(self._one(conn, pending.sms))
         except Exception as exc:  # the commit failed: nothing in the batch was stored
