@@ -126,3 +126,22 @@ def test_dict_config_sends_uvicorn_through_the_masked_handler() -> None:
     assert config["handlers"]["stderr"]["filters"] == ["mask"]
     assert config["loggers"]["uvicorn.error"]["propagate"] is True
     assert logs.dict_config("text")["formatters"]["main"] == {"format": logs.TEXT_FORMAT}
+
+
+def test_http_client_request_lines_are_kept_for_verbose_mode() -> None:
+    """httpx logs each provider call at INFO: a line per reply sent, with the provider's
+    URL. Quiet by default, there with -v."""
+    import logging.config
+
+    clients = [logging.getLogger("httpx"), logging.getLogger("httpcore")]
+    levels = [client.level for client in clients]
+    try:
+        for verbose in (False, True):
+            config = logs.dict_config("text", verbose)
+            del config["root"]  # leave the test runner's handlers alone
+            logging.config.dictConfig(config)
+            assert clients[0].isEnabledFor(logging.INFO) is verbose
+            assert clients[1].isEnabledFor(logging.DEBUG) is verbose
+    finally:
+        for client, level in zip(clients, levels, strict=True):
+            client.setLevel(level)
