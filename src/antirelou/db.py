@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -96,30 +98,77 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def write_turn(engine: Engine) -> contextlib.AbstractContextManager[Any]:
-    """The lock this process's threads take before a write transaction on `engine`.
+    """The turn a writer takes before a write transaction on `engine`.
 
     SQLite has one writer at a time, and a connection that finds the lock taken sleeps in
-    its busy handler, in steps of 1 to 100 milliseconds, whoever holds it. Threads of one
-    process (the intake's writer and the worker's deciding and sending threads, in one
-    `serve`) take turns on a Python lock instead: the next one goes as soon as the last
-    commits. Other processes still meet in the busy handler. PostgreSQL locks rows: no turn.
-    Reentrant, so a helper that takes it inside a caller's turn cannot deadlock.
+    its busy handler, in steps of 1 to 100 milliseconds, whoever holds it: under load the
+    writers spend more time asleep than writing. So writers take turns instead: the threads
+    of one process on a Python lock, and processes (the web app and its worker, `serve
+    --workers N`) on a file lock next to the database, which the kernel hands to the next
+    waiter as soon as the last one commits. SQLite's own lock still makes writes safe; a
+    writer that takes no turn (a one-shot command) is only slower. PostgreSQL locks rows:
+    no turn. Reentrant, so a helper that takes it inside a caller's turn cannot deadlock.
     """
     if not is_sqlite(engine):
         return contextlib.nullcontext()
     with _TURNS_LOCK:
-        return _TURNS.setdefault(engine, threading.RLock())
+        turn = _TURNS.get(engine)
+        if turn is None:
+            turn = _TURNS[engine] = WriteTurn(_turn_file(engine))
+        return turn
+
+
+def _turn_file(engine: Engine) -> Path | None:
+    """The lock file processes share for a SQLite file; None for a database in memory."""
+    if is_memory(engine) or engine.url.database is None:
+        return None
+    return Path(engine.url.database + "-turn")
+
+
+class WriteTurn:
+    """A reentrant lock for this process's threads that, while held, also holds an
+    exclusive lock on the file `path` (if any), so that processes take turns too."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._lock = threading.RLock()
+        self._path = path
+        self._fd: int | None = None
+        self._depth = 0  # only the thread holding _lock reads or writes it
+
+    def __enter__(self) -> WriteTurn:
+        self._lock.acquire()
+        if self._depth == 0 and self._path is not None:
+            try:
+                fcntl.lockf(self._file(), fcntl.LOCK_EX)  # waits without the GIL
+            except BaseException:
+                self._lock.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+    def _file(self) -> int:
+        if self._fd is None:
+            assert self._path is not None
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            weakref.finalize(self, os.close, self._fd)
+        return self._fd
 
 
 @contextlib.contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
-    """engine.begin() in this process's write turn (see write_turn): for every write
-    transaction that threads of one process may run at the same time."""
+    """engine.begin() in the write turn (see write_turn): for every write transaction
+    that other threads or processes may run at the same time."""
     with write_turn(engine), engine.begin() as conn:
         yield conn
 
 
-_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_TURNS: weakref.WeakKeyDictionary[Engine, WriteTurn] = weakref.WeakKeyDictionary()
 _TURNS_LOCK = threading.Lock()
 
 
