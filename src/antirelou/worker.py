@@ -2,9 +2,10 @@
 
 It runs as a thread inside `antirelou serve` or alone with `antirelou worker`. Each round
 claims a batch (a short transaction), talks to providers with no transaction open, then
-records each outcome in its own short transaction. The provider calls of a round run
-`[worker] parallel_sends` at a time: a real API takes a few hundred milliseconds to answer,
-and one call at a time would cap a worker at a few replies per second.
+records the outcomes in short transactions (replies sent at the same moment share one:
+recording.py). The provider calls of a round run `[worker] parallel_sends` at a time: a
+real API takes a few hundred milliseconds to answer, and one call at a time would cap a
+worker at a few replies per second.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from sqlalchemy import Connection, exists, func, select, union_all
 from antirelou import alerts, inbox, models, outbox
 from antirelou.db import is_memory, write_turn, writing
 from antirelou.dbutil import db_time, driver_execute
-from antirelou.delivery import adopt_early_statuses
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
 from antirelou.evidence.checkpoints import latest as latest_checkpoint
@@ -38,6 +38,7 @@ from antirelou.observability import provider_call
 from antirelou.outbox import ClaimedReply, ReplyStatus
 from antirelou.phone import mask
 from antirelou.providers.base import OutgoingSms, Sender, SendError, SendResult
+from antirelou.recording import Sent, SentRecorder
 from antirelou.release import release_held
 from antirelou.service import Service
 
@@ -79,7 +80,8 @@ class Worker:
 
     def __post_init__(self) -> None:
         self.owner = self.owner or worker_id()
-        self.wake = threading.Event()
+        self.wake = threading.Event()  # a reply may be due: look now, not at the next poll
+        self._parked = threading.Event()  # a text may have been parked (queued intake)
         self._last_tick: datetime | None = None
         self._sweeps: dict[str, datetime] = {}
         self._leftovers_decided = False
@@ -87,6 +89,13 @@ class Worker:
         # On SQLite this worker's threads (deciding, claiming, sending), and the web's
         # intake in the same process, take turns for their writes (db.write_turn).
         self._write_turn = write_turn(self.service.engine)
+        currency = self.service.settings.pricing.currency
+        self._recorder = SentRecorder(self.service.engine, self.owner, currency)
+
+    def nudge(self) -> None:
+        """Something arrived (a reply queued, a text parked): look for work now."""
+        self._parked.set()
+        self.wake.set()
 
     def tick(self, force: bool = False) -> bool:
         """Housekeeping, at most every TICK: close calm incidents, release held replies,
@@ -145,6 +154,12 @@ class Worker:
     def _send_all(self, claimed: Sequence[ClaimedReply], claimed_at: datetime) -> None:
         """Handle each claimed reply, `parallel_sends` at a time. Every one is handled even
         when another fails; the first failure is then raised for the round to log."""
+        try:
+            self._handle_all(claimed, claimed_at)
+        finally:
+            self._recorder.flush()  # the round ends with every sent reply recorded
+
+    def _handle_all(self, claimed: Sequence[ClaimedReply], claimed_at: datetime) -> None:
         pool = self._sending_pool()
         if pool is None or len(claimed) < 2:
             for reply in claimed:
@@ -241,8 +256,8 @@ class Worker:
                 decided = 0
             if decided:
                 self.wake.set()  # replies may be due
-            else:
-                stop.wait(interval)
+            elif self._parked.wait(interval):
+                self._parked.clear()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -308,21 +323,7 @@ class Worker:
             self._after_error(reply, error)
             return
         now = self.service.clock.now()
-        price = self._price(result)
-        with self._writing() as conn:
-            recorded = outbox.mark_sent(
-                conn,
-                reply,
-                owner=self.owner,
-                provider_message_id=result.provider_message_id,
-                price=price,
-                now=now,
-            )
-            currency = self.service.settings.pricing.currency
-            adopt_early_statuses(conn, result.provider_message_id, currency, now)
-        if not recorded:
-            log.warning("reply %s sent but its lease was lost before recording", reply.id)
-        log.debug("reply %s sent to %s", reply.id, mask(reply.recipient))
+        self._recorder.record(Sent(reply, result.provider_message_id, self._price(result), now))
 
     def _price(self, result: SendResult) -> int | None:
         """The provider's price in micros, when it is in the currency we count in."""
