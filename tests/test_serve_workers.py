@@ -1,4 +1,4 @@
-"""`antirelou serve --workers 2`: two web processes on one port, one worker in the parent.
+"""`antirelou serve`: its worker in a process of its own, and `--workers 2`: two web processes.
 
 A real subprocess on a free port with a temporary SQLite configuration; signed Twilio
 webhooks over real HTTP; the reply goes out through a fake Twilio API; SIGTERM stops it all.
@@ -163,3 +163,62 @@ def test_two_web_processes_answer_and_the_parent_worker_replies_once(
     for line in output.splitlines():
         if line.startswith("{"):
             assert {"time", "level", "logger", "message"} <= set(json.loads(line))
+
+
+def child_worker_pid(log: Path) -> int:
+    """The pid `serve` logged when it started its worker process (childworker.py)."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{") and "own process (pid" in (message := json.loads(line)["message"]):
+            return int(message.rsplit("pid ", 1)[1].rstrip(")"))
+    raise AssertionError(f"no worker process in the log:\n{log.read_text()}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie is gone
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+def test_the_worker_process_is_woken_by_each_reply_and_dies_with_serve(
+    tmp_path: Path, fake: FakeTwilio
+) -> None:
+    """One web process, the worker in a child: a webhook's reply goes at once, though the
+    worker would look again only in a minute; the child's sends are in /metrics; and a
+    `serve` killed outright leaves no worker behind."""
+    config = write_config(tmp_path, fake.base_url)
+    config.write_text(config.read_text().replace("poll_interval = 0.1", "poll_interval = 60"))
+    log = tmp_path / "serve.log"
+    process, base = start_serve(config, log)
+    try:
+        wait_for(lambda: "own process (pid" in log.read_text(), timeout=20, why="the worker")
+        worker = child_worker_pid(log)
+        database = tmp_path / "antirelou.db"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for n, sender in enumerate(SENDERS, start=1):
+                body, headers = signed_text(n, sender)
+                assert client.post(SMS_PATH, content=body, headers=headers).status_code == 200
+                # Well before the next poll: the web app woke the worker.
+                wait_for(lambda n=n: statuses(database) == ["sent"] * n, timeout=20, why="sent")
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(client.get("/metrics").text)
+                for s in family.samples
+            }
+        sends = (
+            "antirelou_provider_request_seconds_count",
+            (("operation", "send"), ("provider", "twilio")),
+        )
+        assert samples[sends] == 3  # measured in the worker process, exported by the web's
+        assert len(fake.messages) == 3
+
+        process.kill()  # no SIGTERM, no clean-up: the pipe to the worker closes all the same
+        process.wait(timeout=15)
+        wait_for(lambda: not alive(worker), timeout=30, why="the orphan worker to stop")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=15)
+    assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace")

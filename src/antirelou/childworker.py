@@ -1,16 +1,24 @@
-"""`serve` with queued intake: the worker in a process of its own.
+"""`serve`'s worker in a process of its own.
 
-Queued intake (inbox.py) moves the decisions from the webhooks to the worker. In the web
-process they would share one interpreter lock with the web app and gain nothing, so `serve`
-runs `antirelou worker`, with the same configuration and log format, as a child: the
-decisions get the machine's other core, with one command still. The child is restarted if
-it dies (what it was doing is safe: parked texts wait, leases expire), and on shutdown it
+In the web process the worker shared one interpreter lock with the web app: under a flood
+the webhooks took most of it, and replies waited (at 500 texts a second, 386 were accepted
+and replies queued for seconds; with the worker apart, 498 and the replies kept up: see
+docs/load.md). With queued intake (inbox.py) the worker also takes the decisions. So
+`serve` runs `antirelou worker`, with the same configuration and log format, as a child:
+the worker gets the machine's other core, with one command still. The child is restarted
+if it dies (what it was doing is safe: parked texts wait, leases expire), and on shutdown it
 gets SIGTERM, so it finishes its round, like a worker run by hand.
+
+The web app nudges it (wake) when a reply is queued, with a byte down a pipe to the
+child's standard input, so that the reply goes now and not at the next poll. The end of
+that pipe (serve killed) stops the child too: no orphan worker is left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -26,7 +34,7 @@ def worker_command(config_path: Path | None, log_format: str, verbose: bool) -> 
     command = [sys.executable, "-m", "antirelou", "--log-format", log_format]
     if verbose:
         command.append("--verbose")
-    command.append("worker")
+    command += ["worker", "--wake-on-stdin"]
     if config_path is not None:
         command += ["--config", str(config_path.resolve())]
     return command
@@ -47,6 +55,16 @@ class ChildWorker:
         with self._lock:
             return self._process.pid if self._process else None
 
+    def wake(self) -> None:
+        """A reply was queued: one byte down the child's stdin. Never blocks: when the pipe
+        is full, nudges are pending anyway; when the child is gone, it is restarting."""
+        process = self._process
+        if process is None or process.stdin is None:
+            return
+        # BlockingIOError (full), BrokenPipeError (exited), or closed (restarting)
+        with contextlib.suppress(OSError):
+            os.write(process.stdin.fileno(), b"!")
+
     def start(self) -> None:
         self._spawn()
         self._watcher.start()
@@ -65,12 +83,22 @@ class ChildWorker:
             log.warning("the worker did not stop within %.0f s: killed", timeout)
             process.kill()
             process.wait()
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        process = self._process
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
 
     def _spawn(self) -> None:
         with self._lock:
             if self._stopping.is_set():
                 return
-            self._process = subprocess.Popen(self.command)  # noqa: S603 - our own command
+            self._close_pipe()
+            process = subprocess.Popen(self.command, stdin=subprocess.PIPE)  # noqa: S603
+            assert process.stdin is not None
+            os.set_blocking(process.stdin.fileno(), False)
+            self._process = process
             log.info("worker started in its own process (pid %d)", self._process.pid)
 
     def _watch(self) -> None:

@@ -114,7 +114,7 @@ def _apply_overrides(service: Any) -> None:
     "processes",
     type=click.IntRange(1, 64),
     help="Web processes sharing the port (default: web.workers, 1). The worker that sends "
-    "replies still runs once, in this process.",
+    "replies still runs once.",
 )
 def serve(
     config_path: Path | None,
@@ -131,24 +131,29 @@ def serve(
 
     settings = settings_from(config_path)
     processes = processes or settings.web.workers
-    scratch = _share_across_processes(config_path) if processes > 1 else None
     service = open_service(settings)
+    worker_here = settings.worker.enabled and not no_worker
+    apart = worker_here and _worker_apart(settings, service)
+    # Before any provider metric exists: the web processes and the worker share them.
+    scratch = _share_across_processes(config_path) if processes > 1 or apart else None
     if processes > 1 and service.engine.dialect.name == "sqlite":
         click.echo(
             f"antirelou: warning: {processes} web processes on SQLite take turns to write; "
             "use PostgreSQL for several processes (see docs/deployment.md)",
             err=True,
         )
-    # One process: the app lives here, next to the worker. Several: each web process
-    # builds its own from the environment (ANTIRELOU_CONFIG), and the worker stays here.
+    # One process: the app lives here. Several: each web process builds its own from the
+    # environment (ANTIRELOU_CONFIG). Either way, one worker: a child, or a thread here.
     app = create_app(service) if processes == 1 else None
     stop = threading.Event()
     runner = None
     thread = None
     child = None
-    if settings.worker.enabled and not no_worker and settings.web.intake == "queued":
-        child = _child_worker(config_path)  # the decisions get a core of their own
-    elif settings.worker.enabled and not no_worker:
+    if apart:
+        child = _child_worker(config_path)  # the worker gets a core of its own
+        if app is not None:
+            app.state.antirelou.on_reply.append(child.wake)
+    elif worker_here:
         runner = _worker(service)
         if app is not None:
             app.state.antirelou.on_reply.append(runner.wake.set)
@@ -158,7 +163,7 @@ def serve(
     if processes > 1:
         click.echo(f"  {processes} web processes")
     if child:
-        click.echo("  queued intake: the worker decides texts in its own process")
+        click.echo("  the worker runs in its own process")
     _hint_first_account(service)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     web = settings.web
@@ -189,6 +194,16 @@ def serve(
         service.dispose()
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _worker_apart(settings: Settings, service: Any) -> bool:
+    """Whether `serve` runs its worker as a child process (childworker.py): queued intake
+    always, otherwise [worker] own_process; never for a database in memory."""
+    from antirelou.db import is_memory
+
+    if is_memory(service.engine):
+        return False
+    return settings.web.intake == "queued" or settings.worker.own_process
 
 
 def _share_across_processes(config_path: Path | None) -> str | None:
@@ -254,7 +269,8 @@ def _worker(service: Any) -> Any:
 
 @main.command()
 @config_option
-def worker(config_path: Path | None) -> None:
+@click.option("--wake-on-stdin", is_flag=True, hidden=True, help="serve's child worker.")
+def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
     """Run the worker alone (to scale it apart from the web processes)."""
     from antirelou.heap import freeze_heap
 
@@ -265,12 +281,26 @@ def worker(config_path: Path | None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     runner = _worker(service)
+    if wake_on_stdin:
+        threading.Thread(
+            target=_wake_on_stdin, args=(runner, stop), name="wake", daemon=True
+        ).start()
     freeze_heap()
     try:
         runner.run_forever(stop)
     finally:
         runner.close()
         service.dispose()
+
+
+def _wake_on_stdin(runner: Any, stop: threading.Event) -> None:
+    """serve's child worker: each byte from serve is a nudge (a reply was queued); the end
+    of the pipe means serve is gone, and the worker stops after its round."""
+    stdin = sys.stdin.fileno()
+    while os.read(stdin, 4096):
+        runner.nudge()
+    stop.set()
+    runner.nudge()
 
 
 @main.group()
