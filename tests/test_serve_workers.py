@@ -189,12 +189,13 @@ def test_the_worker_process_is_woken_by_each_reply_and_dies_with_serve(
     worker would look again only in a minute; the child's sends are in /metrics; and a
     `serve` killed outright leaves no worker behind."""
     config = write_config(tmp_path, fake.base_url)
-    config.write_text(config.read_text().replace("poll_interval = 0.1", "poll_interval = 60"))
+    worker = "poll_interval = 60\nown_process = true"
+    config.write_text(config.read_text().replace("poll_interval = 0.1", worker))
     log = tmp_path / "serve.log"
     process, base = start_serve(config, log)
     try:
         wait_for(lambda: "own process (pid" in log.read_text(), timeout=20, why="the worker")
-        worker = child_worker_pid(log)
+        child = child_worker_pid(log)
         database = tmp_path / "antirelou.db"
         with httpx.Client(base_url=base, timeout=10) as client:
             for n, sender in enumerate(SENDERS, start=1):
@@ -216,7 +217,7 @@ def test_the_worker_process_is_woken_by_each_reply_and_dies_with_serve(
 
         process.kill()  # no SIGTERM, no clean-up: the pipe to the worker closes all the same
         process.wait(timeout=15)
-        wait_for(lambda: not alive(worker), timeout=30, why="the orphan worker to stop")
+        wait_for(lambda: not alive(child), timeout=30, why="the orphan worker to stop")
     finally:
         if process.poll() is None:
             process.kill()

@@ -1,17 +1,18 @@
-"""`serve`'s worker in a process of its own.
+"""`serve`'s worker in a process of its own: queued intake, or `[worker] own_process`.
 
-In the web process the worker shared one interpreter lock with the web app: under a flood
-the webhooks took most of it, and replies waited (at 500 texts a second, 386 were accepted
-and replies queued for seconds; with the worker apart, 498 and the replies kept up: see
-docs/load.md). With queued intake (inbox.py) the worker also takes the decisions. So
-`serve` runs `antirelou worker`, with the same configuration and log format, as a child:
-the worker gets the machine's other core, with one command still. The child is restarted
-if it dies (what it was doing is safe: parked texts wait, leases expire), and on shutdown it
-gets SIGTERM, so it finishes its round, like a worker run by hand.
+With queued intake (inbox.py) the worker takes the decisions; in the web process they
+would share one interpreter lock with the web app and gain nothing. So `serve` runs
+`antirelou worker`, with the same configuration and log format, as a child: the decisions
+get the machine's other core, with one command still. `[worker] own_process` does the same
+with inline intake, for isolation (a worker that crashes or leaks memory leaves the web app
+up); it measured no faster than the thread on 2 cores (docs/load.md). The child is
+restarted if it dies (what it was doing is safe: parked texts wait, leases expire), and on
+shutdown it gets SIGTERM, so it finishes its round, like a worker run by hand. It runs in a
+session of its own, so that a Ctrl-C reaches `serve` alone, which then stops it that way.
 
-The web app nudges it (wake) when a reply is queued, with a byte down a pipe to the
-child's standard input, so that the reply goes now and not at the next poll. The end of
-that pipe (serve killed) stops the child too: no orphan worker is left behind.
+The web app nudges it (wake) when a reply is queued or a text parked, with a byte down a
+pipe to the child's standard input, so that the work is done now and not at the next poll.
+The end of that pipe (serve killed) stops the child too: no orphan worker is left behind.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ class ChildWorker:
             if self._stopping.is_set():
                 return
             self._close_pipe()
-            process = subprocess.Popen(self.command, stdin=subprocess.PIPE)  # noqa: S603
+            process = subprocess.Popen(  # noqa: S603 - our own command
+                self.command, stdin=subprocess.PIPE, start_new_session=True
+            )
             assert process.stdin is not None
             os.set_blocking(process.stdin.fileno(), False)
             self._process = process

@@ -150,7 +150,7 @@ def serve(
     thread = None
     child = None
     if apart:
-        child = _child_worker(config_path)  # the worker gets a core of its own
+        child = _child_worker(config_path)
         if app is not None:
             app.state.antirelou.on_reply.append(child.wake)
     elif worker_here:
