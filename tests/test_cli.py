@@ -246,3 +246,23 @@ def test_serve_answers_health_and_its_worker_sends_a_sandbox_reply(
     output = log.read_text(encoding="utf-8", errors="replace")
     assert f"antirelou listening on http://127.0.0.1:{port}" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_an_idle_worker_stops_at_once_on_sigterm(tmp_path: Path, config: Path) -> None:
+    """SIGTERM ends the round and the worker: not a minute later, at its next poll."""
+    succeeds("sandbox", "send", "--config", str(config), "--from", SENDER, "salut")
+    env = {**environment(), "ANTIRELOU_WORKER__POLL_INTERVAL": "60"}
+    with (tmp_path / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(ANTIRELOU), "worker", "--config", str(config)], stdout=log, stderr=log, env=env
+        )
+    try:
+        database = tmp_path / "antirelou.db"
+        wait_for(lambda: reply_statuses(database) == ["sent"], timeout=20, why="a first round")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=15)

@@ -276,11 +276,16 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
 
     service = open_service(settings_from(config_path))
     stop = threading.Event()
+    runner = _worker(service)
+
+    def finish(*_: object) -> None:
+        stop.set()
+        runner.nudge()  # an idle worker waits up to poll_interval otherwise
+
     # SIGTERM (systemd, kill) and Ctrl-C finish the current round, then stop: a reply being
     # sent is recorded before exit. A SIGKILL is covered by leases and reconciliation.
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    runner = _worker(service)
+        signal.signal(signum, finish)
     if wake_on_stdin:
         threading.Thread(
             target=_wake_on_stdin, args=(runner, stop), name="wake", daemon=True
