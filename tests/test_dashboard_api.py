@@ -170,3 +170,19 @@ def test_a_nul_character_anywhere_is_a_400(config: Path, service: Service) -> No
         assert "NUL" in paused.json()["detail"]
         assert client.get("/api/messages?q=%00", headers=moderator).status_code == 400
         assert client.get("/api/overview", headers=moderator).json()["lines"][0]["paused"] is False
+
+
+@pytest.mark.parametrize("duration", ["86400000000000", "2739726027y", "900000000w", "9" * 400])
+def test_a_block_too_long_to_count_is_refused_not_a_500(
+    config: Path, service: Service, duration: str
+) -> None:
+    """Found by the OpenAPI fuzz: a duration past what a datetime can hold was a 500."""
+    message = receive(service, sms(sender=GENUINE)).message_id
+    moderator = {"Authorization": f"Bearer {make_token(config, 'm@example.org', 'moderator')}"}
+    with client_for(dashboard_app(service)) as (client, _):
+        path = f"/api/senders/{message}/block"
+        refused = client.post(path, json={"duration": duration}, headers=moderator)
+        assert refused.status_code == 409, refused.text  # as any operation refused
+        assert "duration" in refused.json()["detail"]
+        blocked = client.post(path, json={"duration": "36500d"}, headers=moderator)
+        assert blocked.status_code == 200, blocked.text

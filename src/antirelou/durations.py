@@ -14,14 +14,21 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _seconds(value, value)
     text = value.strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return timedelta(seconds=float(text))
+        return _seconds(float(text), value)
     if not text or _PART.sub("", text):
         raise ValueError(f"not a duration: {value!r} (use e.g. 0s, 90s, 1h, 1h30m, 30d)")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
-    return timedelta(seconds=seconds)
+    return _seconds(seconds, value)
+
+
+def _seconds(seconds: float, value: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # past 999,999,999 days, or infinite
+        raise ValueError(f"duration too long: {value!r}") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -115,14 +115,22 @@ def _sender(request: Request, message_id: int) -> tuple[str, str]:
     return key
 
 
+LONGEST_BLOCK = timedelta(days=36_500)  # longer is "for good" (and past it, dates overflow)
+
+
 def parse_expiry(duration: str) -> timedelta | None:
     """ "" means for good; otherwise a duration such as 1d or 12h."""
     if not duration.strip():
         return None
     try:
-        return parse_duration(duration)
+        expiry = parse_duration(duration)
     except ValueError as exc:
         raise OperationError(str(exc)) from None
+    if expiry > LONGEST_BLOCK:
+        raise OperationError(
+            f"duration too long: {duration!r} (at most 36500d; leave it empty to block for good)"
+        )
+    return expiry
 
 
 @router.post("/senders/{message_id}/block")
