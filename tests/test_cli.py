@@ -141,6 +141,8 @@ def test_mistyped_arguments_are_usage_errors_not_tracebacks(config: Path) -> Non
         ("money", "donate", "1e400"),
         ("lines", "pause", "+33600000000"),  # not one of our lines
         ("evidence", "export", "--incident", "0", "--out", "x.zip"),
+        ("replay", "/dev/null", "--out", "replayed", "--drain", "an hour"),
+        ("replay", "/dev/null", "--out", "replayed", "--drain", "99999999999999999d"),
     ]
     for args in mistakes:
         result = antirelou(args[0], args[1], "--config", str(config), *args[2:])

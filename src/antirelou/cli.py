@@ -10,6 +10,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -465,13 +466,22 @@ def replay(
     from antirelou.durations import parse_duration
     from antirelou.replay import ScenarioError, run_replay
 
+    try:
+        drain_for = parse_duration(drain)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--drain") from None
+    if drain_for > MAX_DRAIN:
+        raise click.BadParameter(f"at most {MAX_DRAIN.days}d", param_hint="--drain")
     settings = settings_from(config_path)
     try:
-        summary = run_replay(scenario, settings, out_dir, parse_duration(drain), not quiet)
+        summary = run_replay(scenario, settings, out_dir, drain_for, not quiet)
     except ScenarioError as exc:
         click.echo(f"antirelou: {scenario}: {exc}", err=True)
         sys.exit(2)
     click.echo(json.dumps(summary, indent=2))
+
+
+MAX_DRAIN = timedelta(days=366)  # a year of virtual time after the last text is plenty
 
 
 @main.command()
