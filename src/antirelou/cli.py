@@ -289,7 +289,7 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
         signal.signal(signum, finish)
     if wake_on_stdin:
         threading.Thread(
-            target=_wake_on_stdin, args=(runner, stop), name="wake", daemon=True
+            target=_wake_on_stdin, args=(runner, finish), name="wake", daemon=True
         ).start()
     freeze_heap()
     try:
@@ -299,14 +299,13 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
         service.dispose()
 
 
-def _wake_on_stdin(runner: Any, stop: threading.Event) -> None:
+def _wake_on_stdin(runner: Any, finish: Callable[[], None]) -> None:
     """serve's child worker: each byte from serve is a nudge (a reply was queued); the end
-    of the pipe means serve is gone, and the worker stops after its round."""
+    of the pipe means serve is gone, and the worker stops after its round, as on SIGTERM."""
     stdin = sys.stdin.fileno()
     while os.read(stdin, 4096):
         runner.nudge()
-    stop.set()
-    runner.nudge()
+    finish()
 
 
 @main.group()
@@ -467,11 +466,9 @@ def replay(
     from antirelou.replay import ScenarioError, run_replay
 
     try:
-        drain_for = parse_duration(drain)
+        drain_for = parse_duration(drain, longest=MAX_DRAIN)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--drain") from None
-    if drain_for > MAX_DRAIN:
-        raise click.BadParameter(f"at most {MAX_DRAIN.days}d", param_hint="--drain")
     settings = settings_from(config_path)
     try:
         summary = run_replay(scenario, settings, out_dir, drain_for, not quiet)

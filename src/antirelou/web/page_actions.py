@@ -123,14 +123,9 @@ def parse_expiry(duration: str) -> timedelta | None:
     if not duration.strip():
         return None
     try:
-        expiry = parse_duration(duration)
+        return parse_duration(duration, longest=LONGEST_BLOCK)
     except ValueError as exc:
-        raise OperationError(str(exc)) from None
-    if expiry > LONGEST_BLOCK:
-        raise OperationError(
-            f"duration too long: {duration!r} (at most 36500d; leave it empty to block for good)"
-        )
-    return expiry
+        raise OperationError(f"{exc}; leave it empty to block for good") from None
 
 
 @router.post("/senders/{message_id}/block")
