@@ -64,19 +64,42 @@ def classify(raw: str) -> SenderNumber:
     digits = re.sub(r"\D", "", text)
     if not text.startswith("+") and len(digits) <= 8:
         return SenderNumber(raw, None, SenderKind.SHORT_CODE, None)
+    facts = number_facts(text if text.startswith("+") else "+" + digits)
+    if facts is None or not facts.valid:
+        return SenderNumber(raw, None, SenderKind.INVALID, None)
+    return SenderNumber(raw, facts.e164, _kind_of(facts.number_type), facts.region)
+
+
+@dataclass(frozen=True)
+class NumberFacts:
+    """What phonenumbers says about a number in international form."""
+
+    e164: str
+    region: str | None  # region_code_for_number: "FR"; "001" non-geographic; None unknown
+    number_type: int  # a PhoneNumberType
+    valid: bool  # phonenumbers.is_valid_number
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def number_facts(international: str) -> NumberFacts | None:
+    """Parse, region, type and validity of "+33612345678", worked out once (None when it
+    does not parse). The policy (classify) and the raid detectors (detect.numbers.shape) both
+    need them for every new sender, and each costs a walk over phonenumbers' patterns: a raid
+    is mostly new senders, so the cache rarely helps the first time and sharing it does."""
     try:
-        parsed = phonenumbers.parse(text if text.startswith("+") else "+" + digits, None)
+        parsed = phonenumbers.parse(international, None)
     except phonenumbers.NumberParseException:
-        return SenderNumber(raw, None, SenderKind.INVALID, None)
-    if not phonenumbers.is_valid_number(parsed):
-        return SenderNumber(raw, None, SenderKind.INVALID, None)
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return None
     region = phonenumbers.region_code_for_number(parsed)
-    return SenderNumber(raw, e164, _kind_of(parsed), region)
+    return NumberFacts(
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        region=region,
+        number_type=phonenumbers.number_type(parsed),
+        valid=region is not None and phonenumbers.is_valid_number_for_region(parsed, region),
+    )
 
 
-def _kind_of(parsed: phonenumbers.PhoneNumber) -> SenderKind:
-    number_type = phonenumbers.number_type(parsed)
+def _kind_of(number_type: int) -> SenderKind:
     if number_type in _COSTLY_TYPES:
         return SenderKind.PREMIUM_RATE
     if number_type in _ANSWERABLE_TYPES:

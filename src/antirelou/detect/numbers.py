@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from antirelou.phone import number_facts
+
 __all__ = ["VIRTUAL_PREFIXES", "NumberShape", "consecutive_run", "shape"]
 
 BLOCK_DIGITS = 2  # a block is the number without its last 2 digits: 100 consecutive numbers
@@ -88,12 +90,10 @@ def shape(e164: str) -> NumberShape:
     number = "+" + digits
     block = number[:-BLOCK_DIGITS]
     virtual = any(number.startswith(prefix) for prefix in VIRTUAL_PREFIXES)
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
+    facts = number_facts(number)
+    if facts is None:
         return NumberShape(e164, block, "other", None, virtual)
-    number_type = phonenumbers.number_type(parsed)
-    region = phonenumbers.region_code_for_number(parsed)
+    number_type, region = facts.number_type, facts.region
     country = region if region and region not in ("001", "ZZ") else None
     return NumberShape(
         e164=e164,
