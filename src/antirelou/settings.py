@@ -265,6 +265,9 @@ class WebSettings(Strict):
     # /metrics: with a token, `Authorization: Bearer <token>` from anywhere; without one,
     # only a direct connection from the machine itself (no proxy in between).
     metrics_token: SecretStr = SecretStr("")
+    # Roles whose accounts cannot use the dashboard or the API without a second factor
+    # (`antirelou users totp enable EMAIL`): an admin sees numbers and exports evidence.
+    second_factor_roles: tuple[Literal["viewer", "moderator", "admin"], ...] = ()
 
 
 def _default_lines() -> tuple[LineSettings, ...]:

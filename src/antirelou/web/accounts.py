@@ -57,6 +57,11 @@ class User:
     totp: bool = False  # a second factor is required at login (web/totp.py)
 
 
+def lacks_second_factor(service: Service, user: User) -> bool:
+    """Whether [web] second_factor_roles asks this account for a second factor it lacks."""
+    return not user.totp and user.role.value in service.settings.web.second_factor_roles
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -67,7 +72,7 @@ def check_password(password: str) -> None:
         raise OperationError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def _user(row: Any) -> User:
+def user_from_row(row: Any) -> User:
     return User(
         int(row.id),
         row.email,
@@ -125,17 +130,17 @@ def authenticate(
         conn.execute(
             update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
         )
-    return _user(row)
+    return user_from_row(row)
 
 
 def find_user(conn: Connection, email: str) -> User | None:
     row = conn.execute(select(users).where(users.c.email == normalise_email(email))).first()
-    return None if row is None else _user(row)
+    return None if row is None else user_from_row(row)
 
 
 def list_users(service: Service) -> list[User]:
     with reader(service).connect() as conn:
-        return [_user(row) for row in conn.execute(select(users).order_by(users.c.email))]
+        return [user_from_row(row) for row in conn.execute(select(users).order_by(users.c.email))]
 
 
 def count_users(conn: Connection) -> int:

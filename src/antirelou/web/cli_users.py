@@ -78,8 +78,11 @@ def users_add(config_path: Path | None, email: str, role: str, password_stdin: b
             create_user(service, email, password, Role(role), _actor())
         except OperationError as exc:
             _fail(exc)
+        needs_factor = role in service.settings.web.second_factor_roles
     click.echo(f"{email} added as {role}")
-    if role != "viewer":  # she can pause the line and see the senders' numbers
+    if needs_factor:
+        click.echo(f"it cannot log in before: antirelou users totp enable {email}")
+    elif role != "viewer":  # she can pause the line and see the senders' numbers
         click.echo(f"give it a second factor: antirelou users totp enable {email}")
 
 
@@ -155,10 +158,17 @@ def totp_enable(config_path: Path | None, email: str) -> None:
 def totp_disable(config_path: Path | None, email: str) -> None:
     """Remove the account's second factor (a lost phone: enable it again afterwards)."""
     from antirelou.web import totp
+    from antirelou.web.accounts import find_user, lacks_second_factor
 
     with _service(config_path) as service:
         totp.disable(service, _user_id(service, email), _actor())
-    click.echo(f"{email} logs in with the password alone")
+        with service.engine.connect() as conn:
+            user = find_user(conn, email)
+        locked_out = user is not None and lacks_second_factor(service, user)
+    if locked_out:  # [web] second_factor_roles: the password alone no longer opens it
+        click.echo(f"{email} cannot log in until: antirelou users totp enable {email}")
+    else:
+        click.echo(f"{email} logs in with the password alone")
 
 
 @click.group()

@@ -47,6 +47,9 @@ FR: dict[str, str] = {
         "Code de votre application d'authentification, si votre compte en a une"
     ),
     "Too many failed attempts: wait 15 minutes.": "Trop d'essais manqués : attendez 15 minutes.",
+    "This account needs a second factor first: an admin runs "
+    "`antirelou users totp enable EMAIL` on the server.": "Ce compte doit d'abord avoir un "
+    "second facteur : un·e admin lance `antirelou users totp enable EMAIL` sur le serveur.",
     # overview
     "Raid in progress": "Raid en cours",
     "signals": "signaux",

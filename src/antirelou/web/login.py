@@ -11,6 +11,7 @@ SameSite=Lax and, behind https, Secure with the __Host- prefix.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web import actions, ratelimit, render
-from antirelou.web.accounts import User, authenticate
+from antirelou.web.accounts import User, authenticate, lacks_second_factor
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
 from antirelou.web.i18n import pick_language, translator
 from antirelou.web.schemas import Clean
@@ -66,21 +67,45 @@ async def login_form(request: Request, next: str = "/dashboard") -> Response:
     return _form(request, next)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    message: str  # English; translated for the form
+    status: int
+
+
+LIMITED = Refusal("Too many failed attempts: wait 15 minutes.", 429)
+WRONG = Refusal("Wrong email, password or code.", 401)
+# Said only once the password (and code, if any) were right: no help to a guesser, and the
+# operator must learn what to do.
+NO_SECOND_FACTOR = Refusal(
+    "This account needs a second factor first: an admin runs "
+    "`antirelou users totp enable EMAIL` on the server.",
+    403,
+)
+
+
 def _try_login(
     service: Service, email: str, password: str, code: str, address: str
-) -> tuple[str, User] | str:
-    """(session token, user) or the reason for refusing."""
+) -> tuple[str, User] | Refusal:
+    """(session token, user) or why not."""
     now = service.clock.now()
     with service.engine.begin() as conn:
         if ratelimit.is_limited(conn, email, address, now):
-            return "Too many failed attempts: wait 15 minutes."
+            return LIMITED
     with service.engine.begin() as conn:
         user = authenticate(conn, email, password, code, now)
         if user is None:
             ratelimit.record_failure(conn, email, address, now)
-            return "Wrong email, password or code."
+            return WRONG
         ratelimit.clear(conn, email)
-        token, _csrf = open_session(conn, user.id, now)
+        if lacks_second_factor(service, user):
+            token = None
+        else:
+            token, _csrf = open_session(conn, user.id, now)
+    if token is None:
+        action = "login_refused_no_second_factor"
+        actions.record(service, f"web:{user.email}", action, None, address=address)
+        return NO_SECOND_FACTOR
     actions.record(service, f"web:{user.email}", "login", None, address=address)
     return token, user
 
@@ -101,9 +126,9 @@ async def login(
     service = service_of(request)
     address = request.client.host if request.client else "unknown"
     outcome = await run_in_threadpool(_try_login, service, email, password, code, address)
-    if isinstance(outcome, str):
+    if isinstance(outcome, Refusal):
         t = translator(pick_language(request))
-        return _form(request, next, t(outcome), 429 if "Too many" in outcome else 401)
+        return _form(request, next, t(outcome.message), outcome.status)
     token, _user = outcome
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
-from antirelou.web.accounts import Role, User
+from antirelou.web.accounts import User, user_from_row
 from antirelou.web.auth_tables import api_tokens, sessions, users
 
 SESSION_TTL = timedelta(hours=12)
@@ -61,7 +61,7 @@ def session_of(conn: Connection, token: str, now: datetime) -> SessionInfo | Non
     ).first()
     if row is None:
         return None
-    return SessionInfo(User(int(row.id), row.email, Role(row.role), row.language), row.csrf)
+    return SessionInfo(user_from_row(row), row.csrf)
 
 
 def close_session(conn: Connection, token: str) -> None:
@@ -98,7 +98,7 @@ def token_user(conn: Connection, token: str, now: datetime) -> TokenUse | None:
     if row is None:
         return None
     stale = row.last_used_at is None or row.last_used_at < now - LAST_USED_EVERY
-    user = User(int(row.id), row.email, Role(row.role), row.language)
+    user = user_from_row(row)
     return TokenUse(user, int(row.token_id), stale)
 
 
