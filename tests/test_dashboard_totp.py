@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from antirelou.operations import OperationError
 from antirelou.service import Service
 from antirelou.web import ratelimit, totp
 from antirelou.web.accounts import find_user
-from antirelou.web.auth_tables import users
+from antirelou.web.auth_tables import recovery_codes, users
 from antirelou.web.cli_users import users as users_cli
 from tests.dashboard_kit import (
     ADMIN,
@@ -185,3 +187,72 @@ def test_the_accounts_list_shows_who_has_a_second_factor(
     rows = {row.split("</td>")[0]: row for row in page.split("<tr><td>")[1:]}
     assert "second facteur" in rows[ADMIN]
     assert "second facteur" not in rows[MODERATOR]
+
+
+def admin_codes(service: Service, clock: VirtualClock) -> list[str]:
+    """Enable ADMIN's second factor; its recovery codes."""
+    codes = totp.enable(service, user_id(service, ADMIN), SECRET, code_at(clock), "test")
+    clock.advance(STEP * 3)
+    return codes
+
+
+def test_each_recovery_code_logs_in_once_in_place_of_the_apps_code(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    codes = admin_codes(service, clock)
+    assert len(codes) == totp.RECOVERY_CODES == len(set(codes))
+    with client_for(app) as (client, _):
+        log_in(client, ADMIN, code=codes[0])
+    with client_for(app) as (client, _):
+        assert post_login(client, ADMIN, code=codes[0]).status_code == 401  # spent
+        assert post_login(client, ADMIN, code="1234-5678-9012").status_code == 401  # not one
+        log_in(client, ADMIN, code=codes[1].replace("-", " "))  # as typed from paper
+    a = models.audit_log
+    with service.engine.connect() as conn:
+        used = conn.execute(
+            select(a.c.details).where(a.c.action == "user_recovery_code_used").order_by(a.c.id)
+        ).scalars()
+        assert [json.loads(d)["left"] for d in used] == [9, 8]
+        stored = set(conn.execute(select(recovery_codes.c.code_hash)).scalars())
+    assert len(stored) == totp.RECOVERY_CODES
+    assert not {code.replace("-", "") for code in codes} & stored  # digests only
+
+
+def test_new_recovery_codes_void_the_old_ones_and_disabling_removes_them(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    old = admin_codes(service, clock)
+    new = totp.renew_recovery_codes(service, user_id(service, ADMIN), "test")
+    with client_for(app) as (client, _):
+        assert post_login(client, ADMIN, code=old[0]).status_code == 401
+        log_in(client, ADMIN, code=new[0])
+    totp.disable(service, user_id(service, ADMIN), "test")
+    with service.engine.connect() as conn:
+        assert conn.execute(select(recovery_codes.c.code_hash)).first() is None
+    with pytest.raises(OperationError, match="no second factor"):
+        totp.renew_recovery_codes(service, user_id(service, ADMIN), "test")
+
+
+def test_the_cli_shows_recovery_codes_once_enabled_and_on_request(
+    tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "antirelou.toml"
+    config.write_text(
+        f'database_url = "{service.settings.database_url}"\n'
+        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
+    )
+    add_accounts(service)
+    monkeypatch.setattr(totp, "new_secret", lambda: SECRET)
+    enable = ["totp", "enable", ADMIN, "--config", str(config)]
+    result = CliRunner().invoke(users_cli, enable, input=pyotp.TOTP(SECRET).now() + "\n")
+    assert result.exit_code == 0, result.output
+    shown = re.findall(r"^    (\d{4}-\d{4}-\d{4})$", result.output, re.MULTILINE)
+    assert len(shown) == totp.RECOVERY_CODES
+    renew = CliRunner().invoke(users_cli, ["totp", "codes", ADMIN, "--config", str(config)])
+    assert renew.exit_code == 0, renew.output
+    again = re.findall(r"^    (\d{4}-\d{4}-\d{4})$", renew.output, re.MULTILINE)
+    assert len(again) == totp.RECOVERY_CODES
+    assert not set(again) & set(shown)
+    refused = CliRunner().invoke(users_cli, ["totp", "codes", VIEWER, "--config", str(config)])
+    assert refused.exit_code == 1
+    assert "no second factor" in refused.output

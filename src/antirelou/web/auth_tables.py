@@ -3,7 +3,7 @@
 They live in the shared `antirelou.models.metadata` so Alembic and the schema test see one
 schema (migration 0004). Secrets are never stored: sessions and API tokens are kept as
 SHA-256 digests of random tokens, passwords as argon2 hashes, so a copy of the database
-logs nobody in. (A second factor's secret is kept as it is: see web/totp.py.)
+logs nobody in; so are recovery codes. (A second factor's secret is kept as it is: see web/totp.py.)
 """
 
 from __future__ import annotations
@@ -27,6 +27,16 @@ users = Table(
     # step whose code was accepted, so that no code is accepted twice.
     Column("totp_secret", String(64), nullable=True),
     Column("totp_last_step", BigInteger, nullable=True),
+)
+
+# One-time codes that stand in for the app's code when the phone is lost (web/totp.py,
+# migration 0008): SHA-256 digests only, like sessions and tokens.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("used_at", UtcDateTime, nullable=True),
 )
 
 sessions = Table(

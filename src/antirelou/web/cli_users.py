@@ -146,10 +146,34 @@ def totp_enable(config_path: Path | None, email: str) -> None:
         click.echo(f"\nor type this key into it: {secret}\n")
         code = str(click.prompt("Code shown by the app"))
         try:
-            totp.enable(service, user_id, secret, code, _actor())
+            codes = totp.enable(service, user_id, secret, code, _actor())
         except OperationError as exc:
             _fail(exc)
     click.echo(f"{email} now needs a code from the app at login")
+    _show_recovery_codes(codes)
+
+
+def _show_recovery_codes(codes: list[str]) -> None:
+    click.echo("\nRecovery codes, shown only now: each logs in once in place of the app's code")
+    click.echo("if the phone is lost. Keep them on paper or in a password manager.\n")
+    for code in codes:
+        click.echo(f"    {code}")
+
+
+@users_totp.command("codes")
+@_config
+@click.argument("email")
+def totp_codes(config_path: Path | None, email: str) -> None:
+    """A new set of recovery codes for an account with a second factor (the old set stops
+    working)."""
+    from antirelou.web import totp
+
+    with _service(config_path) as service:
+        try:
+            codes = totp.renew_recovery_codes(service, _user_id(service, email), _actor())
+        except OperationError as exc:
+            _fail(exc)
+    _show_recovery_codes(codes)
 
 
 @users_totp.command("disable")

@@ -43,8 +43,9 @@ FR: dict[str, str] = {
     "Why did I get a message from this number?": "Pourquoi ai-je reçu un message de ce numéro ?",
     "The form expired: please try again.": "Le formulaire a expiré : réessayez.",
     "Wrong email, password or code.": "E-mail, mot de passe ou code incorrect.",
-    "Code from your authenticator app, if your account has one": (
-        "Code de votre application d'authentification, si votre compte en a une"
+    "Code from your authenticator app (or a recovery code), if your account has one": (
+        "Code de votre application d'authentification (ou un code de secours), si votre "
+        "compte en a une"
     ),
     "Too many failed attempts: wait 15 minutes.": "Trop d'essais manqués : attendez 15 minutes.",
     "This account needs a second factor first: an admin runs "

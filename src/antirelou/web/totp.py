@@ -14,24 +14,34 @@ six-digit code an authenticator app (Aegis, FreeOTP, Google Authenticator...) sh
   rate limit per account and address), so the form never tells that the password was
   right.
 
+- Enabling also makes ten recovery codes, shown once: each logs in once in place of the
+  app's code, for the day the phone is lost, stolen or wiped. Only their SHA-256 digests are
+  stored (twelve random digits each, about 40 bits: the password is needed too, and failed
+  logins are rate limited). `antirelou users totp codes EMAIL` makes a new set and voids
+  the old one; using one is audited, with how many are left.
+
 The secret is stored as it is (an app needs it back to compute codes, so it cannot be
 hashed): a copy of the database gives the second factor away, not the password.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import datetime
 
 import pyotp
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from antirelou.operations import OperationError, audit
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web.auth_tables import sessions, users
+from antirelou.web.auth_tables import recovery_codes, sessions, users
 
 ISSUER = "antirelou"
 DRIFT_STEPS = 1  # codes of the previous and next 30-second steps are accepted too
+RECOVERY_CODES = 10
+RECOVERY_DIGITS = 12  # digits only: the login field's keyboard is numeric on phones
 
 
 def new_secret() -> str:
@@ -58,8 +68,57 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
     return None
 
 
+def new_recovery_codes() -> list[str]:
+    """RECOVERY_CODES random codes, shown as "1234-5678-9012"."""
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        digits = "".join(secrets.choice("0123456789") for _ in range(RECOVERY_DIGITS))
+        codes.append("-".join(digits[i : i + 4] for i in range(0, RECOVERY_DIGITS, 4)))
+    return codes
+
+
+def _recovery_digest(code: str) -> str | None:
+    """The stored digest of a recovery code as typed (spaces and dashes ignored), or None
+    when it cannot be one."""
+    digits = "".join(ch for ch in code if ch not in " -")
+    if not (digits.isascii() and digits.isdigit() and len(digits) == RECOVERY_DIGITS):
+        return None
+    return hashlib.sha256(digits.encode()).hexdigest()
+
+
+def _store_recovery_codes(conn: Connection, user_id: int, codes: list[str]) -> None:
+    """Replace the account's recovery codes with `codes`."""
+    conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
+    rows = [{"user_id": user_id, "code_hash": _recovery_digest(code)} for code in codes]
+    conn.execute(recovery_codes.insert(), rows)
+
+
+def _use_recovery_code(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
+    """Spend one of the account's unused recovery codes (audited), if `code` is one.
+
+    A conditional UPDATE, like the time step: of two logins racing with one code, one wins."""
+    digest = _recovery_digest(code)
+    if digest is None:
+        return False
+    r = recovery_codes.c
+    used = conn.execute(
+        update(recovery_codes)
+        .where(r.user_id == user_id, r.code_hash == digest, r.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if used.rowcount != 1:
+        return False
+    left = conn.execute(
+        select(func.count()).where(r.user_id == user_id, r.used_at.is_(None))
+    ).scalar()
+    email = _email(conn, user_id)
+    audit(conn, f"web:{email}", "user_recovery_code_used", email, now, left=left)
+    return True
+
+
 def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
-    """Whether `code` is a fresh code of the user's secret (True too when he has none).
+    """Whether `code` is a fresh code of the user's secret, or one of his unused recovery
+    codes (True too when he has no second factor).
 
     Run in the login's transaction: the step is stored with a conditional UPDATE, so of two
     logins racing with one code only one gets it."""
@@ -68,6 +127,8 @@ def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
     ).one()
     if row.totp_secret is None:
         return True
+    if _recovery_digest(code) is not None:
+        return _use_recovery_code(conn, user_id, code, now)
     step = matching_step(row.totp_secret, code, now)
     if step is None:
         return False
@@ -80,8 +141,9 @@ def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
     return used.rowcount == 1
 
 
-def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -> None:
-    """Store `secret` for the account once `code` proves the app holds it (audited).
+def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -> list[str]:
+    """Store `secret` for the account once `code` proves the app holds it (audited); return
+    a new set of recovery codes, to be shown once.
 
     The account's sessions end: one opened with a stolen password must not outlive the
     second factor that was meant to shut it out."""
@@ -89,6 +151,7 @@ def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -
     step = matching_step(secret, code, now)
     if step is None:
         raise OperationError("that code does not match: check the phone's clock and try again")
+    codes = new_recovery_codes()
     with service.engine.begin() as conn:
         email = _email(conn, user_id)
         conn.execute(
@@ -96,8 +159,24 @@ def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -
             .where(users.c.id == user_id)
             .values(totp_secret=secret, totp_last_step=step)
         )
+        _store_recovery_codes(conn, user_id, codes)
         conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
         audit(conn, actor, "user_totp_enable", email, now)
+    return codes
+
+
+def renew_recovery_codes(service: Service, user_id: int, actor: str) -> list[str]:
+    """A new set of recovery codes for an account with a second factor; the old set stops
+    working (audited)."""
+    codes = new_recovery_codes()
+    with service.engine.begin() as conn:
+        email = _email(conn, user_id)
+        has_factor = conn.execute(select(users.c.totp_secret).where(users.c.id == user_id)).scalar()
+        if has_factor is None:
+            raise OperationError(f"{email} has no second factor: enable it first")
+        _store_recovery_codes(conn, user_id, codes)
+        audit(conn, actor, "user_recovery_codes_renewed", email, service.clock.now())
+    return codes
 
 
 def disable(service: Service, user_id: int, actor: str) -> None:
@@ -108,6 +187,7 @@ def disable(service: Service, user_id: int, actor: str) -> None:
         conn.execute(
             update(users).where(users.c.id == user_id).values(totp_secret=None, totp_last_step=None)
         )
+        conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
         audit(conn, actor, "user_totp_disable", email, now)
 
 
