@@ -1,9 +1,9 @@
 """The dashboard's tables: accounts, sessions, API tokens, login attempts, overrides.
 
 They live in the shared `antirelou.models.metadata` so Alembic and the schema test see one
-schema (migration 0004). Secrets are never stored: sessions and API tokens are kept as
-SHA-256 digests of random tokens, passwords as argon2 hashes, so a copy of the database
-logs nobody in; so are recovery codes. (A second factor's secret is kept as it is: see web/totp.py.)
+schema (migration 0004). Secrets are never stored: sessions, API tokens and recovery codes
+are kept as SHA-256 digests of random values, passwords as argon2 hashes, so a copy of the
+database logs nobody in. (A second factor's secret is kept as it is: see web/totp.py.)
 """
 
 from __future__ import annotations
