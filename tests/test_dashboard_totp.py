@@ -170,7 +170,7 @@ def test_the_cli_enrols_with_a_qr_code_and_a_confirmed_code(
     assert SECRET in result.output  # the key, for typing it into the app
     assert "█" in result.output or "▀" in result.output  # the QR code, in the terminal
     listing = CliRunner().invoke(users_cli, ["list", "--config", str(config)])
-    assert f"{ADMIN} admin +code" in listing.output
+    assert f"{ADMIN} admin +code (10 recovery codes left)" in listing.output
     off = CliRunner().invoke(users_cli, ["totp", "disable", ADMIN, "--config", str(config)])
     assert off.exit_code == 0, off.output
     with service.engine.connect() as conn:

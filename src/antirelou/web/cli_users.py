@@ -90,12 +90,14 @@ def users_add(config_path: Path | None, email: str, role: str, password_stdin: b
 @_config
 def users_list(config_path: Path | None) -> None:
     """Every account with its role."""
+    from antirelou.web import totp
     from antirelou.web.accounts import list_users
 
     with _service(config_path) as service:
+        left = totp.recovery_codes_left(service)
         for user in list_users(service):
             state = " (disabled)" if user.disabled else ""
-            factor = " +code" if user.totp else ""
+            factor = f" +code ({left.get(user.id, 0)} recovery codes left)" if user.totp else ""
             click.echo(f"{user.email} {user.role.value}{factor}{state}")
 
 

@@ -116,6 +116,14 @@ def _use_recovery_code(conn: Connection, user_id: int, code: str, now: datetime)
     return True
 
 
+def recovery_codes_left(service: Service) -> dict[int, int]:
+    """Unused recovery codes per account (accounts with none left are absent)."""
+    r = recovery_codes.c
+    query = select(r.user_id, func.count()).where(r.used_at.is_(None)).group_by(r.user_id)
+    with service.engine.connect() as conn:
+        return {int(user_id): int(count) for user_id, count in conn.execute(query)}
+
+
 def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
     """Whether `code` is a fresh code of the user's secret, or one of his unused recovery
     codes (True too when he has no second factor).
