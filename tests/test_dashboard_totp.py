@@ -150,9 +150,8 @@ def test_enabling_ends_open_sessions_and_both_changes_are_audited(
         assert {"user_totp_enable", "user_totp_disable"} <= set(actions)
 
 
-def test_the_cli_enrols_with_a_qr_code_and_a_confirmed_code(
-    tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def cli_setup(tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config file for the CLI on the test's database, the accounts, a known secret."""
     config = tmp_path / "antirelou.toml"
     config.write_text(
         f'database_url = "{service.settings.database_url}"\n'
@@ -160,6 +159,13 @@ def test_the_cli_enrols_with_a_qr_code_and_a_confirmed_code(
     )
     add_accounts(service)
     monkeypatch.setattr(totp, "new_secret", lambda: SECRET)
+    return config
+
+
+def test_the_cli_enrols_with_a_qr_code_and_a_confirmed_code(
+    tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = cli_setup(tmp_path, service, monkeypatch)
     args = ["totp", "enable", ADMIN, "--config", str(config)]
     refused = CliRunner().invoke(users_cli, args, input="000000\n")
     assert refused.exit_code == 1
@@ -236,13 +242,7 @@ def test_new_recovery_codes_void_the_old_ones_and_disabling_removes_them(
 def test_the_cli_shows_recovery_codes_once_enabled_and_on_request(
     tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "antirelou.toml"
-    config.write_text(
-        f'database_url = "{service.settings.database_url}"\n'
-        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
-    )
-    add_accounts(service)
-    monkeypatch.setattr(totp, "new_secret", lambda: SECRET)
+    config = cli_setup(tmp_path, service, monkeypatch)
     enable = ["totp", "enable", ADMIN, "--config", str(config)]
     result = CliRunner().invoke(users_cli, enable, input=pyotp.TOTP(SECRET).now() + "\n")
     assert result.exit_code == 0, result.output
