@@ -7,7 +7,9 @@ fake Twilio API over HTTP, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from sqlalchemy import event, select
 from starlette.testclient import TestClient
 
 from antirelou import inbox, migrate, models
+from antirelou.cli import main
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive_in
@@ -402,3 +406,50 @@ def test_decisions_go_on_while_the_provider_keeps_a_reply_waiting(
         running.join(30)
         worker.close()
         service.dispose()
+
+
+def _side_version(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_a_side_file_from_before_the_version_stamp_keeps_its_texts_and_is_stamped(
+    sqlite_queued: Service, clock: VirtualClock
+) -> None:
+    service = sqlite_queued
+    side = inbox.side_file(service.engine)
+    assert side is not None
+    older = make_engine(f"sqlite:///{side}")  # as the versions before the stamp made it
+    models.inbox.create(older)
+    with older.begin() as conn:
+        inbox.park(conn, sms(), clock.now())
+    older.dispose()
+    assert _side_version(side) == 0
+    inbox.check(service)
+    assert len(parked(service)) == 1
+    assert _side_version(side) == inbox.SIDE_FILE_VERSION
+
+
+def test_a_side_file_in_a_newer_layout_stops_commands_at_start_and_is_left_alone(
+    sqlite_queued: Service, tmp_path: Path
+) -> None:
+    service = sqlite_queued
+    side = inbox.side_file(service.engine)
+    assert side is not None
+    with contextlib.closing(sqlite3.connect(side)) as conn:
+        conn.execute("CREATE TABLE inbox_v2 (anything TEXT)")
+        conn.execute(f"PRAGMA user_version = {inbox.SIDE_FILE_VERSION + 1}")
+        conn.commit()
+    with pytest.raises(inbox.InboxVersionError, match="newer layout"):
+        inbox.engine_of(service)
+    config = tmp_path / "antirelou.toml"
+    url = service.settings.database_url
+    config.write_text(f'database_url = "{url}"\n[web]\nintake = "queued"\n')
+    # Every command that opens the service (serve and worker among them) stops the same way.
+    result = CliRunner().invoke(main, ["money", "status", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "newer layout" in result.output
+    assert _side_version(side) == inbox.SIDE_FILE_VERSION + 1
+    with contextlib.closing(sqlite3.connect(side)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"inbox_v2"}, "nothing created in a file this version cannot read"

@@ -85,6 +85,7 @@ def db_upgrade(config_path: Path | None) -> None:
 
 def open_service(settings: Settings) -> Any:
     """A ready service: schema checked (SQLite is migrated automatically), lines synced."""
+    from antirelou import inbox
     from antirelou.service import Service
 
     service = Service.from_settings(settings)
@@ -92,6 +93,11 @@ def open_service(settings: Settings) -> Any:
         migrate.upgrade(service.engine)
     elif not migrate.is_up_to_date(service.engine):
         click.echo("antirelou: the database schema is out of date: run `antirelou db upgrade`")
+        sys.exit(2)
+    try:
+        inbox.check(service)
+    except inbox.InboxVersionError as exc:
+        click.echo(f"antirelou: {exc}", err=True)
         sys.exit(2)
     service.sync_lines()
     _apply_overrides(service)

@@ -50,12 +50,21 @@ from antirelou.service import Service
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # a text that failed this often waits for an operator (see `state`)
+# The side file's layout, kept in its PRAGMA user_version (PostgreSQL's inbox table is
+# migrated with the rest). Files from before the stamp have layout 1. A change to the table
+# raises this and adds the step from the previous layout in _prepare().
+SIDE_FILE_VERSION = 1
 # Texts a worker round decides. On SQLite they share a transaction that holds the write
 # lock, which a web process's next park then waits for: small enough to keep that short.
 DECIDE_BATCH = 32
 
 i = models.inbox
 _opening = threading.Lock()
+
+
+class InboxVersionError(RuntimeError):
+    """The inbox's own file was written by a newer antirelou: its texts are not read, and
+    the file is left as it is."""
 
 
 def side_file(engine: Engine) -> Path | None:
@@ -85,9 +94,36 @@ def _opened(service: Service, *, create: bool) -> Engine | None:
             if not create and not path.exists():
                 return None
             engine = make_engine(f"sqlite:///{path}")
-            models.inbox.create(engine, checkfirst=True)  # its one table: no migrations
+            try:
+                _prepare(engine, path)
+            except BaseException:
+                engine.dispose()
+                raise
             service.inbox_engine = engine
         return service.inbox_engine
+
+
+def _prepare(engine: Engine, path: Path) -> None:
+    """Create the side file's one table, or check that an existing file is in a layout
+    this version reads, and stamp it."""
+    with engine.begin() as conn:
+        found = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        if found > SIDE_FILE_VERSION:
+            raise InboxVersionError(
+                f"{path} holds parked texts in a newer layout (version {found}; this "
+                f"antirelou reads {SIDE_FILE_VERSION}): run the version that wrote it until "
+                "they are decided, or upgrade"
+            )
+        models.inbox.create(conn, checkfirst=True)
+        if found < SIDE_FILE_VERSION:
+            conn.exec_driver_sql(f"PRAGMA user_version = {SIDE_FILE_VERSION}")
+
+
+def check(service: Service) -> None:
+    """Open the inbox's own file if there is one, so that a layout this version cannot read
+    stops a command at start (InboxVersionError) rather than failing later, webhook by
+    webhook."""
+    _opened(service, create=False)
 
 
 @functools.cache
