@@ -408,6 +408,12 @@ def test_decisions_go_on_while_the_provider_keeps_a_reply_waiting(
         service.dispose()
 
 
+def _side_file(service: Service) -> Path:
+    side = inbox.side_file(service.engine)
+    assert side is not None
+    return side
+
+
 def _side_version(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -417,8 +423,7 @@ def test_a_side_file_from_before_the_version_stamp_keeps_its_texts_and_is_stampe
     sqlite_queued: Service, clock: VirtualClock
 ) -> None:
     service = sqlite_queued
-    side = inbox.side_file(service.engine)
-    assert side is not None
+    side = _side_file(service)
     older = make_engine(f"sqlite:///{side}")  # as the versions before the stamp made it
     models.inbox.create(older)
     with older.begin() as conn:
@@ -434,8 +439,7 @@ def test_a_side_file_in_a_newer_layout_stops_commands_at_start_and_is_left_alone
     sqlite_queued: Service, tmp_path: Path
 ) -> None:
     service = sqlite_queued
-    side = inbox.side_file(service.engine)
-    assert side is not None
+    side = _side_file(service)
     with contextlib.closing(sqlite3.connect(side)) as conn:
         conn.execute("CREATE TABLE inbox_v2 (anything TEXT)")
         conn.execute(f"PRAGMA user_version = {inbox.SIDE_FILE_VERSION + 1}")

@@ -8,10 +8,18 @@ database logs nobody in. (A second factor's secret is kept as it is: see web/tot
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, String, Table, Text
 
 from antirelou.db import UtcDateTime
 from antirelou.models import Id, messages, metadata
+
+
+def digest(secret: str) -> str:
+    """What the tables keep of a session token, an API token or a recovery code."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
 
 users = Table(
     "users",

@@ -6,7 +6,6 @@ password ends it at once, in every process. Each session carries its own CSRF to
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,15 +13,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, select, update
 
 from antirelou.web.accounts import User, user_from_row
-from antirelou.web.auth_tables import api_tokens, sessions, users
+from antirelou.web.auth_tables import api_tokens, digest, sessions, users
 
 SESSION_TTL = timedelta(hours=12)
 TOKEN_PREFIX = "arl_"  # noqa: S105 - a prefix that makes leaked tokens easy to grep
 LAST_USED_EVERY = timedelta(minutes=1)  # do not write on every API call
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

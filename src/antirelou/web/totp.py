@@ -26,7 +26,6 @@ hashed): a copy of the database gives the second factor away, not the password.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
@@ -36,7 +35,7 @@ from sqlalchemy import Connection, func, select, update
 from antirelou.operations import OperationError, audit
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web.auth_tables import recovery_codes, sessions, users
+from antirelou.web.auth_tables import digest, recovery_codes, sessions, users
 
 ISSUER = "antirelou"
 DRIFT_STEPS = 1  # codes of the previous and next 30-second steps are accepted too
@@ -83,7 +82,7 @@ def _recovery_digest(code: str) -> str | None:
     digits = "".join(ch for ch in code if ch not in " -")
     if not (digits.isascii() and digits.isdigit() and len(digits) == RECOVERY_DIGITS):
         return None
-    return hashlib.sha256(digits.encode()).hexdigest()
+    return digest(digits)
 
 
 def _store_recovery_codes(conn: Connection, user_id: int, codes: list[str]) -> None:
@@ -93,17 +92,14 @@ def _store_recovery_codes(conn: Connection, user_id: int, codes: list[str]) -> N
     conn.execute(recovery_codes.insert(), rows)
 
 
-def _use_recovery_code(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
-    """Spend one of the account's unused recovery codes (audited), if `code` is one.
+def _use_recovery_code(conn: Connection, user_id: int, code_hash: str, now: datetime) -> bool:
+    """Spend the account's unused recovery code of this digest (audited), if it has one.
 
     A conditional UPDATE, like the time step: of two logins racing with one code, one wins."""
-    digest = _recovery_digest(code)
-    if digest is None:
-        return False
     r = recovery_codes.c
     used = conn.execute(
         update(recovery_codes)
-        .where(r.user_id == user_id, r.code_hash == digest, r.used_at.is_(None))
+        .where(r.user_id == user_id, r.code_hash == code_hash, r.used_at.is_(None))
         .values(used_at=now)
     )
     if used.rowcount != 1:
@@ -135,8 +131,9 @@ def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
     ).one()
     if row.totp_secret is None:
         return True
-    if _recovery_digest(code) is not None:
-        return _use_recovery_code(conn, user_id, code, now)
+    recovery = _recovery_digest(code)
+    if recovery is not None:
+        return _use_recovery_code(conn, user_id, recovery, now)
     step = matching_step(row.totp_secret, code, now)
     if step is None:
         return False
