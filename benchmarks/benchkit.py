@@ -65,21 +65,29 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[index]
 
 
-def serve_fake_twilio(port: int, latency: float = 0.0) -> None:
+def serve_fake_twilio(
+    port: int, latency: float = 0.0, slow_every: int = 0, slow_latency: float = 0.0
+) -> None:
     """A minimal Twilio Messages API, for the worker's sends: 201 with a fresh sid for every
-    POST, after `latency` seconds (a real API takes a few hundred milliseconds)."""
+    POST, after `latency` seconds (a real API takes a few hundred milliseconds); with
+    `slow_every` N, every Nth POST takes `slow_latency` seconds instead (an API that hangs
+    now and then)."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
+    posts = [0]
+
     async def messages(request: Request) -> Response:
         if request.method == "GET":  # reconciliation lookups: nothing was sent twice
             return JSONResponse({"messages": []})
         form = await request.form()
-        if latency:
-            await asyncio.sleep(latency)
+        posts[0] += 1
+        slow = slow_every and posts[0] % slow_every == 0
+        if slow or latency:
+            await asyncio.sleep(slow_latency if slow else latency)
         return JSONResponse(
             {
                 "sid": "SM" + secrets.token_hex(16),

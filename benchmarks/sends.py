@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sends.py [--replies 200] [--latency 0.25]
                                          [--parallel 1,4,8] [--postgres URL]
+                                         [--slow-every 25 --slow-latency 5] [--live]
 
 A real SMS API answers in a few hundred milliseconds (Twilio's Messages API from Europe:
 roughly 150-400 ms). A worker that waits for each answer before the next call sends a few
@@ -12,8 +13,13 @@ What runs, on 127.0.0.1: a fake Twilio Messages API (`benchmarks/webhook.py --fa
 a process of its own) that answers every POST after --latency seconds; then, for each
 --parallel value, a fresh SQLite database (or the --postgres one) where --replies texts
 from as many senders were received, and one `Worker` draining the outbox over real HTTP.
-Printed per setting: replies per second, the time the last reply waited, and whether each
-reply was sent exactly once. Exit status 1 if a reply was not sent exactly once.
+With --slow-every N the fake takes --slow-latency seconds over every Nth POST (an API that
+hangs now and then, up to the sender's timeout). By default the worker drains the outbox
+in rounds (worker.drain(), as tests and replays do); --live runs the loop `antirelou
+worker` runs (run_forever), which claims more as soon as a sending thread is free.
+Printed per setting: replies per second, the median, 95th percentile and last wait of a
+reply (from the worker's start to its recorded send), and whether each reply was sent
+exactly once. Exit status 1 if a reply was not sent exactly once.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,10 +55,13 @@ from antirelou.settings import Settings, settings_from_mapping
 from antirelou.worker import Worker
 
 
-def start_fake(port: int, latency: float) -> subprocess.Popen[bytes]:
+def start_fake(
+    port: int, latency: float, slow_every: int = 0, slow_latency: float = 0.0
+) -> subprocess.Popen[bytes]:
     script = Path(__file__).with_name("webhook.py")
     argv = [sys.executable, str(script), "--fake-twilio", str(port)]
-    fake = subprocess.Popen([*argv, "--fake-latency", str(latency)])
+    argv += ["--fake-latency", str(latency), "--fake-slow-every", str(slow_every)]
+    fake = subprocess.Popen([*argv, "--fake-slow-latency", str(slow_latency)])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -96,12 +108,31 @@ def senders(count: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Result:
-    sent: int  # replies the worker claimed and handled
+    sent: int  # replies sent
     elapsed: float  # seconds from the worker's start to its last reply
     statuses: dict[str, int]  # the replies' statuses at the end
+    waits: list[float]  # seconds from the worker's start to each reply's recorded send
 
 
-def run_one(database_url: str, port: int, parallel: int, replies: int, workdir: Path) -> Result:
+def run_worker(worker: Worker, live: bool, count_sent: Callable[[], int], replies: int) -> None:
+    """Rounds until nothing is due, or the live loop until every reply is sent (or 300 s)."""
+    if not live:
+        worker.drain()
+        return
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run_forever, args=(stop,), name="worker")
+    loop.start()
+    deadline = time.monotonic() + 300
+    while count_sent() < replies and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    worker.nudge()
+    loop.join()
+
+
+def run_one(
+    database_url: str, port: int, parallel: int, replies: int, workdir: Path, live: bool
+) -> Result:
     settings = settings_for(database_url, port, parallel, workdir / "evidence.key")
     engine = make_engine(database_url)
     upgrade(engine)
@@ -112,22 +143,26 @@ def run_one(database_url: str, port: int, parallel: int, replies: int, workdir: 
         body = "Salut, c'est Marc du bar"
         receive(service, InboundSms("twilio", f"{tag}{i:06d}", number, LINE, body, {}))
     worker = Worker(service, build_senders(settings), deliver_alerts=False)
-    started = time.perf_counter()
+    r, m = models.replies, models.messages
+    ours = r.c.message_id.in_(select(m.c.id).where(m.c.provider_id.like(f"{tag}%")))
+
+    def count_sent() -> int:
+        with engine.connect() as conn:
+            query = select(func.count()).where(ours, r.c.status == "sent")
+            return int(conn.execute(query).scalar_one())
+
+    started = datetime.now(UTC)
     try:
-        sent = worker.drain()
+        run_worker(worker, live, count_sent, replies)
     finally:
         worker.close()
-    elapsed = time.perf_counter() - started
-    r, m = models.replies, models.messages
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(r.c.status, func.count())
-            .join(m, m.c.id == r.c.message_id)
-            .where(m.c.provider_id.like(f"{tag}%"))
-            .group_by(r.c.status)
-        ).all()
+        rows = conn.execute(select(r.c.status, func.count()).where(ours).group_by(r.c.status))
+        statuses = {str(status): int(n) for status, n in rows}
+        sent_at = conn.execute(select(r.c.sent_at).where(ours, r.c.sent_at.is_not(None)))
+        waits = sorted((at - started).total_seconds() for (at,) in sent_at)
     service.dispose()
-    return Result(sent, elapsed, {str(status): int(n) for status, n in rows})
+    return Result(len(waits), max(waits, default=0.0), statuses, waits)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,24 +171,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.25, help="seconds per API answer")
     parser.add_argument("--parallel", default="1,4,8", help="parallel_sends values to try")
     parser.add_argument("--postgres", metavar="URL", help="postgresql+psycopg://... instead")
+    parser.add_argument("--slow-every", type=int, default=0, help="every Nth POST is slow")
+    parser.add_argument("--slow-latency", type=float, default=5.0, help="seconds for those (5)")
+    parser.add_argument("--live", action="store_true", help="the live loop, not rounds")
     args = parser.parse_args(argv)
     values = [int(v) for v in args.parallel.split(",") if v.strip()]
     port = free_port()
-    fake = start_fake(port, args.latency)
-    print(f"one worker, {args.replies} replies, fake Twilio answering in {args.latency:.3f} s, "
+    fake = start_fake(port, args.latency, args.slow_every, args.slow_latency)
+    slow = f", every {args.slow_every}th in {args.slow_latency:.1f} s" if args.slow_every else ""
+    print(f"one worker ({'live loop' if args.live else 'rounds'}), {args.replies} replies, "
+          f"fake Twilio answering in {args.latency:.3f} s{slow}, "
           f"{'PostgreSQL' if args.postgres else 'SQLite file'}; "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
-    print(f"{'parallel_sends':>14} {'replies/s':>10} {'last reply after':>17}  sent exactly once")
+    print(f"{'parallel_sends':>14} {'replies/s':>10} {'median wait':>12} {'p95 wait':>9} "
+          f"{'last reply after':>17}  sent exactly once")  # fmt: skip
     ok = True
     try:
         for parallel in values:
             with tempfile.TemporaryDirectory(prefix="antirelou-sends-") as tmp:
                 url = args.postgres or f"sqlite:///{Path(tmp) / 'antirelou.db'}"
-                result = run_one(url, port, parallel, args.replies, Path(tmp))
+                result = run_one(url, port, parallel, args.replies, Path(tmp), args.live)
             once = result.statuses == {"sent": args.replies} and result.sent == args.replies
             ok &= once
-            rate = result.sent / result.elapsed  # what was sent, not what was asked
-            print(f"{parallel:>14} {rate:>10.1f} {result.elapsed:>15.1f} s  "
+            rate = result.sent / result.elapsed if result.elapsed else 0.0  # what was sent
+            median = statistics.median(result.waits) if result.waits else 0.0
+            p95 = result.waits[int(0.95 * (len(result.waits) - 1))] if result.waits else 0.0
+            print(f"{parallel:>14} {rate:>10.1f} {median:>10.2f} s {p95:>7.2f} s "
+                  f"{result.elapsed:>15.1f} s  "
                   f"{'yes' if once else 'NO ' + str(result.statuses)}")  # fmt: skip
     finally:
         fake.terminate()

@@ -449,6 +449,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--parallel-sends", type=int, default=8, help="[worker] parallel_sends")
     parser.add_argument("--fake-twilio", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--fake-latency", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--fake-slow-every", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--fake-slow-latency", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.requests < 1 or args.latency_requests < 1:
         parser.error("--requests and --latency-requests must be positive")
@@ -462,7 +464,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.fake_twilio:
-        serve_fake_twilio(args.fake_twilio, args.fake_latency)
+        slow = (args.fake_slow_every, args.fake_slow_latency)
+        serve_fake_twilio(args.fake_twilio, args.fake_latency, *slow)
         return 0
     processes = Processes()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -340,3 +342,49 @@ def test_the_kill_switch_stops_replies_already_claimed(
         worker.drain()
         assert [m.recipient for m in sender.sent] == numbers
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
+
+
+def test_a_hung_provider_call_holds_back_only_its_own_reply(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """The running worker does not wait for its slowest call before claiming more: texts
+    that arrive while one call hangs (up to the sender's timeout at a real API) are
+    answered meanwhile, and the hung reply is recorded once it comes back."""
+    hung_to = "+33611111111"
+    calling, release = threading.Event(), threading.Event()
+
+    class HangsForOne(SandboxSender):
+        def send(self, message: OutgoingSms) -> SendResult:
+            if message.recipient == hung_to:
+                calling.set()
+                release.wait(30)
+            return super().send(message)
+
+    with service_for(database_url, clock, worker={"poll_interval": 0.05}) as service:
+        worker = Worker(service, {"sandbox": HangsForOne()}, deliver_alerts=False)
+        _open.append(worker)
+        stop = threading.Event()
+        running = threading.Thread(target=worker.run_forever, args=(stop,))
+        receive(service, sms(sender=hung_to))
+        running.start()
+        try:
+            assert calling.wait(10), "the first reply never reached the provider"
+            later = ["+33622222222", "+33633333333", "+33644444444"]
+            for number in later:
+                receive(service, sms(sender=number))
+            worker.nudge()
+            deadline = time.monotonic() + 10
+            while sent_to(service) != set(later) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sent_to(service) == set(later), "replies waited behind a hung call"
+        finally:
+            release.set()
+            stop.set()
+            running.join(30)
+        assert not running.is_alive()
+        assert sent_to(service) == {hung_to, *later}, "stopping records the call in flight"
+        assert len(replies(service)) == 4
+
+
+def sent_to(service: Service) -> set[str]:
+    return {r.recipient for r in replies(service) if r.status == ReplyStatus.SENT}

@@ -289,8 +289,8 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
         stop.set()
         runner.nudge()  # an idle worker waits up to poll_interval otherwise
 
-    # SIGTERM (systemd, kill) and Ctrl-C finish the current round, then stop: a reply being
-    # sent is recorded before exit. A SIGKILL is covered by leases and reconciliation.
+    # SIGTERM (systemd, kill) and Ctrl-C let the provider calls under way end, then stop: a
+    # reply being sent is recorded before exit. A SIGKILL is covered by leases and reconciliation.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, finish)
     if wake_on_stdin:
@@ -307,7 +307,7 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
 
 def _wake_on_stdin(runner: Any, finish: Callable[[], None]) -> None:
     """serve's child worker: each byte from serve is a nudge (a reply was queued); the end
-    of the pipe means serve is gone, and the worker stops after its round, as on SIGTERM."""
+    of the pipe means serve is gone, and the worker stops as on SIGTERM."""
     stdin = sys.stdin.fileno()
     while os.read(stdin, 4096):
         runner.nudge()

@@ -3,9 +3,11 @@
 It runs as a thread inside `antirelou serve` or alone with `antirelou worker`. Each round
 claims a batch (a short transaction), talks to providers with no transaction open, then
 records the outcomes in short transactions (replies sent at the same moment share one:
-recording.py). The provider calls of a round run `[worker] parallel_sends` at a time: a
-real API takes a few hundred milliseconds to answer, and one call at a time would cap a
-worker at a few replies per second.
+recording.py). Provider calls run `[worker] parallel_sends` at a time: a real API takes a
+few hundred milliseconds to answer, and one call at a time would cap a worker at a few
+replies per second. The live loop (run_forever) claims more as soon as a thread is free,
+so a call that hangs holds back only its own reply; drain() (tests, replays) runs whole
+rounds, one after the other.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +88,7 @@ class Worker:
         self._sweeps: dict[str, datetime] = {}
         self._leftovers_decided = False
         self._pool: ThreadPoolExecutor | None = None
+        self._in_flight = _InFlight(self._call_ended)
         # On SQLite this worker's threads (deciding, claiming, sending), and the web's
         # intake in the same process, take turns for their writes (db.write_turn).
         self._write_turn = write_turn(self.service.engine)
@@ -142,14 +145,19 @@ class Worker:
 
     def _send_round(self) -> int:
         """Claim what is due and send it; how many replies it claimed."""
+        claimed, now = self._claim()
+        self._send_all(claimed, now)
+        return len(claimed)
+
+    def _claim(self) -> tuple[Sequence[ClaimedReply], datetime]:
+        """Lease up to a batch of due replies; they and when they were claimed."""
         settings = self.service.settings.worker
         now = self.service.clock.now()
         with self._writing() as conn:
             claimed = outbox.claim_due(
                 conn, now=now, owner=self.owner, lease=settings.lease, limit=settings.batch
             )
-        self._send_all(claimed, now)
-        return len(claimed)
+        return claimed, now
 
     def _send_all(self, claimed: Sequence[ClaimedReply], claimed_at: datetime) -> None:
         """Handle each claimed reply, `parallel_sends` at a time. Every one is handled even
@@ -232,18 +240,49 @@ class Worker:
             )
             decider.start()
         interval = self.service.settings.worker.poll_interval
-        while not stop.is_set():
-            try:
-                self.tick()
-                busy = self._send_round()
-            except Exception:
-                log.exception("worker round failed; retrying")
-                busy = 0
-            if not busy:
-                self.wake.wait(interval)
-                self.wake.clear()
-        if decider is not None:
-            decider.join()
+        try:
+            while not stop.is_set():
+                self.wake.clear()  # before looking: a nudge from now on ends the wait below
+                try:
+                    self.tick()
+                    busy = self._send_more()
+                except Exception:
+                    log.exception("worker round failed; retrying")
+                    busy = 0
+                if not busy:
+                    self.wake.wait(interval)
+        finally:
+            self._finish_sending()
+            if decider is not None:
+                decider.join()
+
+    def _send_more(self) -> int:
+        """Claim due replies and start their provider calls, without waiting for calls
+        already in flight; how many it claimed.
+
+        A round waits for its slowest call, and an API that hangs on one request (up to the
+        sender's timeout) would hold back every reply due after it. Here a hung call keeps
+        only its own thread: once fewer calls are in flight than `parallel_sends`, the
+        next batch is claimed and queued behind the calls still running."""
+        pool = self._sending_pool()
+        if pool is None:
+            return self._send_round()
+        if self._in_flight.count() >= self.service.settings.worker.parallel_sends:
+            return 0  # every thread is busy; a call that ends wakes the loop
+        claimed, now = self._claim()
+        for reply in claimed:
+            self._in_flight.add(pool.submit(self._handle, reply, now), reply.id)
+        return len(claimed)
+
+    def _call_ended(self, reply_id: int, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("sending reply %s failed", reply_id, exc_info=error)
+        self.wake.set()  # a thread is free: look for more work
+
+    def _finish_sending(self) -> None:
+        """On stop: let the calls in flight end and record what they sent."""
+        self._in_flight.wait_all()
+        self._recorder.flush()
 
     def _decide_forever(self, stop: threading.Event) -> None:
         """Decide parked texts until `stop` is set, waking the senders when some were."""
@@ -384,3 +423,31 @@ class Worker:
         with self.service.engine.connect() as conn:
             opted_out = outbox.is_opted_out(conn, reply.line, reply.recipient)
             return opted_out, line_paused(conn, reply.line)
+
+
+class _InFlight:
+    """The provider calls the live loop started and that have not ended yet."""
+
+    def __init__(self, on_end: Callable[[int, BaseException | None], None]) -> None:
+        self._on_end = on_end
+        self._lock = threading.Lock()
+        self._futures: set[Future[None]] = set()
+
+    def add(self, future: Future[None], reply_id: int) -> None:
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(lambda done: self._ended(done, reply_id))
+
+    def _ended(self, future: Future[None], reply_id: int) -> None:
+        with self._lock:
+            self._futures.discard(future)
+        self._on_end(reply_id, future.exception())
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._futures)
+
+    def wait_all(self) -> None:
+        with self._lock:
+            running = list(self._futures)
+        wait(running)
