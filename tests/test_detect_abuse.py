@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from antirelou.clock import SystemClock
+from antirelou.db import make_engine
+from antirelou.detect import abuse
 from antirelou.detect.abuse import (
     LEXICON_FILES,
     AbuseLevel,
@@ -19,6 +23,10 @@ from antirelou.detect.abuse import (
     is_clearly_abusive,
     lexicon_stats,
 )
+from antirelou.migrate import upgrade
+from antirelou.service import Service
+from antirelou.web.app import create_app
+from tests.helpers import make_settings
 
 # What genuine men (flirty, clumsy, angry but not insulting), supporters and testers send.
 # None of these may be INSULT or THREAT; those marked RUDE_OK may be RUDE.
@@ -360,3 +368,21 @@ def test_emoji_and_punctuation_around_do_not_hide_an_insult(text: str, noise: st
 @settings(max_examples=100, deadline=None)
 def test_benign_stays_benign_in_capitals(text: str) -> None:
     assert assess(text.upper()).level == AbuseLevel.NONE
+
+
+@pytest.mark.parametrize(("intake", "parsed"), [("inline", 1), ("queued", 0)])
+def test_a_web_app_that_decides_texts_parses_the_lexicons_when_it_starts(
+    tmp_path: Path, intake: str, parsed: int
+) -> None:
+    """Not on its first text, which took some 100 times longer than the next (0.2 s)."""
+    url = f"sqlite:///{tmp_path / 'antirelou.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    service = Service(make_settings(url, web={"intake": intake}), engine, SystemClock())
+    abuse._index.cache_clear()
+    try:
+        create_app(service)
+        assert abuse._index.cache_info().currsize == parsed
+    finally:
+        abuse.load()  # as the other tests found it
+        service.dispose()

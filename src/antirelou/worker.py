@@ -29,6 +29,7 @@ from sqlalchemy import Connection, exists, func, select, union_all
 from antirelou import alerts, inbox, models, outbox
 from antirelou.db import is_memory, write_turn, writing
 from antirelou.dbutil import db_time, driver_execute
+from antirelou.detect import abuse
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
 from antirelou.evidence.checkpoints import latest as latest_checkpoint
@@ -235,6 +236,7 @@ class Worker:
         it (39 texts decided a second instead of 300 when they did, measured)."""
         decider = None
         if self._queued:
+            abuse.load()  # this process decides the texts
             decider = threading.Thread(
                 target=self._decide_forever, args=(stop,), name="antirelou-decide", daemon=True
             )

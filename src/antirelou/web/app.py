@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
+from antirelou.detect import abuse
 from antirelou.heap import freeze_heap
 from antirelou.service import Service
 from antirelou.web import (
@@ -56,6 +57,8 @@ def create_app(service: Service) -> FastAPI:
     dashboard.install(app)
     metrics.install(app)
     limits.install(app, service.settings.web)
+    if service.settings.web.intake == "inline":  # this process decides the texts
+        abuse.load()
     return app
 
 
