@@ -54,4 +54,6 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "evidence": {"key_path": f"{KEY_DIR}/evidence.key"},
     }
     data.update(overrides)
+    # Never the default var/totp.key of the working directory, whatever [web] a test sets.
+    data["web"] = {"totp_key_path": f"{KEY_DIR}/totp.key", **data.get("web", {})}
     return settings_from_mapping(data)

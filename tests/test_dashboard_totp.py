@@ -13,14 +13,16 @@ from click.testing import CliRunner
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from antirelou import models
+from antirelou import cli, models
 from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
 from antirelou.operations import OperationError
 from antirelou.service import Service
 from antirelou.web import ratelimit, totp
 from antirelou.web.accounts import find_user
 from antirelou.web.auth_tables import recovery_codes, users
 from antirelou.web.cli_users import users as users_cli
+from antirelou.web.sealing import SealError
 from tests.dashboard_kit import (
     ADMIN,
     MODERATOR,
@@ -31,7 +33,7 @@ from tests.dashboard_kit import (
     log_in,
     post_login,
 )
-from tests.helpers import LINE
+from tests.helpers import LINE, make_settings
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 STEP = timedelta(seconds=30)
@@ -256,3 +258,75 @@ def test_the_cli_shows_recovery_codes_once_enabled_and_on_request(
     refused = CliRunner().invoke(users_cli, ["totp", "codes", VIEWER, "--config", str(config)])
     assert refused.exit_code == 1
     assert "no second factor" in refused.output
+
+
+def stored_secret(service: Service, email: str) -> str:
+    with service.engine.connect() as conn:
+        secret = conn.execute(select(users.c.totp_secret).where(users.c.email == email)).scalar()
+    assert isinstance(secret, str)
+    return secret
+
+
+def test_the_secret_is_sealed_with_a_key_kept_outside_the_database(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    stored = stored_secret(service, ADMIN)
+    assert stored.startswith("aes1:")
+    assert SECRET not in stored
+    key = Path(service.settings.web.totp_key_path)
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert len(key.read_bytes()) == 32
+    box = totp.box_of(service)
+    assert box.open(stored, user_id(service, ADMIN)) == SECRET
+    # Copied onto another account's row (an attacker who can write the table but has no
+    # key), it does not open.
+    with pytest.raises(SealError):
+        box.open(stored, user_id(service, VIEWER))
+    with client_for(app) as (client, _):
+        log_in(client, ADMIN, code=code_at(clock))
+
+
+def test_secrets_stored_before_sealing_work_and_are_sealed_when_the_service_starts(
+    app: FastAPI, service: Service, clock: VirtualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with service.engine.begin() as conn:  # as migration 0007 left them
+        conn.execute(users.update().where(users.c.email == ADMIN).values(totp_secret=SECRET))
+    with client_for(app) as (client, _):
+        log_in(client, ADMIN, code=code_at(clock))
+    cli._seal_second_factors(service)  # what `serve` and `worker` do at start
+    assert "sealed 1 second-factor secret(s)" in capsys.readouterr().out
+    assert stored_secret(service, ADMIN).startswith("aes1:")
+    assert totp.seal_plain_secrets(service) == 0
+    clock.advance(STEP)
+    with client_for(app) as (client, _):
+        log_in(client, ADMIN, code=code_at(clock))
+
+
+def test_without_its_key_the_apps_codes_are_refused_and_recovery_codes_still_work(
+    database_url: str, clock: VirtualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sealed_with = Service(
+        make_settings(database_url, web={"totp_key_path": str(tmp_path / "totp.key")}),
+        make_engine(database_url),
+        clock,
+    )
+    add_accounts(sealed_with)
+    codes = totp.enable(sealed_with, user_id(sealed_with, ADMIN), SECRET, code_at(clock), "t")
+    sealed_with.dispose()
+    clock.advance(STEP * 3)
+    lost = tmp_path / "lost" / "totp.key"
+    service = Service(
+        make_settings(database_url, web={"totp_key_path": str(lost)}),
+        make_engine(database_url),
+        clock,
+    )
+    try:
+        app = dashboard_app(service)
+        with client_for(app) as (client, _):
+            assert post_login(client, ADMIN, code=code_at(clock)).status_code == 401
+            assert f"{lost} is missing" in caplog.text
+            log_in(client, ADMIN, code=codes[0])
+        assert not lost.exists(), "opening must never make a new key"
+    finally:
+        service.dispose()

@@ -104,6 +104,23 @@ def open_service(settings: Settings) -> Any:
     return service
 
 
+def _seal_second_factors(service: Any) -> None:
+    """Seal second-factor secrets stored before sealing existed (web/sealing.py). A key
+    that cannot be used is said, not fatal: texts must still be answered."""
+    from antirelou.web import totp
+    from antirelou.web.sealing import SealError
+
+    try:
+        sealed = totp.seal_plain_secrets(service)
+    except SealError as exc:
+        click.echo(f"antirelou: second factors not sealed: {exc}", err=True)
+        return
+    if sealed:
+        click.echo(
+            f"  sealed {sealed} second-factor secret(s) with {totp.box_of(service).key_path}"
+        )
+
+
 def _apply_overrides(service: Any) -> None:
     """The reply and caps operators edited on the dashboard override the file."""
     from antirelou.web.overrides import LiveSettings
@@ -139,6 +156,7 @@ def serve(
     settings = settings_from(config_path)
     processes = processes or settings.web.workers
     service = open_service(settings)
+    _seal_second_factors(service)
     worker_here = settings.worker.enabled and not no_worker
     apart = worker_here and _worker_apart(settings, service)
     # Before any provider metric exists: the web processes and the worker share them.
@@ -282,6 +300,7 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
     from antirelou.heap import freeze_heap
 
     service = open_service(settings_from(config_path))
+    _seal_second_factors(service)
     stop = threading.Event()
     runner = _worker(service)
 

@@ -268,6 +268,9 @@ class WebSettings(Strict):
     # Roles whose accounts cannot use the dashboard or the API without a second factor
     # (`antirelou users totp enable EMAIL`): an admin sees numbers and exports evidence.
     second_factor_roles: tuple[Literal["viewer", "moderator", "admin"], ...] = ()
+    # The key that seals second-factor secrets in the database (web/sealing.py): 32 bytes,
+    # mode 0600, created when the first is sealed. Back it up apart from the database.
+    totp_key_path: str = "var/totp.key"
 
 
 def _default_lines() -> tuple[LineSettings, ...]:

@@ -1,20 +1,20 @@
 """The instance's Ed25519 signing key: a PEM file outside the database, mode 0600.
 
-Created on first use. Creation is atomic (written to a private temporary file, then
-hard-linked into place), so two processes starting together end up with the same key.
+Created on first use, atomically (keyfiles.py): two processes starting together end up
+with the same key.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from antirelou.keyfiles import create_private, readable_by_others
 
 
 class SigningKeyError(Exception):
@@ -35,7 +35,7 @@ def _cached(path: str) -> Ed25519PrivateKey:
 
 
 def _load(path: Path) -> Ed25519PrivateKey:
-    if path.stat().st_mode & 0o077:
+    if readable_by_others(path):
         raise SigningKeyError(f"{path} is readable by other users: chmod 600 {path}")
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
@@ -44,23 +44,12 @@ def _load(path: Path) -> Ed25519PrivateKey:
 
 
 def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".evidence-key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temporary, path)  # fails if another process created it first: keep theirs
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(temporary)
+    create_private(path, pem)
 
 
 def public_raw(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:

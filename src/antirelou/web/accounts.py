@@ -21,6 +21,7 @@ from antirelou.service import Service
 from antirelou.web import totp
 from antirelou.web.auth_tables import sessions, users
 from antirelou.web.reads import reader
+from antirelou.web.sealing import SecretBox
 
 MIN_PASSWORD_LENGTH = 12
 LANGUAGES = ("fr", "en")
@@ -110,7 +111,7 @@ def create_user(service: Service, email: str, password: str, role: Role, actor: 
 
 
 def authenticate(
-    conn: Connection, email: str, password: str, code: str, now: datetime
+    conn: Connection, email: str, password: str, code: str, now: datetime, box: SecretBox
 ) -> User | None:
     """The account for these credentials, or None. Takes the same time either way.
 
@@ -124,7 +125,7 @@ def authenticate(
         return None
     if row is None or row.disabled:
         return None
-    if not totp.accept(conn, int(row.id), code, now):
+    if not totp.accept(conn, int(row.id), code, now, box):
         return None
     if _hasher.check_needs_rehash(stored):
         conn.execute(

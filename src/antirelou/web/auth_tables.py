@@ -3,7 +3,8 @@
 They live in the shared `antirelou.models.metadata` so Alembic and the schema test see one
 schema (migration 0004). Secrets are never stored: sessions, API tokens and recovery codes
 are kept as SHA-256 digests of random values, passwords as argon2 hashes, so a copy of the
-database logs nobody in. (A second factor's secret is kept as it is: see web/totp.py.)
+database logs nobody in. (A second factor's secret is sealed with a key kept outside the
+database: web/sealing.py.)
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ users = Table(
     Column("language", String(2), nullable=False, default="fr"),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
-    # Second factor (web/totp.py, migration 0007): the base32 secret, and the last time
-    # step whose code was accepted, so that no code is accepted twice.
-    Column("totp_secret", String(64), nullable=True),
+    # Second factor (web/totp.py, migrations 0007, 0009): the sealed secret (sealing.py),
+    # and the last time step whose code was accepted, so that no code is accepted twice.
+    Column("totp_secret", String(160), nullable=True),
     Column("totp_last_step", BigInteger, nullable=True),
 )
 

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web import actions, ratelimit, render
+from antirelou.web import actions, ratelimit, render, totp
 from antirelou.web.accounts import User, authenticate, lacks_second_factor
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
 from antirelou.web.i18n import pick_language, translator
@@ -93,7 +93,7 @@ def _try_login(
         if ratelimit.is_limited(conn, email, address, now):
             return LIMITED
     with service.engine.begin() as conn:
-        user = authenticate(conn, email, password, code, now)
+        user = authenticate(conn, email, password, code, now, totp.box_of(service))
         if user is None:
             ratelimit.record_failure(conn, email, address, now)
             return WRONG

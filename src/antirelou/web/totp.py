@@ -20,14 +20,17 @@ six-digit code an authenticator app (Aegis, FreeOTP, Google Authenticator...) sh
   logins are rate limited). `antirelou users totp codes EMAIL` makes a new set and voids
   the old one; using one is audited, with how many are left.
 
-The secret is stored as it is (an app needs it back to compute codes, so it cannot be
-hashed): a copy of the database gives the second factor away, not the password.
+The secret cannot be hashed (the server computes the codes from it): it is sealed with a
+key kept outside the database (sealing.py), so a copy of the database alone gives no
+second factor away.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
+from pathlib import Path
 
 import pyotp
 from sqlalchemy import Connection, func, select, update
@@ -36,11 +39,19 @@ from antirelou.operations import OperationError, audit
 from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web.auth_tables import digest, recovery_codes, sessions, users
+from antirelou.web.sealing import SealError, SecretBox, is_sealed
+
+log = logging.getLogger(__name__)
 
 ISSUER = "antirelou"
 DRIFT_STEPS = 1  # codes of the previous and next 30-second steps are accepted too
 RECOVERY_CODES = 10
 RECOVERY_DIGITS = 12  # digits only: the login field's keyboard is numeric on phones
+
+
+def box_of(service: Service) -> SecretBox:
+    """What seals and opens this instance's second-factor secrets."""
+    return SecretBox(Path(service.settings.web.totp_key_path))
 
 
 def new_secret() -> str:
@@ -120,12 +131,13 @@ def recovery_codes_left(service: Service) -> dict[int, int]:
         return {int(user_id): int(count) for user_id, count in conn.execute(query)}
 
 
-def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
+def accept(conn: Connection, user_id: int, code: str, now: datetime, box: SecretBox) -> bool:
     """Whether `code` is a fresh code of the user's secret, or one of his unused recovery
     codes (True too when he has no second factor).
 
     Run in the login's transaction: the step is stored with a conditional UPDATE, so of two
-    logins racing with one code only one gets it."""
+    logins racing with one code only one gets it. A secret that cannot be opened (the key
+    file lost) refuses the app's codes, not the recovery codes."""
     row = conn.execute(
         select(users.c.totp_secret, users.c.totp_last_step).where(users.c.id == user_id)
     ).one()
@@ -134,7 +146,12 @@ def accept(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
     recovery = _recovery_digest(code)
     if recovery is not None:
         return _use_recovery_code(conn, user_id, recovery, now)
-    step = matching_step(row.totp_secret, code, now)
+    try:
+        secret = box.open(row.totp_secret, user_id)
+    except SealError as error:
+        log.error("account %s: its second factor cannot be checked: %s", user_id, error)
+        return False
+    step = matching_step(secret, code, now)
     if step is None:
         return False
     last = users.c.totp_last_step
@@ -159,10 +176,11 @@ def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -
     codes = new_recovery_codes()
     with service.engine.begin() as conn:
         email = _email(conn, user_id)
+        sealed = box_of(service).seal(secret, user_id)
         conn.execute(
             update(users)
             .where(users.c.id == user_id)
-            .values(totp_secret=secret, totp_last_step=step)
+            .values(totp_secret=sealed, totp_last_step=step)
         )
         _store_recovery_codes(conn, user_id, codes)
         conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
@@ -182,6 +200,21 @@ def renew_recovery_codes(service: Service, user_id: int, actor: str) -> list[str
         _store_recovery_codes(conn, user_id, codes)
         audit(conn, actor, "user_recovery_codes_renewed", email, service.clock.now())
     return codes
+
+
+def seal_plain_secrets(service: Service) -> int:
+    """Seal the secrets stored before sealing existed (migration 0009); how many. `serve`
+    and `worker` run it at start, as the service's own user, who must read the key."""
+    with service.engine.begin() as conn:
+        rows = conn.execute(
+            select(users.c.id, users.c.totp_secret).where(users.c.totp_secret.is_not(None))
+        ).all()
+        plain = [(int(row.id), row.totp_secret) for row in rows if not is_sealed(row.totp_secret)]
+        box = box_of(service)
+        for user_id, secret in plain:
+            sealed = box.seal(secret, user_id)
+            conn.execute(update(users).where(users.c.id == user_id).values(totp_secret=sealed))
+    return len(plain)
 
 
 def disable(service: Service, user_id: int, actor: str) -> None:
