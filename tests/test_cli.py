@@ -268,3 +268,59 @@ def test_an_idle_worker_stops_at_once_on_sigterm(tmp_path: Path, config: Path) -
         if process.poll() is None:
             process.kill()
             process.wait(timeout=15)
+
+
+def test_a_worker_started_before_its_database_answers_waits_for_it(
+    tmp_path: Path, config: Path, database: Path
+) -> None:
+    """At boot, or while PostgreSQL restarts, the database may not answer yet: the worker
+    says so and waits (`database_wait`) instead of dying. Here the SQLite path is a
+    directory at first, which SQLite cannot open."""
+    database.mkdir()
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(ANTIRELOU), "worker", "--config", str(config)],
+            stdout=log,
+            stderr=log,
+            env=environment(),
+        )
+    try:
+        wait_for(lambda: b"does not answer" in log_path.read_bytes(), 20, "the worker to wait")
+        assert process.poll() is None, log_path.read_text()
+        database.rmdir()
+        wait_for(lambda: revision(database) == migrate.head_revision(), 20, "the worker to migrate")
+        succeeds("sandbox", "send", "--config", str(config), "--from", SENDER, "salut")
+        wait_for(lambda: reply_statuses(database) == ["sent"], 20, "the worker to reply")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert b"Traceback" not in log_path.read_bytes()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def test_a_database_that_never_answers_ends_the_worker_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "antirelou.toml"
+    url = f"postgresql+psycopg://antirelou@127.0.0.1:{free_port()}/antirelou"
+    config.write_text(f'database_url = "{url}"\ndatabase_wait = "2s"\n', encoding="utf-8")
+    result = antirelou("worker", "--config", str(config))
+    assert result.returncode == 2
+    assert "the database does not answer" in result.stderr
+    assert "still does not answer after 2 s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def revision(database: Path) -> str | None:
+    """The schema revision of the SQLite file, None while there is none."""
+    if not database.is_file():
+        return None
+    with closing(sqlite3.connect(database, timeout=30)) as conn:
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:  # no such table yet
+            return None
+    return None if row is None else str(row[0])

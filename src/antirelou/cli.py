@@ -83,12 +83,16 @@ def db_upgrade(config_path: Path | None) -> None:
     click.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
-def open_service(settings: Settings) -> Any:
-    """A ready service: schema checked (SQLite is migrated automatically), lines synced."""
+def open_service(settings: Settings, wait_for_database: bool = False) -> Any:
+    """A ready service: schema checked (SQLite is migrated automatically), lines synced.
+    `serve` and `worker` first wait up to `database_wait` for a database that does not
+    answer yet; one-shot commands do not."""
     from antirelou import inbox
     from antirelou.service import Service
 
     service = Service.from_settings(settings)
+    if wait_for_database:
+        _wait_for_database(service.engine, settings.database_wait.total_seconds())
     if service.engine.dialect.name == "sqlite":
         migrate.upgrade(service.engine)
     elif not migrate.is_up_to_date(service.engine):
@@ -102,6 +106,23 @@ def open_service(settings: Settings) -> Any:
     service.sync_lines()
     _apply_overrides(service)
     return service
+
+
+def _wait_for_database(engine: Any, timeout: float) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from antirelou.db import wait_until_reachable
+
+    def say(error: OperationalError) -> None:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        click.echo(f"antirelou: the database does not answer ({reason}); waiting up to "
+                   f"{timeout:.0f} s", err=True)  # fmt: skip
+
+    try:
+        wait_until_reachable(engine, timeout, say)
+    except OperationalError:
+        click.echo(f"antirelou: the database still does not answer after {timeout:.0f} s", err=True)
+        sys.exit(2)
 
 
 def _seal_second_factors(service: Any) -> None:
@@ -155,7 +176,7 @@ def serve(
 
     settings = settings_from(config_path)
     processes = processes or settings.web.workers
-    service = open_service(settings)
+    service = open_service(settings, wait_for_database=True)
     _seal_second_factors(service)
     worker_here = settings.worker.enabled and not no_worker
     apart = worker_here and _worker_apart(settings, service)
@@ -299,7 +320,7 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
     """Run the worker alone (to scale it apart from the web processes)."""
     from antirelou.heap import freeze_heap
 
-    service = open_service(settings_from(config_path))
+    service = open_service(settings_from(config_path), wait_for_database=True)
     _seal_second_factors(service)
     stop = threading.Event()
     runner = _worker(service)

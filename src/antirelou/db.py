@@ -6,14 +6,16 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -91,6 +93,28 @@ def _sqlite_begin(connection: Any) -> None:
     # On the driver's connection: SQLAlchemy's own execution path (events, result set-up)
     # costs more than the BEGIN itself, and every transaction runs this.
     connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
+
+
+def wait_until_reachable(
+    engine: Engine, timeout: float, on_wait: Callable[[OperationalError], None]
+) -> None:
+    """Return once the database answers; retry every second up to `timeout` seconds, then
+    raise the last error. A service started while its PostgreSQL restarts (or before it,
+    at boot) waits for it instead of dying; `on_wait` is told the first failure."""
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError as error:
+            if time.monotonic() >= deadline:
+                raise
+            if not told:
+                on_wait(error)
+                told = True
+            time.sleep(1.0)
 
 
 def is_sqlite(engine: Engine) -> bool:

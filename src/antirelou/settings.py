@@ -281,6 +281,9 @@ class Settings(Strict):
     """Everything the service needs to run. See docs/configuration.md."""
 
     database_url: str = "sqlite:///var/antirelou.db"
+    # How long `serve` and `worker` wait, when they start, for a database that does not
+    # answer yet (PostgreSQL restarting, or not up yet at boot) before giving up.
+    database_wait: Duration = timedelta(seconds=60)
     public_url: str = "http://127.0.0.1:8000"
     lines: tuple[LineSettings, ...] = Field(default_factory=_default_lines)
     pricing: PricingSettings = PricingSettings()
