@@ -330,3 +330,28 @@ def test_without_its_key_the_apps_codes_are_refused_and_recovery_codes_still_wor
         assert not lost.exists(), "opening must never make a new key"
     finally:
         service.dispose()
+
+
+def test_a_key_file_that_cannot_be_made_stops_the_enrolment_not_the_service(
+    database_url: str, clock: VirtualClock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file-not-a-directory"
+    blocker.write_text("")
+    service = Service(
+        make_settings(database_url, web={"totp_key_path": str(blocker / "totp.key")}),
+        make_engine(database_url),
+        clock,
+    )
+    try:
+        add_accounts(service)
+        with pytest.raises(OperationError, match="cannot create the key file"):
+            totp.enable(service, user_id(service, ADMIN), SECRET, code_at(clock), "test")
+        with service.engine.connect() as conn:
+            assert conn.execute(select(users.c.totp_secret)).scalars().all() == [None] * 3
+        with service.engine.begin() as conn:  # an older plain secret, to be sealed at start
+            conn.execute(users.update().where(users.c.email == ADMIN).values(totp_secret=SECRET))
+        cli._seal_second_factors(service)  # says why, and the service goes on starting
+        assert "second factors not sealed: cannot create the key file" in capsys.readouterr().err
+        assert stored_secret(service, ADMIN) == SECRET
+    finally:
+        service.dispose()

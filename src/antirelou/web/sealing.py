@@ -88,11 +88,21 @@ def _key(path: Path, create: bool) -> bytes:
                     "it from a backup, or run `antirelou users totp disable EMAIL` then "
                     "`enable` again for each account"
                 )
-            create_private(path, os.urandom(_KEY_BYTES))
-        if readable_by_others(path):
-            raise SealError(f"{path} is readable by other users: chmod 600 {path}")
-        key = path.read_bytes()
+            _create(path)
+        try:
+            if readable_by_others(path):
+                raise SealError(f"{path} is readable by other users: chmod 600 {path}")
+            key = path.read_bytes()
+        except OSError as error:
+            raise SealError(f"cannot read {path}: {error.strerror}") from None
         if len(key) != _KEY_BYTES:
             raise SealError(f"{path} does not hold a {_KEY_BYTES}-byte key")
         _keys[path] = key
         return key
+
+
+def _create(path: Path) -> None:
+    try:
+        create_private(path, os.urandom(_KEY_BYTES))
+    except OSError as error:
+        raise SealError(f"cannot create the key file {path}: {error.strerror}") from None

@@ -176,7 +176,10 @@ def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -
     codes = new_recovery_codes()
     with service.engine.begin() as conn:
         email = _email(conn, user_id)
-        sealed = box_of(service).seal(secret, user_id)
+        try:
+            sealed = box_of(service).seal(secret, user_id)
+        except SealError as error:
+            raise OperationError(str(error)) from None
         conn.execute(
             update(users)
             .where(users.c.id == user_id)
