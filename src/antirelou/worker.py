@@ -5,9 +5,9 @@ claims a batch (a short transaction), talks to providers with no transaction ope
 records the outcomes in short transactions (replies sent at the same moment share one:
 recording.py). Provider calls run `[worker] parallel_sends` at a time: a real API takes a
 few hundred milliseconds to answer, and one call at a time would cap a worker at a few
-replies per second. The live loop (run_forever) claims more as soon as a thread is free,
-so a call that hangs holds back only its own reply; drain() (tests, replays) runs whole
-rounds, one after the other.
+replies per second. The live loop (run_forever) waits SLOW_CALL at most for a round's
+calls, so a call that hangs holds back only its own reply; drain() (tests, replays) waits
+for every call of a round.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ from antirelou.service import Service
 
 log = logging.getLogger(__name__)
 TICK = timedelta(seconds=15)
+# How long the live loop's round waits for its provider calls: a real API answers in a few
+# hundred milliseconds; a call still running after this goes on without holding the rest.
+SLOW_CALL = timedelta(seconds=1)
 
 
 def worker_id() -> str:
@@ -144,10 +147,11 @@ class Worker:
         decided = self.decide_parked() if self._queued else 0
         return decided + self._send_round()
 
-    def _send_round(self) -> int:
-        """Claim what is due and send it; how many replies it claimed."""
+    def _send_round(self, patience: float | None = None) -> int:
+        """Claim what is due and send it; how many replies it claimed. With `patience` (the
+        live loop), the round waits that many seconds at most for its calls."""
         claimed, now = self._claim()
-        self._send_all(claimed, now)
+        self._send_all(claimed, now, patience)
         return len(claimed)
 
     def _claim(self) -> tuple[Sequence[ClaimedReply], datetime]:
@@ -160,23 +164,29 @@ class Worker:
             )
         return claimed, now
 
-    def _send_all(self, claimed: Sequence[ClaimedReply], claimed_at: datetime) -> None:
+    def _send_all(
+        self, claimed: Sequence[ClaimedReply], claimed_at: datetime, patience: float | None
+    ) -> None:
         """Handle each claimed reply, `parallel_sends` at a time. Every one is handled even
         when another fails; the first failure is then raised for the round to log."""
         try:
-            self._handle_all(claimed, claimed_at)
+            self._handle_all(claimed, claimed_at, patience)
         finally:
             self._recorder.flush()  # the round ends with every sent reply recorded
 
-    def _handle_all(self, claimed: Sequence[ClaimedReply], claimed_at: datetime) -> None:
+    def _handle_all(
+        self, claimed: Sequence[ClaimedReply], claimed_at: datetime, patience: float | None
+    ) -> None:
         pool = self._sending_pool()
-        if pool is None or len(claimed) < 2:
+        if pool is None or (len(claimed) < 2 and patience is None):
             for reply in claimed:
                 self._handle(reply, claimed_at)
             return
-        futures = [pool.submit(self._handle, reply, claimed_at) for reply in claimed]
-        wait(futures)
-        failures = [error for future in futures if (error := future.exception()) is not None]
+        futures = {pool.submit(self._handle, reply, claimed_at): reply.id for reply in claimed}
+        done, slow = wait(futures, timeout=patience)
+        for future in slow:  # it ends (and is recorded) on its own; a failure is logged then
+            self._in_flight.add(future, futures[future])
+        failures = [error for future in done if (error := future.exception()) is not None]
         for extra in failures[1:]:
             log.error("sending a reply failed too", exc_info=extra)
         if failures:
@@ -259,27 +269,23 @@ class Worker:
                 decider.join()
 
     def _send_more(self) -> int:
-        """Claim due replies and start their provider calls, without waiting for calls
-        already in flight; how many it claimed.
+        """The live loop's round; how many replies it claimed.
 
-        A round waits for its slowest call, and an API that hangs on one request (up to the
-        sender's timeout) would hold back every reply due after it. Here a hung call keeps
-        only its own thread: once fewer calls are in flight than `parallel_sends`, the
-        next batch is claimed and queued behind the calls still running."""
-        pool = self._sending_pool()
-        if pool is None:
-            return self._send_round()
-        if self._in_flight.count() >= self.service.settings.worker.parallel_sends:
-            return 0  # every thread is busy; a call that ends wakes the loop
-        claimed, now = self._claim()
-        for reply in claimed:
-            self._in_flight.add(pool.submit(self._handle, reply, now), reply.id)
-        return len(claimed)
+        A round waits for its calls, and an API that hangs on one request (up to the
+        sender's timeout) held back every reply due after it. Here the round waits
+        SLOW_CALL at most: a call still running then goes on in its thread, and the next
+        round is claimed and sent by the other threads. Rounds still wait for their
+        ordinary calls, so that each claims a full batch: claiming again as each call
+        ended cost 8 % of the whole path's throughput under load (docs/load.md)."""
+        if self._in_flight.full(self.service.settings.worker.parallel_sends):
+            return 0  # every thread is held by a slow call: the next to end wakes the loop
+        return self._send_round(patience=SLOW_CALL.total_seconds())
 
-    def _call_ended(self, reply_id: int, error: BaseException | None) -> None:
+    def _call_ended(self, reply_id: int, error: BaseException | None, wake: bool) -> None:
         if error is not None:
             log.error("sending reply %s failed", reply_id, exc_info=error)
-        self.wake.set()  # a thread is free: look for more work
+        if wake:
+            self.wake.set()  # a thread is free and due replies were waiting for one
 
     def _finish_sending(self) -> None:
         """On stop: let the calls in flight end and record what they sent."""
@@ -428,12 +434,13 @@ class Worker:
 
 
 class _InFlight:
-    """The provider calls the live loop started and that have not ended yet."""
+    """The slow provider calls the live loop left running, until they end."""
 
-    def __init__(self, on_end: Callable[[int, BaseException | None], None]) -> None:
+    def __init__(self, on_end: Callable[[int, BaseException | None, bool], None]) -> None:
         self._on_end = on_end
         self._lock = threading.Lock()
         self._futures: set[Future[None]] = set()
+        self._wake_on_end = False
 
     def add(self, future: Future[None], reply_id: int) -> None:
         with self._lock:
@@ -443,11 +450,16 @@ class _InFlight:
     def _ended(self, future: Future[None], reply_id: int) -> None:
         with self._lock:
             self._futures.discard(future)
-        self._on_end(reply_id, future.exception())
+            wake, self._wake_on_end = self._wake_on_end, False
+        self._on_end(reply_id, future.exception(), wake)
 
-    def count(self) -> int:
+    def full(self, limit: int) -> bool:
+        """Whether `limit` calls are in flight; if so, the next one to end is told to wake
+        the loop. Otherwise none is: each end would cost a claim (a write transaction) that
+        finds nothing, and new replies wake the loop themselves (Worker.nudge)."""
         with self._lock:
-            return len(self._futures)
+            self._wake_on_end = len(self._futures) >= limit
+            return self._wake_on_end
 
     def wait_all(self) -> None:
         with self._lock:
