@@ -157,6 +157,8 @@ def cli_setup(tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch)
     config = tmp_path / "antirelou.toml"
     config.write_text(
         f'database_url = "{service.settings.database_url}"\n'
+        f'[web]\ntotp_key_path = "{service.settings.web.totp_key_path}"\n'
+        f'[evidence]\nkey_path = "{service.settings.evidence.key_path}"\n'
         f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
     )
     add_accounts(service)
