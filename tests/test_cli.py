@@ -42,6 +42,9 @@ reply = "{reply}"
 
 [worker]
 poll_interval = 0.1
+
+[evidence]
+key_path = "{database.parent / "evidence.key"}"
 {extra}
 """
 
