@@ -83,15 +83,16 @@ def db_upgrade(config_path: Path | None) -> None:
     click.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
-def open_service(settings: Settings, wait_for_database: bool = False) -> Any:
+def open_service(settings: Settings, serving: bool = False) -> Any:
     """A ready service: schema checked (SQLite is migrated automatically), lines synced.
-    `serve` and `worker` first wait up to `database_wait` for a database that does not
-    answer yet; one-shot commands do not."""
+    For the long-running commands (`serving`: `serve`, `worker`) it first waits up to
+    `database_wait` for a database that does not answer yet, and last seals second-factor
+    secrets stored before sealing existed; one-shot commands do neither."""
     from antirelou import inbox
     from antirelou.service import Service
 
     service = Service.from_settings(settings)
-    if wait_for_database:
+    if serving:
         _wait_for_database(service.engine, settings.database_wait.total_seconds())
     if service.engine.dialect.name == "sqlite":
         migrate.upgrade(service.engine)
@@ -105,6 +106,8 @@ def open_service(settings: Settings, wait_for_database: bool = False) -> Any:
         sys.exit(2)
     service.sync_lines()
     _apply_overrides(service)
+    if serving:
+        _seal_second_factors(service)
     return service
 
 
@@ -176,8 +179,7 @@ def serve(
 
     settings = settings_from(config_path)
     processes = processes or settings.web.workers
-    service = open_service(settings, wait_for_database=True)
-    _seal_second_factors(service)
+    service = open_service(settings, serving=True)
     worker_here = settings.worker.enabled and not no_worker
     apart = worker_here and _worker_apart(settings, service)
     # Before any provider metric exists: the web processes and the worker share them.
@@ -320,8 +322,7 @@ def worker(config_path: Path | None, wake_on_stdin: bool) -> None:
     """Run the worker alone (to scale it apart from the web processes)."""
     from antirelou.heap import freeze_heap
 
-    service = open_service(settings_from(config_path), wait_for_database=True)
-    _seal_second_factors(service)
+    service = open_service(settings_from(config_path), serving=True)
     stop = threading.Event()
     runner = _worker(service)
 

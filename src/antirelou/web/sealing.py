@@ -48,7 +48,7 @@ class SecretBox:
 
     def open(self, stored: str, user_id: int) -> str:
         """The secret `stored` holds for the account `user_id` (a plain one as it is)."""
-        if not is_sealed(stored):
+        if not stored.startswith(PREFIX):  # stored before sealing existed
             return stored
         key = _key(self.key_path, create=False)
         try:
@@ -60,10 +60,6 @@ class SecretBox:
                 "with: restore the key file from a backup, or run `antirelou users totp "
                 "disable EMAIL` then `enable` again"
             ) from None
-
-
-def is_sealed(stored: str) -> bool:
-    return stored.startswith(PREFIX)
 
 
 def _associated(user_id: int) -> bytes:

@@ -39,7 +39,7 @@ from antirelou.operations import OperationError, audit
 from antirelou.providers.common import same_text
 from antirelou.service import Service
 from antirelou.web.auth_tables import digest, recovery_codes, sessions, users
-from antirelou.web.sealing import SealError, SecretBox, is_sealed
+from antirelou.web.sealing import PREFIX, SealError, SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -208,15 +208,22 @@ def renew_recovery_codes(service: Service, user_id: int, actor: str) -> list[str
 def seal_plain_secrets(service: Service) -> int:
     """Seal the secrets stored before sealing existed (migration 0009); how many. `serve`
     and `worker` run it at start, as the service's own user, who must read the key."""
+    secret = users.c.totp_secret
+    query = select(users.c.id, secret).where(secret.is_not(None), secret.not_like(f"{PREFIX}%"))
+    with service.engine.connect() as conn:
+        plain = conn.execute(query).all()
+    if not plain:  # the usual start: no write transaction
+        return 0
+    box = box_of(service)
     with service.engine.begin() as conn:
-        rows = conn.execute(
-            select(users.c.id, users.c.totp_secret).where(users.c.totp_secret.is_not(None))
-        ).all()
-        plain = [(int(row.id), row.totp_secret) for row in rows if not is_sealed(row.totp_secret)]
-        box = box_of(service)
-        for user_id, secret in plain:
-            sealed = box.seal(secret, user_id)
-            conn.execute(update(users).where(users.c.id == user_id).values(totp_secret=sealed))
+        for user_id, stored in plain:
+            sealed = box.seal(stored, user_id)
+            # Only if still the plain secret read above (an enrolment may have run since).
+            conn.execute(
+                update(users)
+                .where(users.c.id == user_id, secret == stored)
+                .values(totp_secret=sealed)
+            )
     return len(plain)
 
 
