@@ -21,7 +21,15 @@ from antirelou.policy import Action, Reason
 from antirelou.service import Service
 from antirelou.web.i18n import FR
 from antirelou.web.render import TEMPLATES
-from tests.dashboard_kit import ADMIN, MODERATOR, VIEWER, add_accounts, client_for, dashboard_app
+from tests.dashboard_kit import (
+    ADMIN,
+    MODERATOR,
+    PASSWORD,
+    VIEWER,
+    add_accounts,
+    client_for,
+    dashboard_app,
+)
 from tests.helpers import LINE, replies, sms
 from tests.test_raids import INSULTS, fr_mobile
 
@@ -317,7 +325,8 @@ def find_admin(service: Service) -> int:
 
 def test_api_tokens_page_shows_a_token_once(app: FastAPI) -> None:
     with client_for(app, VIEWER) as (client, csrf):
-        page = client.post("/dashboard/tokens", data={"csrf": csrf, "name": "script"}).text
+        form = {"csrf": csrf, "name": "script", "password": PASSWORD}
+        page = client.post("/dashboard/tokens", data=form).text
         token = re.search(r'id="new-token">([^<]+)<', page)
         assert token
         listing = client.get("/dashboard/tokens").text

@@ -12,10 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from antirelou.encoding import Encoding, Segmentation, gsm7_rewrite, segment
 from antirelou.operations import OperationError
 from antirelou.service import Service
-from antirelou.web import accounts, actions, overrides
+from antirelou.web import accounts, actions, credentials, overrides
 from antirelou.web.accounts import Role
 from antirelou.web.context import done, refused, show
+from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Admin, Administering, Reader, Viewer, service_of
+from antirelou.web.i18n import translator
 from antirelou.web.insights import line_statuses
 from antirelou.web.reads import reader
 from antirelou.web.schemas import Clean, DbInt
@@ -148,24 +150,48 @@ def _tokens(service: Service, user_id: int) -> Any:
 @router.get("/tokens", response_class=HTMLResponse)
 async def tokens(request: Request, viewer: Reader) -> HTMLResponse:
     rows = await run_in_threadpool(_tokens, service_of(request), viewer.user.id)
-    return await show(request, viewer, "tokens.html", tokens=rows, new_token=None)
+    return await show(request, viewer, "tokens.html", tokens=rows, new_token=None, error=None)
 
 
-def _new_token(service: Service, viewer: Viewer, name: str) -> str:
-    now = service.clock.now()
+# Said when the password or code given to make a token is wrong (the session is real, so
+# there is no account to hide, unlike at login).
+NOT_YOU = Refusal("Wrong password or code: no token was made.", 403)
+
+
+def _new_token(
+    service: Service, viewer: Viewer, name: str, password: str, code: str, address: str
+) -> str | Refusal:
+    """A token, once the operator has proved again who they are (see credentials.py)."""
+    proved = credentials.check(service, viewer.user.email, password, code, address)
+    if isinstance(proved, Refusal) or proved.id != viewer.user.id:
+        action = "token_create_refused"
+        actions.record(service, viewer.actor, action, viewer.user.email, address=address)
+        return proved if proved == credentials.LIMITED else NOT_YOU
     with service.engine.begin() as conn:
-        token = create_token(conn, viewer.user.id, name.strip() or "api", now)
+        token = create_token(conn, viewer.user.id, name.strip() or "api", service.clock.now())
     actions.record(service, viewer.actor, "token_create", viewer.user.email, name=name)
     return token
 
 
 @router.post("/tokens", response_class=HTMLResponse)
-async def new_token(request: Request, viewer: Acting, name: Text = "") -> HTMLResponse:
+async def new_token(
+    request: Request,
+    viewer: Acting,
+    name: Text = "",
+    password: Text = "",
+    code: Text = "",
+) -> HTMLResponse:
     """The token is shown once, in this response; only its digest is stored."""
     service = service_of(request)
-    token = await run_in_threadpool(_new_token, service, viewer, name)
+    address = request.client.host if request.client else "unknown"
+    made = await run_in_threadpool(_new_token, service, viewer, name, password, code, address)
     rows = await run_in_threadpool(_tokens, service, viewer.user.id)
-    return await show(request, viewer, "tokens.html", tokens=rows, new_token=token)
+    if isinstance(made, Refusal):
+        error = translator(viewer.user.language)(made.message)
+        return await show(
+            request, viewer, "tokens.html", made.status, tokens=rows, new_token=None, error=error
+        )
+    return await show(request, viewer, "tokens.html", tokens=rows, new_token=made)
 
 
 def _revoke(service: Service, viewer: Viewer, token_id: int) -> None:

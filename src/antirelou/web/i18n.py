@@ -198,6 +198,15 @@ FR: dict[str, str] = {
     "Your new token (shown once):": "Votre nouveau jeton (affiché une seule fois) :",
     "What is it for?": "À quoi sert-il ?",
     "Create a token": "Créer un jeton",
+    "A token works until revoked, even after you log out: making one asks for your password.": (
+        "Un jeton reste valable jusqu'à sa révocation, même après votre déconnexion : pour en "
+        "créer un, il faut redonner votre mot de passe."
+    ),
+    "Your password": "Votre mot de passe",
+    "Code from your app": "Code de votre application",
+    "Wrong password or code: no token was made.": (
+        "Mot de passe ou code incorrect : aucun jeton n'a été créé."
+    ),
     "last used": "dernier usage",
     "revoked": "révoqué",
     "Revoke": "Révoquer",

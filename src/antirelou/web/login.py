@@ -11,7 +11,6 @@ SameSite=Lax and, behind https, Secure with the __Host- prefix.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -20,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web import actions, ratelimit, render, totp
-from antirelou.web.accounts import User, authenticate, lacks_second_factor
+from antirelou.web import actions, credentials, render
+from antirelou.web.accounts import User, lacks_second_factor
+from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
 from antirelou.web.i18n import pick_language, translator
 from antirelou.web.schemas import Clean
@@ -67,14 +67,6 @@ async def login_form(request: Request, next: str = "/dashboard") -> Response:
     return _form(request, next)
 
 
-@dataclass(frozen=True)
-class Refusal:
-    message: str  # English; translated for the form
-    status: int
-
-
-LIMITED = Refusal("Too many failed attempts: wait 15 minutes.", 429)
-WRONG = Refusal("Wrong email, password or code.", 401)
 # Said only once the password (and code, if any) were right: no help to a guesser, and the
 # operator must learn what to do.
 NO_SECOND_FACTOR = Refusal(
@@ -88,24 +80,15 @@ def _try_login(
     service: Service, email: str, password: str, code: str, address: str
 ) -> tuple[str, User] | Refusal:
     """(session token, user) or why not."""
-    now = service.clock.now()
-    with service.engine.begin() as conn:
-        if ratelimit.is_limited(conn, email, address, now):
-            return LIMITED
-    with service.engine.begin() as conn:
-        user = authenticate(conn, email, password, code, now, totp.box_of(service))
-        if user is None:
-            ratelimit.record_failure(conn, email, address, now)
-            return WRONG
-        ratelimit.clear(conn, email)
-        if lacks_second_factor(service, user):
-            token = None
-        else:
-            token, _csrf = open_session(conn, user.id, now)
-    if token is None:
+    user = credentials.check(service, email, password, code, address)
+    if isinstance(user, Refusal):
+        return user
+    if lacks_second_factor(service, user):
         action = "login_refused_no_second_factor"
         actions.record(service, f"web:{user.email}", action, None, address=address)
         return NO_SECOND_FACTOR
+    with service.engine.begin() as conn:
+        token, _csrf = open_session(conn, user.id, service.clock.now())
     actions.record(service, f"web:{user.email}", "login", None, address=address)
     return token, user
 

@@ -1,0 +1,41 @@
+"""An operator's password (and authenticator code) checked, with failures rate limited.
+
+Asked at login, and asked again before an action whose result outlives the session: an
+API token keeps working after the session that made it is gone, so a stolen session
+cookie must not be enough to mint one (OWASP ASVS V3.7, "re-authentication before
+sensitive operations"). Failures count against the same per-account and per-address
+limits as failed logins, so a hijacked session cannot be used to guess the password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from antirelou.service import Service
+from antirelou.web import ratelimit, totp
+from antirelou.web.accounts import User, authenticate
+
+
+@dataclass(frozen=True)
+class Refusal:
+    message: str  # English; translated for the form
+    status: int
+
+
+LIMITED = Refusal("Too many failed attempts: wait 15 minutes.", 429)
+WRONG = Refusal("Wrong email, password or code.", 401)
+
+
+def check(service: Service, email: str, password: str, code: str, address: str) -> User | Refusal:
+    """The account these credentials open, or why not (each failure is counted)."""
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        if ratelimit.is_limited(conn, email, address, now):
+            return LIMITED
+    with service.engine.begin() as conn:
+        user = authenticate(conn, email, password, code, now, totp.box_of(service))
+        if user is None:
+            ratelimit.record_failure(conn, email, address, now)
+            return WRONG
+        ratelimit.clear(conn, email)
+    return user

@@ -1,0 +1,116 @@
+"""Making an API token from the dashboard asks for the password (and code) again.
+
+A token outlives the session that made it: with only a stolen session cookie, an attacker
+must not be able to mint one and keep their access after the operator logs out."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from antirelou import models
+from antirelou.clock import VirtualClock
+from antirelou.service import Service
+from antirelou.web import ratelimit
+from antirelou.web.auth_tables import api_tokens
+from tests.dashboard_kit import (
+    ADMIN,
+    PASSWORD,
+    VIEWER,
+    add_accounts,
+    client_for,
+    dashboard_app,
+    log_in,
+    post_login,
+)
+from tests.test_dashboard_totp import STEP, code_at, enable_for_admin
+
+NEW_TOKEN = re.compile(r'id="new-token">([^<]+)<')
+
+
+@pytest.fixture
+def app(service: Service) -> FastAPI:
+    add_accounts(service)
+    return dashboard_app(service)
+
+
+def tokens_made(service: Service) -> int:
+    with service.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(api_tokens)).scalar_one())
+
+
+def audited(service: Service, action: str) -> int:
+    log = models.audit_log
+    with service.engine.connect() as conn:
+        query = select(func.count()).select_from(log).where(log.c.action == action)
+        return int(conn.execute(query).scalar_one())
+
+
+def make_token(client: TestClient, csrf: str, password: str, code: str = "") -> tuple[int, str]:
+    form = {"csrf": csrf, "name": "script", "password": password, "code": code}
+    response = client.post("/dashboard/tokens", data=form)
+    return response.status_code, html.unescape(response.text)
+
+
+def test_a_session_alone_does_not_make_a_token(app: FastAPI, service: Service) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        for password in ("", "not the password at all"):
+            status, page = make_token(client, csrf, password)
+            assert status == 403
+            assert NEW_TOKEN.search(page) is None
+            assert "aucun jeton n'a été créé" in page
+        status, page = make_token(client, csrf, PASSWORD)
+        assert status == 200
+        assert NEW_TOKEN.search(page)
+    assert tokens_made(service) == 1
+    assert audited(service, "token_create_refused") == 2
+    assert audited(service, "token_create") == 1
+
+
+def test_guessing_the_password_through_the_token_form_is_rate_limited_like_a_login(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        for _ in range(ratelimit.PER_ACCOUNT):
+            assert make_token(client, csrf, "a wrong guess, again")[0] == 403
+        # Now even the right password waits, and the limit is the account's: logins too.
+        status, page = make_token(client, csrf, PASSWORD)
+        assert status == 429
+        assert "attendez 15 minutes" in page
+        with client_for(app) as (other, _):
+            assert post_login(other, VIEWER).status_code == 429
+        assert tokens_made(service) == 0
+        clock.advance(ratelimit.WINDOW)
+        assert make_token(client, csrf, PASSWORD)[0] == 200
+    assert tokens_made(service) == 1
+
+
+def test_an_account_with_a_second_factor_gives_a_fresh_code_too(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    with client_for(app) as (client, _):
+        csrf = log_in(client, ADMIN, code=code_at(clock))
+        form = client.get("/dashboard/tokens").text
+        assert 'name="code"' in form
+        assert 'name="password"' in form
+        login_code = code_at(clock)
+        assert make_token(client, csrf, PASSWORD)[0] == 403
+        assert make_token(client, csrf, PASSWORD, login_code)[0] == 403  # used up at login
+        clock.advance(STEP * 3)
+        status, page = make_token(client, csrf, PASSWORD, code_at(clock))
+        assert status == 200
+        assert NEW_TOKEN.search(page)
+    assert tokens_made(service) == 1
+
+
+def test_accounts_without_a_second_factor_are_not_asked_for_a_code(app: FastAPI) -> None:
+    with client_for(app, VIEWER) as (client, _):
+        form = client.get("/dashboard/tokens").text
+    assert 'name="password"' in form
+    assert 'name="code"' not in form
