@@ -2,6 +2,11 @@
 
 Creation writes a private temporary file, then hard-links it into place, so two processes
 starting together end up with the same key (the second keeps the first one's file).
+
+A command run as root (`sudo antirelou evidence export ...`) would otherwise leave a key file
+only root can read, and the service, running as its own user, would then fail to sign or to
+check second-factor codes. Run as root, a new key file is given to the owner of the folder
+it is made in, as SQLite does with the WAL files it creates beside a database.
 """
 
 from __future__ import annotations
@@ -20,11 +25,21 @@ def create_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            _give_to_folder_owner(handle.fileno(), path.parent)
         os.link(temporary, path)  # fails if another process created it first: keep theirs
     except FileExistsError:
         pass
     finally:
         os.unlink(temporary)
+
+
+def _give_to_folder_owner(fd: int, folder: Path) -> None:
+    """Run as root, hand the new file to whoever owns `folder` (no-op otherwise)."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    owner = folder.stat()
+    if (owner.st_uid, owner.st_gid) != (0, 0):
+        os.fchown(fd, owner.st_uid, owner.st_gid)
 
 
 def readable_by_others(path: Path) -> bool:
