@@ -1,9 +1,11 @@
-"""Key files: private, made once, and usable by the service even when root made them."""
+"""Key files: private, made once; they and the lock file stay usable by the service even
+when a command run as root made them."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from antirelou.db import make_engine, writing
 from antirelou.keyfiles import create_private, readable_by_others
 
 NOBODY = 65534
@@ -57,3 +60,21 @@ def test_a_key_made_by_root_in_a_folder_of_root_stays_root(tmp_path: Path) -> No
     key = tmp_path / "evidence.key"
     create_private(key, b"k")
     assert (key.stat().st_uid, key.stat().st_gid) == (0, 0)
+
+
+@as_root
+def test_the_lock_file_a_root_command_makes_belongs_to_the_database_owner(
+    service_folder: Path,
+) -> None:
+    database = service_folder / "antirelou.db"
+    sqlite3.connect(database).close()
+    os.chown(database, NOBODY, NOBODY)
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with writing(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    finally:
+        engine.dispose()
+    turn = service_folder / "antirelou.db-turn"
+    assert (turn.stat().st_uid, turn.stat().st_gid) == (NOBODY, NOBODY)
+    assert turn.stat().st_mode & 0o777 == 0o600

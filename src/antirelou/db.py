@@ -19,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from antirelou.keyfiles import give_to_owner_of
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -180,6 +182,9 @@ class WriteTurn:
         if self._fd is None:
             assert self._path is not None
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # A CLI command run as root must not leave a lock file the service cannot open.
+            database = self._path.with_name(self._path.name.removesuffix("-turn"))
+            give_to_owner_of(self._fd, database if database.exists() else self._path.parent)
             weakref.finalize(self, os.close, self._fd)
         return self._fd
 

@@ -6,7 +6,8 @@ starting together end up with the same key (the second keeps the first one's fil
 A command run as root (`sudo antirelou evidence export ...`) would otherwise leave a key file
 only root can read, and the service, running as its own user, would then fail to sign or to
 check second-factor codes. Run as root, a new key file is given to the owner of the folder
-it is made in, as SQLite does with the WAL files it creates beside a database.
+it is made in, as SQLite does with the WAL files it creates beside a database
+(give_to_owner_of, also used for the database's lock file).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def create_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-            _give_to_folder_owner(handle.fileno(), path.parent)
+            give_to_owner_of(handle.fileno(), path.parent)
         os.link(temporary, path)  # fails if another process created it first: keep theirs
     except FileExistsError:
         pass
@@ -33,11 +34,11 @@ def create_private(path: Path, data: bytes) -> None:
         os.unlink(temporary)
 
 
-def _give_to_folder_owner(fd: int, folder: Path) -> None:
-    """Run as root, hand the new file to whoever owns `folder` (no-op otherwise)."""
+def give_to_owner_of(fd: int, like: Path) -> None:
+    """Run as root, hand the open file `fd` to whoever owns `like` (no-op otherwise)."""
     if os.name != "posix" or os.geteuid() != 0:
         return
-    owner = folder.stat()
+    owner = like.stat()
     if (owner.st_uid, owner.st_gid) != (0, 0):
         os.fchown(fd, owner.st_uid, owner.st_gid)
 
