@@ -39,6 +39,21 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("TEST_REQUIRE_POSTGRES=1 but no POSTGRES_URL given")
 
 
+def _files_in_var() -> set[str]:
+    var = Path("var")  # what the default settings' relative paths point at
+    return {p.name for p in var.iterdir()} if var.is_dir() else set()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_written_in_the_checkout() -> Iterator[None]:
+    """./var belongs to the operator (`make run`): a test, and any process it starts, keeps
+    its files in its own tmp_path. Fails the very test that left something there."""
+    before = _files_in_var()
+    yield
+    left = sorted(_files_in_var() - before)
+    assert not left, f"this test left {left} in ./var: give its processes paths of their own"
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     """Create (once per run) a migrated template database to clone per test."""

@@ -50,6 +50,9 @@ auth_token = "{fake.auth_token}"
 api_base_url = "{fake.base_url}"
 timeout = 2
 
+[evidence]
+key_path = "{tmp_path / "evidence.key"}"
+
 [worker]
 lease = "4s"
 poll_interval = 0.1
@@ -111,6 +114,7 @@ class Workers:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env=environment(),
+                cwd=self.config.parent,  # any default relative path lands here, not in ./var
             )
         self.processes.append(process)
         return process
