@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     and_,
     bindparam,
     delete,
@@ -44,7 +46,9 @@ from antirelou.web.auth_tables import sender_holds
 log = logging.getLogger(__name__)
 DAILY = timedelta(days=1)
 m, r, c, i = models.messages, models.replies, models.calls, models.incidents
-_last_runs: dict[int, datetime] = {}
+# Per engine, forgotten with it: an id() could be reused by a later engine, which would then
+# wrongly look as if it had run retention already.
+_last_runs: weakref.WeakKeyDictionary[Engine, datetime] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -127,7 +131,7 @@ def run(service: Service, now: datetime | None = None) -> Purge:
         if done.messages + done.calls < config.retention_batch:
             break
     total += _purge_dedup_state(service, config, when)
-    _last_runs[id(service.engine)] = when
+    _last_runs[service.engine] = when
     if total.records or total.senders:
         log.info("retention: %s", total.describe())
     return total
@@ -135,7 +139,7 @@ def run(service: Service, now: datetime | None = None) -> Purge:
 
 def maybe_run(service: Service, now: datetime) -> Purge | None:
     """The worker tick's hook: run retention once a day (per process)."""
-    last = _last_runs.get(id(service.engine))
+    last = _last_runs.get(service.engine)
     if last is not None and now - last < DAILY:
         return None
     return run(service, now)
