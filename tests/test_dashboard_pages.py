@@ -19,7 +19,7 @@ from antirelou.outbox import ReplyStatus
 from antirelou.phone import mask
 from antirelou.policy import Action, Reason
 from antirelou.service import Service
-from antirelou.web.i18n import FR
+from antirelou.web.i18n import FR, translator
 from antirelou.web.render import TEMPLATES
 from tests.dashboard_kit import (
     ADMIN,
@@ -375,3 +375,14 @@ def test_an_id_too_large_for_the_database_is_a_400_not_a_crash(app: FastAPI) -> 
             assert client.get(path).status_code == 400
         closed = client.post(f"/dashboard/incidents/{huge}/close", data={"csrf": csrf})
         assert closed.status_code == 400
+
+
+def test_english_keeps_a_whole_sentence_with_a_colon_and_shortens_codes() -> None:
+    english, french = translator("en"), translator("fr")
+    assert english("Too many failed attempts: wait 15 minutes.") == (
+        "Too many failed attempts: wait 15 minutes."
+    )
+    assert english("status:sent") == "sent"
+    assert english("reason:some_new_code") == "some new code"
+    assert french("reason:some_new_code") == "some_new_code"
+    assert french("Too many failed attempts: wait 15 minutes.").startswith("Trop d'essais")

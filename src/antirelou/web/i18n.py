@@ -7,6 +7,7 @@ operator's choice (stored on the account); the login page follows the browser.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi import Request
@@ -273,10 +274,22 @@ FR: dict[str, str] = {
 }
 
 
+# A code rather than words ("status:sent", "reason:daily_cap_reached"): shown as its last part
+# when no translation is known. A sentence with a colon is no code and is shown whole.
+_CODE = re.compile(r"[a-z_]+:([a-z0-9_]+)")
+
+
+def _untranslated(key: str, english: bool) -> str:
+    code = _CODE.fullmatch(key)
+    if code is None:
+        return key
+    return code.group(1).replace("_", " ") if english else code.group(1)
+
+
 def translator(lang: str) -> Callable[[str], str]:
     if lang == "fr":
-        return lambda key: FR.get(key, key.split(":", 1)[-1])
-    return lambda key: _ENGLISH.get(key, key.split(":", 1)[-1].replace("_", " "))
+        return lambda key: FR.get(key, _untranslated(key, english=False))
+    return lambda key: _ENGLISH.get(key, _untranslated(key, english=True))
 
 
 # English words for the keys that are codes rather than English text.
