@@ -122,6 +122,23 @@ def test_log_in_with_a_code_from_an_authenticator_app(page: object, live: Live) 
     page.wait_for_url(live.base + "/dashboard")  # type: ignore[attr-defined]
 
 
+def test_change_my_password_from_the_menu(page: object, live: Live) -> None:
+    log_in(page, live, VIEWER)
+    page.click("nav >> text=Mon compte")  # type: ignore[attr-defined]
+    page.wait_for_url(live.base + "/dashboard/account")  # type: ignore[attr-defined]
+    page.fill("input[name=current]", PASSWORD)  # type: ignore[attr-defined]
+    page.fill("input[name=new]", "une phrase de passe toute neuve")  # type: ignore[attr-defined]
+    page.fill("input[name=repeat]", "une phrase de passe toute neuve")  # type: ignore[attr-defined]
+    page.click("form[action='/dashboard/account/password'] button")  # type: ignore[attr-defined]
+    flash = page.locator(".flash")  # type: ignore[attr-defined]
+    playwright.expect(flash).to_contain_text("Mot de passe changé")
+    page.goto(live.base + "/dashboard")  # type: ignore[attr-defined]
+    assert page.url == live.base + "/dashboard"  # type: ignore[attr-defined]  # still logged in
+    with live.service.engine.connect() as conn:
+        audit = conn.execute(select(models.audit_log.c.action, models.audit_log.c.actor)).all()
+    assert ("user_change", f"web:{VIEWER}") in audit
+
+
 def test_overview_changes_as_texts_arrive(page: object, live: Live) -> None:
     log_in(page, live)
     expect = playwright.expect

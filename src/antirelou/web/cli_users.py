@@ -113,6 +113,36 @@ def users_disable(config_path: Path | None, email: str) -> None:
     click.echo(f"{email} disabled")
 
 
+@users.command("enable")
+@_config
+@click.argument("email")
+def users_enable(config_path: Path | None, email: str) -> None:
+    """Let a disabled account log in again."""
+    from antirelou.web.accounts import change_user
+
+    with _service(config_path) as service:
+        change_user(service, _user_id(service, email), _actor(), disabled=False)
+    click.echo(f"{email} enabled")
+
+
+@users.command("password")
+@_config
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_password(config_path: Path | None, email: str, password_stdin: bool) -> None:
+    """Set a new password (a forgotten one, or one that leaked); ends the account's
+    sessions at once. Operators change their own from the dashboard's "My account"."""
+    from antirelou.web.accounts import change_user
+
+    password = _password(password_stdin)
+    with _service(config_path) as service:
+        try:
+            change_user(service, _user_id(service, email), _actor(), password=password)
+        except OperationError as exc:
+            _fail(exc)
+    click.echo(f"{email}: new password set; its sessions are closed")
+
+
 def _user_id(service: Any, email: str) -> int:
     """The account's id; exits with a message when there is none."""
     from antirelou.web.accounts import find_user

@@ -35,6 +35,7 @@ FLASHES = {
     "caps_saved": "Caps saved.",
     "user_saved": "Account saved.",
     "token_revoked": "Token revoked.",
+    "password_changed": "Password changed: every other session of this account is closed.",
 }
 
 

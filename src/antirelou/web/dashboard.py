@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from antirelou.web import (
+    account_pages,
     admin_pages,
     api,
     api_actions,
@@ -76,7 +77,8 @@ def install(app: FastAPI, *, poll_ms: int = 5000, public_counter: bool = True) -
     live.refresh()
     contact = str(getattr(service.settings.web, "privacy_contact", ""))
     app.state.dashboard = DashboardState(live, public.PublicCache(contact, public_counter), poll_ms)
-    for module in (login, pages, page_actions, admin_pages, api, api_actions, public):
+    routers = (login, pages, page_actions, admin_pages, account_pages, api, api_actions, public)
+    for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(NotLoggedIn, _not_logged_in)

@@ -204,6 +204,31 @@ FR: dict[str, str] = {
         "créer un, il faut redonner votre mot de passe."
     ),
     "Your password": "Votre mot de passe",
+    "My account": "Mon compte",
+    "Second factor: on.": "Second facteur : activé.",
+    "Second factor: off. An admin turns it on, on the server, with": (
+        "Second facteur : désactivé. Un admin l'active, sur le serveur, avec"
+    ),
+    "Change my password": "Changer mon mot de passe",
+    "Every other session of this account is closed: a stolen session stops working.": (
+        "Toutes les autres sessions de ce compte sont fermées : une session volée cesse de "
+        "fonctionner."
+    ),
+    "Current password": "Mot de passe actuel",
+    "New password (12 characters or more)": "Nouveau mot de passe (12 caractères ou plus)",
+    "New password again": "Nouveau mot de passe, encore",
+    "Wrong current password or code: the password was not changed.": (
+        "Mot de passe actuel ou code incorrect : le mot de passe n'a pas été changé."
+    ),
+    "The two new passwords differ: the password was not changed.": (
+        "Les deux nouveaux mots de passe diffèrent : le mot de passe n'a pas été changé."
+    ),
+    "the password needs at least 12 characters": (
+        "le mot de passe doit compter au moins 12 caractères"
+    ),
+    "Password changed: every other session of this account is closed.": (
+        "Mot de passe changé : toutes les autres sessions de ce compte sont fermées."
+    ),
     "Code from your app": "Code de votre application",
     "Wrong password or code: no token was made.": (
         "Mot de passe ou code incorrect : aucun jeton n'a été créé."

@@ -114,6 +114,13 @@ async def login(
         return _form(request, next, t(outcome.message), outcome.status)
     token, _user = outcome
     response = RedirectResponse(_safe_next(next), status_code=303)
+    set_session_cookie(response, service, token)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def set_session_cookie(response: Response, service: Service, token: str) -> None:
+    """Hand the browser its session (HttpOnly, SameSite=Lax, Secure behind https)."""
     response.set_cookie(
         cookie_name(service),
         token,
@@ -123,8 +130,6 @@ async def login(
         secure=_secure(service),
         path="/",
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
-    return response
 
 
 def _logout(service: Service, token: str, viewer: Viewer) -> None:

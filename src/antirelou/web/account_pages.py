@@ -1,0 +1,79 @@
+"""My account: who I am, my second factor, and a new password.
+
+A new password needs the current one (and a fresh code when the account has a second
+factor): a stolen session cookie alone must not be able to lock the operator out. Failures
+count against the login limits (credentials.py). The change ends every session of the
+account, the stolen one included, then opens a new one for the browser that made it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from antirelou.operations import OperationError
+from antirelou.service import Service
+from antirelou.web import actions, credentials
+from antirelou.web.accounts import change_user, check_password
+from antirelou.web.context import done, show
+from antirelou.web.credentials import Refusal
+from antirelou.web.guard import Acting, Reader, Viewer, service_of
+from antirelou.web.i18n import translator
+from antirelou.web.login import set_session_cookie
+from antirelou.web.schemas import Clean
+from antirelou.web.sessions import open_session
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+Text = Annotated[Clean, Form()]
+
+NOT_YOU = Refusal("Wrong current password or code: the password was not changed.", 403)
+NOT_THE_SAME = Refusal("The two new passwords differ: the password was not changed.", 400)
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account(request: Request, viewer: Reader) -> HTMLResponse:
+    return await show(request, viewer, "account.html", error=None)
+
+
+def _change(
+    service: Service, viewer: Viewer, current: str, code: str, new: str, address: str
+) -> str | Refusal:
+    """The new session's token once the password is changed, or why it was not."""
+    check_password(new)  # before anything is counted or changed
+    proved = credentials.check(service, viewer.user.email, current, code, address)
+    if isinstance(proved, Refusal) or proved.id != viewer.user.id:
+        action = "password_change_refused"
+        actions.record(service, viewer.actor, action, viewer.user.email, address=address)
+        return proved if proved == credentials.LIMITED else NOT_YOU
+    change_user(service, viewer.user.id, viewer.actor, password=new)  # ends every session
+    with service.engine.begin() as conn:
+        token, _csrf = open_session(conn, viewer.user.id, service.clock.now())
+    return token
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def new_password(
+    request: Request,
+    viewer: Acting,
+    current: Text = "",
+    code: Text = "",
+    new: Text = "",
+    repeat: Text = "",
+) -> Response:
+    service = service_of(request)
+    address = request.client.host if request.client else "unknown"
+    changed: str | Refusal = NOT_THE_SAME
+    if new == repeat:
+        try:
+            changed = await run_in_threadpool(_change, service, viewer, current, code, new, address)
+        except OperationError as exc:  # a password too short
+            changed = Refusal(str(exc), 400)
+    if isinstance(changed, Refusal):
+        error = translator(viewer.user.language)(changed.message)
+        return await show(request, viewer, "account.html", changed.status, error=error)
+    response = done("/dashboard/account", "password_changed")
+    set_session_cookie(response, service, changed)
+    return response

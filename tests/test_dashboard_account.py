@@ -1,0 +1,135 @@
+"""My account: a new password from the dashboard (the current one asked again) or, for a
+forgotten one, from the terminal; either way every other session of the account ends."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from httpx import Response
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from antirelou import models
+from antirelou.clock import VirtualClock
+from antirelou.service import Service
+from antirelou.web.cli_users import users
+from tests.dashboard_kit import (
+    ADMIN,
+    PASSWORD,
+    VIEWER,
+    add_accounts,
+    client_for,
+    dashboard_app,
+    log_in,
+    post_login,
+)
+from tests.helpers import LINE
+from tests.test_dashboard_totp import STEP, code_at, enable_for_admin
+
+NEW = "a brand new passphrase"
+
+
+@pytest.fixture
+def app(service: Service) -> FastAPI:
+    add_accounts(service)
+    return dashboard_app(service)
+
+
+def change(
+    client: TestClient, csrf: str, current: str, new: str, repeat: str | None = None, code: str = ""
+) -> Response:
+    form = {"csrf": csrf, "current": current, "code": code, "new": new}
+    form["repeat"] = new if repeat is None else repeat
+    return client.post("/dashboard/account/password", data=form, follow_redirects=False)
+
+
+def logged_in(client: TestClient) -> bool:
+    return client.get("/dashboard", follow_redirects=False).status_code == 200
+
+
+def audited(service: Service, action: str) -> int:
+    log = models.audit_log
+    with service.engine.connect() as conn:
+        query = select(func.count()).select_from(log).where(log.c.action == action)
+        return int(conn.execute(query).scalar_one())
+
+
+def test_a_new_password_ends_every_other_session_and_keeps_this_one(
+    app: FastAPI, service: Service
+) -> None:
+    with client_for(app, VIEWER) as (elsewhere, _), client_for(app, VIEWER) as (here, csrf):
+        response = change(here, csrf, PASSWORD, NEW)
+        assert response.status_code == 303
+        assert logged_in(here)
+        page = html.unescape(here.get(response.headers["location"]).text)
+        assert "Mot de passe changé" in page
+        assert not logged_in(elsewhere)  # another device, or a stolen copy of the cookie
+    with client_for(app) as (fresh, _):
+        assert post_login(fresh, VIEWER).status_code == 401
+        assert post_login(fresh, VIEWER, NEW).status_code == 303
+    assert audited(service, "user_change") == 1
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "repeat", "status", "said"),
+    [
+        ("not the password at all", NEW, NEW, 403, "le mot de passe n'a pas été changé"),
+        (PASSWORD, NEW, NEW + "!", 400, "Les deux nouveaux mots de passe diffèrent"),
+        (PASSWORD, "short", "short", 400, "12 caractères"),
+    ],
+    ids=["wrong-current", "repeat-differs", "too-short"],
+)
+def test_a_refused_change_changes_nothing(
+    app: FastAPI, current: str, new: str, repeat: str, status: int, said: str
+) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        response = change(client, csrf, current, new, repeat)
+        assert response.status_code == status
+        assert said in html.unescape(response.text)
+        assert logged_in(client)
+    with client_for(app) as (fresh, _):
+        assert post_login(fresh, VIEWER).status_code == 303
+
+
+def test_an_account_with_a_second_factor_gives_a_fresh_code(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    enable_for_admin(service, clock)
+    with client_for(app) as (client, _):
+        csrf = log_in(client, ADMIN, code=code_at(clock))
+        assert 'name="code"' in client.get("/dashboard/account").text
+        assert change(client, csrf, PASSWORD, NEW).status_code == 403
+        clock.advance(STEP * 3)
+        assert change(client, csrf, PASSWORD, NEW, code=code_at(clock)).status_code == 303
+    assert audited(service, "password_change_refused") == 1
+
+
+def test_the_terminal_sets_a_forgotten_password_and_enables_an_account(
+    tmp_path: Path, app: FastAPI, service: Service
+) -> None:
+    config = tmp_path / "antirelou.toml"
+    config.write_text(
+        f'database_url = "{service.settings.database_url}"\n'
+        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
+    )
+    runner = CliRunner()
+    with client_for(app, VIEWER) as (client, _):
+        done = runner.invoke(
+            users, ["password", VIEWER, "--password-stdin", "--config", str(config)], input=NEW
+        )
+        assert done.exit_code == 0, done.output
+        assert not logged_in(client)
+    short = runner.invoke(users, ["password", VIEWER, "--password-stdin", "--config", str(config)],
+                          input="short")  # fmt: skip
+    assert short.exit_code == 1
+    assert "12 characters" in short.output
+    runner.invoke(users, ["disable", VIEWER, "--config", str(config)])
+    with client_for(app) as (fresh, _):
+        assert post_login(fresh, VIEWER, NEW).status_code == 401
+        enabled = runner.invoke(users, ["enable", VIEWER, "--config", str(config)])
+        assert enabled.exit_code == 0, enabled.output
+        assert post_login(fresh, VIEWER, NEW).status_code == 303
