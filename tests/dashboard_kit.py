@@ -8,8 +8,10 @@ from contextlib import contextmanager
 
 from fastapi import FastAPI
 from httpx import Response
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from antirelou import models
 from antirelou.service import Service
 from antirelou.web.accounts import Role, create_user
 from antirelou.web.app import create_app
@@ -62,3 +64,11 @@ def client_for(app: FastAPI, email: str | None = None) -> Iterator[tuple[TestCli
     with TestClient(app, base_url="https://testserver") as client:
         csrf = log_in(client, email) if email else ""
         yield client, csrf
+
+
+def audited(service: Service, action: str) -> int:
+    """How many audit rows record `action`."""
+    log = models.audit_log
+    with service.engine.connect() as conn:
+        query = select(func.count()).select_from(log).where(log.c.action == action)
+        return int(conn.execute(query).scalar_one())

@@ -10,10 +10,8 @@ import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
 from httpx import Response
-from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from antirelou import models
 from antirelou.clock import VirtualClock
 from antirelou.service import Service
 from antirelou.web.cli_users import users
@@ -22,6 +20,7 @@ from tests.dashboard_kit import (
     PASSWORD,
     VIEWER,
     add_accounts,
+    audited,
     client_for,
     dashboard_app,
     log_in,
@@ -49,13 +48,6 @@ def change(
 
 def logged_in(client: TestClient) -> bool:
     return client.get("/dashboard", follow_redirects=False).status_code == 200
-
-
-def audited(service: Service, action: str) -> int:
-    log = models.audit_log
-    with service.engine.connect() as conn:
-        query = select(func.count()).select_from(log).where(log.c.action == action)
-        return int(conn.execute(query).scalar_one())
 
 
 def test_a_new_password_ends_every_other_session_and_keeps_this_one(

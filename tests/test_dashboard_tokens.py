@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from antirelou import models
 from antirelou.clock import VirtualClock
 from antirelou.service import Service
 from antirelou.web import ratelimit
@@ -23,6 +22,7 @@ from tests.dashboard_kit import (
     PASSWORD,
     VIEWER,
     add_accounts,
+    audited,
     client_for,
     dashboard_app,
     log_in,
@@ -42,13 +42,6 @@ def app(service: Service) -> FastAPI:
 def tokens_made(service: Service) -> int:
     with service.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(api_tokens)).scalar_one())
-
-
-def audited(service: Service, action: str) -> int:
-    log = models.audit_log
-    with service.engine.connect() as conn:
-        query = select(func.count()).select_from(log).where(log.c.action == action)
-        return int(conn.execute(query).scalar_one())
 
 
 def make_token(client: TestClient, csrf: str, password: str, code: str = "") -> tuple[int, str]:

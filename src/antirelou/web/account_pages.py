@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.operations import OperationError
 from antirelou.service import Service
-from antirelou.web import actions, credentials
+from antirelou.web import credentials
 from antirelou.web.accounts import change_user, check_password
 from antirelou.web.context import done, show
 from antirelou.web.credentials import Refusal
@@ -43,11 +43,11 @@ def _change(
 ) -> str | Refusal:
     """The new session's token once the password is changed, or why it was not."""
     check_password(new)  # before anything is counted or changed
-    proved = credentials.check(service, viewer.user.email, current, code, address)
-    if isinstance(proved, Refusal) or proved.id != viewer.user.id:
-        action = "password_change_refused"
-        actions.record(service, viewer.actor, action, viewer.user.email, address=address)
-        return proved if proved == credentials.LIMITED else NOT_YOU
+    refusal = credentials.reconfirm(
+        service, viewer, current, code, address, refused="password_change_refused"
+    )
+    if refusal is not None:
+        return refusal if refusal == credentials.LIMITED else NOT_YOU
     change_user(service, viewer.user.id, viewer.actor, password=new)  # ends every session
     with service.engine.begin() as conn:
         token, _csrf = open_session(conn, viewer.user.id, service.clock.now())
@@ -64,7 +64,7 @@ async def new_password(
     repeat: Text = "",
 ) -> Response:
     service = service_of(request)
-    address = request.client.host if request.client else "unknown"
+    address = credentials.address_of(request)
     changed: str | Refusal = NOT_THE_SAME
     if new == repeat:
         try:

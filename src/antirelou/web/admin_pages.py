@@ -162,11 +162,11 @@ def _new_token(
     service: Service, viewer: Viewer, name: str, password: str, code: str, address: str
 ) -> str | Refusal:
     """A token, once the operator has proved again who they are (see credentials.py)."""
-    proved = credentials.check(service, viewer.user.email, password, code, address)
-    if isinstance(proved, Refusal) or proved.id != viewer.user.id:
-        action = "token_create_refused"
-        actions.record(service, viewer.actor, action, viewer.user.email, address=address)
-        return proved if proved == credentials.LIMITED else NOT_YOU
+    refusal = credentials.reconfirm(
+        service, viewer, password, code, address, refused="token_create_refused"
+    )
+    if refusal is not None:
+        return refusal if refusal == credentials.LIMITED else NOT_YOU
     with service.engine.begin() as conn:
         token = create_token(conn, viewer.user.id, name.strip() or "api", service.clock.now())
     actions.record(service, viewer.actor, "token_create", viewer.user.email, name=name)
@@ -183,7 +183,7 @@ async def new_token(
 ) -> HTMLResponse:
     """The token is shown once, in this response; only its digest is stored."""
     service = service_of(request)
-    address = request.client.host if request.client else "unknown"
+    address = credentials.address_of(request)
     made = await run_in_threadpool(_new_token, service, viewer, name, password, code, address)
     rows = await run_in_threadpool(_tokens, service, viewer.user.id)
     if isinstance(made, Refusal):

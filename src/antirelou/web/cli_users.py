@@ -106,10 +106,7 @@ def users_list(config_path: Path | None) -> None:
 @click.argument("email")
 def users_disable(config_path: Path | None, email: str) -> None:
     """Disable an account and end its sessions at once."""
-    from antirelou.web.accounts import change_user
-
-    with _service(config_path) as service:
-        change_user(service, _user_id(service, email), _actor(), disabled=True)
+    _set_disabled(config_path, email, True)
     click.echo(f"{email} disabled")
 
 
@@ -118,11 +115,15 @@ def users_disable(config_path: Path | None, email: str) -> None:
 @click.argument("email")
 def users_enable(config_path: Path | None, email: str) -> None:
     """Let a disabled account log in again."""
+    _set_disabled(config_path, email, False)
+    click.echo(f"{email} enabled")
+
+
+def _set_disabled(config_path: Path | None, email: str, disabled: bool) -> None:
     from antirelou.web.accounts import change_user
 
     with _service(config_path) as service:
-        change_user(service, _user_id(service, email), _actor(), disabled=False)
-    click.echo(f"{email} enabled")
+        change_user(service, _user_id(service, email), _actor(), disabled=disabled)
 
 
 @users.command("password")

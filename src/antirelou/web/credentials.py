@@ -10,10 +10,16 @@ limits as failed logins, so a hijacked session cannot be used to guess the passw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
 
 from antirelou.service import Service
-from antirelou.web import ratelimit, totp
+from antirelou.web import actions, ratelimit, totp
 from antirelou.web.accounts import User, authenticate
+
+if TYPE_CHECKING:
+    from antirelou.web.guard import Viewer
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,12 @@ class Refusal:
 
 LIMITED = Refusal("Too many failed attempts: wait 15 minutes.", 429)
 WRONG = Refusal("Wrong email, password or code.", 401)
+
+
+def address_of(request: Request) -> str:
+    """The client's address, as the login limits count it (the proxy's X-Forwarded-For
+    from `[web] forwarded_allow_ips` only, applied by the server before we see it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def check(service: Service, email: str, password: str, code: str, address: str) -> User | Refusal:
@@ -39,3 +51,15 @@ def check(service: Service, email: str, password: str, code: str, address: str) 
             return WRONG
         ratelimit.clear(conn, email)
     return user
+
+
+def reconfirm(
+    service: Service, viewer: Viewer, password: str, code: str, address: str, *, refused: str
+) -> Refusal | None:
+    """None when the logged-in operator proved again who they are; else why not, the
+    failure audited as `refused` (say "token_create_refused")."""
+    proved = check(service, viewer.user.email, password, code, address)
+    if isinstance(proved, User) and proved.id == viewer.user.id:
+        return None
+    actions.record(service, viewer.actor, refused, viewer.user.email, address=address)
+    return proved if isinstance(proved, Refusal) else WRONG

@@ -107,7 +107,7 @@ async def login(
         t = translator(pick_language(request))
         return _form(request, next, t("The form expired: please try again."), 403)
     service = service_of(request)
-    address = request.client.host if request.client else "unknown"
+    address = credentials.address_of(request)
     outcome = await run_in_threadpool(_try_login, service, email, password, code, address)
     if isinstance(outcome, Refusal):
         t = translator(pick_language(request))
