@@ -44,7 +44,7 @@ def make_token(config: Path, email: str, role: str) -> str:
         str(config),
         stdin=PASSWORD + "\n",
     )
-    return cli(tokens, "create", email, "--config", str(config)).strip()
+    return cli(tokens, "create", email, "--config", str(config)).splitlines()[0]
 
 
 def test_cli_makes_accounts_and_tokens(config: Path, service: Service) -> None:

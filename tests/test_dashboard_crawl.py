@@ -106,7 +106,7 @@ def test_an_api_token_needs_no_csrf_token(app: FastAPI, service: Service) -> Non
     with service.engine.begin() as conn:
         user = find_user(conn, ADMIN)
         assert user is not None
-        token = create_token(conn, user.id, "test", service.clock.now())
+        token = create_token(conn, user.id, "test", service.clock.now(), None)
     with client_for(app) as (client, _):
         headers = {"Authorization": f"Bearer {token}"}
         response = client.post(f"/api/lines/{LINE}/pause", json={"reason": "raid"}, headers=headers)
@@ -173,7 +173,7 @@ def test_no_api_route_answers_hostile_json_with_a_server_error(
     with service.engine.begin() as conn:
         user = find_user(conn, ADMIN)
         assert user is not None
-        token = create_token(conn, user.id, "crawl", service.clock.now())
+        token = create_token(conn, user.id, "crawl", service.clock.now(), None)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     values: list[object] = [*HOSTILE, 10**40, -(10**30), float("nan"), float("inf")]
     values += [None, [], {}, True]

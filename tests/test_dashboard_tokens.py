@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
@@ -17,6 +20,7 @@ from antirelou.clock import VirtualClock
 from antirelou.service import Service
 from antirelou.web import ratelimit
 from antirelou.web.auth_tables import api_tokens
+from antirelou.web.cli_users import tokens
 from tests.dashboard_kit import (
     ADMIN,
     PASSWORD,
@@ -28,6 +32,7 @@ from tests.dashboard_kit import (
     log_in,
     post_login,
 )
+from tests.helpers import LINE
 from tests.test_dashboard_totp import STEP, code_at, enable_for_admin
 
 NEW_TOKEN = re.compile(r'id="new-token">([^<]+)<')
@@ -44,8 +49,12 @@ def tokens_made(service: Service) -> int:
         return int(conn.execute(select(func.count()).select_from(api_tokens)).scalar_one())
 
 
-def make_token(client: TestClient, csrf: str, password: str, code: str = "") -> tuple[int, str]:
+def make_token(
+    client: TestClient, csrf: str, password: str, code: str = "", expires: str | None = None
+) -> tuple[int, str]:
     form = {"csrf": csrf, "name": "script", "password": password, "code": code}
+    if expires is not None:
+        form["expires"] = expires
     response = client.post("/dashboard/tokens", data=form)
     return response.status_code, html.unescape(response.text)
 
@@ -107,3 +116,62 @@ def test_accounts_without_a_second_factor_are_not_asked_for_a_code(app: FastAPI)
         form = client.get("/dashboard/tokens").text
     assert 'name="password"' in form
     assert 'name="code"' not in form
+
+
+def works(app: FastAPI, token: str) -> bool:
+    with client_for(app) as (anonymous, _):
+        headers = {"Authorization": f"Bearer {token}"}
+        status = anonymous.get("/api/overview", headers=headers).status_code
+    assert status in (200, 401)
+    return status == 200
+
+
+def test_a_token_stops_working_when_it_expires(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        made = {}
+        for expires in ("30d", None, "never"):  # None: an old form, the default (90 days)
+            status, page = make_token(client, csrf, PASSWORD, expires=expires)
+            found = NEW_TOKEN.search(page)
+            assert status == 200
+            assert found
+            made[expires] = found.group(1)
+        listing = html.unescape(client.get("/dashboard/tokens").text)
+        assert "expire le" in listing
+        assert "jusqu'à révocation" in listing
+    assert all(works(app, token) for token in made.values())
+    clock.advance(timedelta(days=31))
+    assert [works(app, t) for t in made.values()] == [False, True, True]
+    clock.advance(timedelta(days=60))
+    assert [works(app, t) for t in made.values()] == [False, False, True]
+
+
+def test_a_lifetime_that_is_no_duration_makes_no_token(app: FastAPI, service: Service) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        for expires in ("90", "forever", "-3d", "0s", "100000d"):
+            status, _page = make_token(client, csrf, PASSWORD, expires=expires)
+            assert status == 400, expires
+    assert tokens_made(service) == 0
+
+
+def test_the_terminal_makes_tokens_with_a_lifetime(tmp_path: Path, service: Service) -> None:
+    add_accounts(service)
+    config = tmp_path / "antirelou.toml"
+    config.write_text(
+        f'database_url = "{service.settings.database_url}"\n'
+        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
+    )
+    create = ["create", VIEWER, "--config", str(config), "--expires"]
+    made = CliRunner().invoke(tokens, [*create, "30d"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()  # the token alone on stdout, for scripts
+    assert token.startswith("arl_")
+    assert "it works until" in made.stderr
+    refused = CliRunner().invoke(tokens, [*create, "forever"])
+    assert refused.exit_code == 1
+    assert "or never" in refused.output
+    with service.engine.connect() as conn:
+        expires_at = conn.execute(select(api_tokens.c.expires_at)).scalar_one()
+    lifetime = expires_at - datetime.now(UTC)  # the command runs on the real clock
+    assert timedelta(days=29, hours=23) < lifetime <= timedelta(days=30)

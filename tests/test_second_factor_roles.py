@@ -87,7 +87,7 @@ def test_sessions_and_tokens_opened_before_the_setting_stop_working(
     add_accounts(service)
     admin = user_id(service, ADMIN)
     with service.engine.begin() as conn:
-        token = create_token(conn, admin, "script", service.clock.now())
+        token = create_token(conn, admin, "script", service.clock.now(), None)
     bearer = {"Authorization": f"Bearer {token}"}
     with client_for(dashboard_app(service), ADMIN) as (before, _):
         assert before.get("/dashboard", follow_redirects=False).status_code == 200

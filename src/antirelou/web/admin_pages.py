@@ -21,7 +21,13 @@ from antirelou.web.i18n import translator
 from antirelou.web.insights import line_statuses
 from antirelou.web.reads import reader
 from antirelou.web.schemas import Clean, DbInt
-from antirelou.web.sessions import create_token, list_tokens, revoke_token
+from antirelou.web.sessions import (
+    TOKEN_LIFETIME,
+    create_token,
+    list_tokens,
+    revoke_token,
+    token_lifetime,
+)
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 Text = Annotated[Clean, Form()]
@@ -159,17 +165,25 @@ NOT_YOU = Refusal("Wrong password or code: no token was made.", 403)
 
 
 def _new_token(
-    service: Service, viewer: Viewer, name: str, password: str, code: str, address: str
+    service: Service, viewer: Viewer, name: str, expires: str, proof: tuple[str, str, str]
 ) -> str | Refusal:
-    """A token, once the operator has proved again who they are (see credentials.py)."""
+    """A token, once the operator has proved again who they are (see credentials.py);
+    `proof` is (password, code, address)."""
+    password, code, address = proof
+    try:
+        lifetime = token_lifetime(expires)
+    except OperationError as exc:
+        return Refusal(str(exc), 400)
     refusal = credentials.reconfirm(
         service, viewer, password, code, address, refused="token_create_refused"
     )
     if refusal is not None:
         return refusal if refusal == credentials.LIMITED else NOT_YOU
+    now = service.clock.now()
     with service.engine.begin() as conn:
-        token = create_token(conn, viewer.user.id, name.strip() or "api", service.clock.now())
-    actions.record(service, viewer.actor, "token_create", viewer.user.email, name=name)
+        token = create_token(conn, viewer.user.id, name.strip() or "api", now, lifetime)
+    details = {"name": name, "expires": expires}
+    actions.record(service, viewer.actor, "token_create", viewer.user.email, **details)
     return token
 
 
@@ -178,13 +192,14 @@ async def new_token(
     request: Request,
     viewer: Acting,
     name: Text = "",
+    expires: Text = TOKEN_LIFETIME,
     password: Text = "",
     code: Text = "",
 ) -> HTMLResponse:
     """The token is shown once, in this response; only its digest is stored."""
     service = service_of(request)
-    address = credentials.address_of(request)
-    made = await run_in_threadpool(_new_token, service, viewer, name, password, code, address)
+    proof = (password, code, credentials.address_of(request))
+    made = await run_in_threadpool(_new_token, service, viewer, name, expires, proof)
     rows = await run_in_threadpool(_tokens, service, viewer.user.id)
     if isinstance(made, Refusal):
         error = translator(viewer.user.language)(made.message)

@@ -69,6 +69,7 @@ api_tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime, nullable=True),
     Column("revoked_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),  # NULL: until revoked
 )
 
 # One row per failed login, keyed by "email:..." and "ip:..."; counted over a window.

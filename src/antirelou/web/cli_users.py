@@ -237,17 +237,30 @@ def tokens() -> None:
 @_config
 @click.argument("email")
 @click.option("--name", default="cli", help="What the token is for.")
-def tokens_create(config_path: Path | None, email: str, name: str) -> None:
+@click.option(
+    "--expires",
+    default="90d",
+    show_default=True,
+    help='How long it works: "30d", "12w", "365d"... or "never" (until revoked).',
+)
+def tokens_create(config_path: Path | None, email: str, name: str, expires: str) -> None:
     """Print a new API token for EMAIL's account; it acts with that account's role."""
     from antirelou.web.accounts import find_user
     from antirelou.web.actions import record
-    from antirelou.web.sessions import create_token
+    from antirelou.web.sessions import create_token, token_lifetime
 
+    try:
+        lifetime = token_lifetime(expires)
+    except OperationError as exc:
+        _fail(exc)
     with _service(config_path) as service:
+        now = service.clock.now()
         with service.engine.begin() as conn:
             user = find_user(conn, email)
             if user is None or user.disabled:
                 _fail(OperationError(f"no active account {email}"))
-            token = create_token(conn, user.id, name, service.clock.now())
-        record(service, _actor(), "token_create", user.email, name=name)
+            token = create_token(conn, user.id, name, now, lifetime)
+        record(service, _actor(), "token_create", user.email, name=name, expires=expires)
     click.echo(token)
+    until = "until revoked" if lifetime is None else f"until {(now + lifetime):%Y-%m-%d %H:%M} UTC"
+    click.echo(f"it works {until}", err=True)  # stdout holds the token alone, for scripts

@@ -205,6 +205,12 @@ FR: dict[str, str] = {
     ),
     "Your password": "Votre mot de passe",
     "My account": "Mon compte",
+    "Works for": "Valable",
+    "30 days": "30 jours",
+    "90 days": "90 jours",
+    "one year": "un an",
+    "until revoked": "jusqu'à révocation",
+    "expires": "expire le",
     "Second factor: on.": "Second facteur : activé.",
     "Second factor: off. An admin turns it on, on the server, with": (
         "Second facteur : désactivé. Un admin l'active, sur le serveur, avec"

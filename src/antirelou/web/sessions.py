@@ -10,14 +10,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
+from antirelou.durations import parse_duration
+from antirelou.operations import OperationError
 from antirelou.web.accounts import User, user_from_row
 from antirelou.web.auth_tables import api_tokens, digest, sessions, users
 
 SESSION_TTL = timedelta(hours=12)
 TOKEN_PREFIX = "arl_"  # noqa: S105 - a prefix that makes leaked tokens easy to grep
 LAST_USED_EVERY = timedelta(minutes=1)  # do not write on every API call
+# What a new token lives by default, and at most unless "never" is asked for.
+TOKEN_LIFETIME = "90d"  # noqa: S105 - a duration, not a secret
+LONGEST_TOKEN = timedelta(days=3660)
 
 
 @dataclass(frozen=True)
@@ -63,15 +68,38 @@ def close_session(conn: Connection, token: str) -> None:
     conn.execute(sessions.delete().where(sessions.c.token_hash == digest(token)))
 
 
-def create_token(conn: Connection, user_id: int, name: str, now: datetime) -> str:
-    """A new API token; shown once, then only its digest is kept."""
+def create_token(
+    conn: Connection, user_id: int, name: str, now: datetime, lifetime: timedelta | None
+) -> str:
+    """A new API token that works for `lifetime` (None: until revoked); shown once, then
+    only its digest is kept."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         api_tokens.insert().values(
-            user_id=user_id, token_hash=digest(token), name=name[:64], created_at=now
+            user_id=user_id,
+            token_hash=digest(token),
+            name=name[:64],
+            created_at=now,
+            expires_at=None if lifetime is None else now + lifetime,
         )
     )
     return token
+
+
+def token_lifetime(text: str) -> timedelta | None:
+    """ "30d", "12w", "365d"... or "never" (None); OperationError for anything else."""
+    text = text.strip().lower()
+    if text == "never":
+        return None
+    try:
+        if text.isdigit():
+            raise ValueError(f"{text!r} needs a unit, e.g. 90d")
+        lifetime = parse_duration(text, longest=LONGEST_TOKEN)
+    except ValueError as exc:
+        raise OperationError(f"token lifetime: {exc}, or never") from None
+    if lifetime <= timedelta(0):
+        raise OperationError("token lifetime: longer than nothing, please")
+    return lifetime
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,7 @@ def token_user(conn: Connection, token: str, now: datetime) -> TokenUse | None:
         select(users, t.c.id.label("token_id"), t.c.last_used_at)
         .join(t, t.c.user_id == users.c.id)
         .where(t.c.token_hash == digest(token), t.c.revoked_at.is_(None))
+        .where(or_(t.c.expires_at.is_(None), t.c.expires_at > now))
         .where(users.c.disabled.is_(False))
     ).first()
     if row is None:
@@ -108,16 +137,20 @@ class TokenRow:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 def list_tokens(conn: Connection, user_id: int) -> list[TokenRow]:
     t = api_tokens
     rows = conn.execute(
-        select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at)
+        select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at, t.c.expires_at)
         .where(t.c.user_id == user_id)
         .order_by(t.c.id.desc())
     )
-    return [TokenRow(int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
+    return [
+        TokenRow(int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at)
+        for r in rows
+    ]
 
 
 def revoke_token(conn: Connection, token_id: int, user_id: int, now: datetime) -> bool:
