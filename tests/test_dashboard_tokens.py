@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from antirelou.clock import VirtualClock
+from antirelou.inbound import receive
+from antirelou.phone import mask
 from antirelou.service import Service
 from antirelou.web import ratelimit
 from antirelou.web.auth_tables import api_tokens
@@ -32,9 +34,10 @@ from tests.dashboard_kit import (
     log_in,
     post_login,
 )
-from tests.helpers import LINE
+from tests.helpers import LINE, sms
 from tests.test_dashboard_totp import STEP, code_at, enable_for_admin
 
+GENUINE = "+33612345678"
 NEW_TOKEN = re.compile(r'id="new-token">([^<]+)<')
 
 
@@ -118,6 +121,16 @@ def test_accounts_without_a_second_factor_are_not_asked_for_a_code(app: FastAPI)
     assert 'name="code"' not in form
 
 
+def config_for(service: Service, folder: Path) -> Path:
+    """A configuration file for the CLI, on the test's database."""
+    config = folder / "antirelou.toml"
+    config.write_text(
+        f'database_url = "{service.settings.database_url}"\n'
+        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
+    )
+    return config
+
+
 def works(app: FastAPI, token: str) -> bool:
     with client_for(app) as (anonymous, _):
         headers = {"Authorization": f"Bearer {token}"}
@@ -157,11 +170,7 @@ def test_a_lifetime_that_is_no_duration_makes_no_token(app: FastAPI, service: Se
 
 def test_the_terminal_makes_tokens_with_a_lifetime(tmp_path: Path, service: Service) -> None:
     add_accounts(service)
-    config = tmp_path / "antirelou.toml"
-    config.write_text(
-        f'database_url = "{service.settings.database_url}"\n'
-        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
-    )
+    config = config_for(service, tmp_path)
     create = ["create", VIEWER, "--config", str(config), "--expires"]
     made = CliRunner().invoke(tokens, [*create, "30d"])
     assert made.exit_code == 0, made.output
@@ -175,3 +184,41 @@ def test_the_terminal_makes_tokens_with_a_lifetime(tmp_path: Path, service: Serv
         expires_at = conn.execute(select(api_tokens.c.expires_at)).scalar_one()
     lifetime = expires_at - datetime.now(UTC)  # the command runs on the real clock
     assert timedelta(days=29, hours=23) < lifetime <= timedelta(days=30)
+
+
+def test_an_admin_makes_a_read_only_token_for_a_dashboard_script(
+    app: FastAPI, service: Service
+) -> None:
+    receipt = receive(service, sms(sender=GENUINE, body="Salut"))
+    with client_for(app, ADMIN) as (client, csrf):
+        form = {"csrf": csrf, "name": "grafana", "password": PASSWORD, "role": "viewer"}
+        page = html.unescape(client.post("/dashboard/tokens", data=form).text)
+        found = NEW_TOKEN.search(page)
+        assert found
+        assert "lecture" in page  # the list says what the token may do
+        bearer = {"Authorization": f"Bearer {found.group(1)}"}
+        sender = client.get(f"/api/senders/{receipt.message_id}", headers=bearer).json()
+        assert sender["number"] == mask(GENUINE)  # an admin's token, a viewer's eyes
+        assert client.post(f"/api/lines/{LINE}/pause", json={}, headers=bearer).status_code == 403
+        assert (
+            client.put("/api/caps", json={"daily_cap": 3, "total": 5}, headers=bearer).status_code
+            == 403
+        )
+        assert client.get("/dashboard/settings").status_code == 200  # the account is still admin
+
+
+def test_a_token_never_does_more_than_its_account(
+    tmp_path: Path, app: FastAPI, service: Service
+) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        for role in ("admin", "moderator", "root"):
+            form = {"csrf": csrf, "name": "x", "password": PASSWORD, "role": role}
+            assert client.post("/dashboard/tokens", data=form).status_code == 400, role
+    assert tokens_made(service) == 0
+    config = config_for(service, tmp_path)
+    refused = CliRunner().invoke(
+        tokens, ["create", VIEWER, "--role", "admin", "--config", str(config)]
+    )
+    assert refused.exit_code == 1
+    assert "cannot do more than its account" in refused.output
+    assert tokens_made(service) == 0

@@ -15,6 +15,7 @@ from antirelou import models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.service import Service
+from antirelou.web.accounts import Role
 from antirelou.web.cli_users import users as users_cli
 from antirelou.web.sessions import create_token
 from tests.dashboard_kit import (
@@ -88,15 +89,20 @@ def test_sessions_and_tokens_opened_before_the_setting_stop_working(
     admin = user_id(service, ADMIN)
     with service.engine.begin() as conn:
         token = create_token(conn, admin, "script", service.clock.now(), None)
+        # A token that does less than its account: the account's own role still decides.
+        reader = create_token(conn, admin, "grafana", service.clock.now(), None, role=Role.VIEWER)
     bearer = {"Authorization": f"Bearer {token}"}
+    reading = {"Authorization": f"Bearer {reader}"}
     with client_for(dashboard_app(service), ADMIN) as (before, _):
         assert before.get("/dashboard", follow_redirects=False).status_code == 200
         assert before.get("/api/overview", headers=bearer).status_code == 200
+        assert before.get("/api/overview", headers=reading).status_code == 200
         cookies = dict(before.cookies)
     with TestClient(dashboard_app(strict), base_url="https://testserver") as after:
         after.cookies.update(cookies)
         assert after.get("/dashboard", follow_redirects=False).status_code == 303
         assert after.get("/api/overview", headers=bearer).status_code == 401
+        assert after.get("/api/overview", headers=reading).status_code == 401
 
 
 def test_the_cli_says_when_an_account_cannot_log_in_yet(tmp_path: Path, service: Service) -> None:

@@ -27,6 +27,7 @@ from antirelou.web.sessions import (
     list_tokens,
     revoke_token,
     token_lifetime,
+    token_role,
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -164,14 +165,22 @@ async def tokens(request: Request, viewer: Reader) -> HTMLResponse:
 NOT_YOU = Refusal("Wrong password or code: no token was made.", 403)
 
 
+@dataclass(frozen=True)
+class TokenAsked:
+    name: str
+    expires: str  # "90d", "never"...
+    role: str  # "" for the account's own
+
+
 def _new_token(
-    service: Service, viewer: Viewer, name: str, expires: str, proof: tuple[str, str, str]
+    service: Service, viewer: Viewer, asked: TokenAsked, proof: tuple[str, str, str]
 ) -> str | Refusal:
     """A token, once the operator has proved again who they are (see credentials.py);
     `proof` is (password, code, address)."""
     password, code, address = proof
     try:
-        lifetime = token_lifetime(expires)
+        lifetime = token_lifetime(asked.expires)
+        role = token_role(asked.role, viewer.user.role)
     except OperationError as exc:
         return Refusal(str(exc), 400)
     refusal = credentials.reconfirm(
@@ -180,9 +189,10 @@ def _new_token(
     if refusal is not None:
         return refusal if refusal == credentials.LIMITED else NOT_YOU
     now = service.clock.now()
+    name = asked.name.strip() or "api"
     with service.engine.begin() as conn:
-        token = create_token(conn, viewer.user.id, name.strip() or "api", now, lifetime)
-    details = {"name": name, "expires": expires}
+        token = create_token(conn, viewer.user.id, name, now, lifetime, role=role)
+    details = {"name": name, "expires": asked.expires, "role": asked.role or None}
     actions.record(service, viewer.actor, "token_create", viewer.user.email, **details)
     return token
 
@@ -193,13 +203,15 @@ async def new_token(
     viewer: Acting,
     name: Text = "",
     expires: Text = TOKEN_LIFETIME,
+    role: Text = "",
     password: Text = "",
     code: Text = "",
 ) -> HTMLResponse:
     """The token is shown once, in this response; only its digest is stored."""
     service = service_of(request)
     proof = (password, code, credentials.address_of(request))
-    made = await run_in_threadpool(_new_token, service, viewer, name, expires, proof)
+    asked = TokenAsked(name, expires, role)
+    made = await run_in_threadpool(_new_token, service, viewer, asked, proof)
     rows = await run_in_threadpool(_tokens, service, viewer.user.id)
     if isinstance(made, Refusal):
         error = translator(viewer.user.language)(made.message)

@@ -70,6 +70,7 @@ api_tokens = Table(
     Column("last_used_at", UtcDateTime, nullable=True),
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("expires_at", UtcDateTime, nullable=True),  # NULL: until revoked
+    Column("role", String(16), nullable=True),  # at most this role; NULL: the account's
 )
 
 # One row per failed login, keyed by "email:..." and "ip:..."; counted over a window.

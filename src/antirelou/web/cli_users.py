@@ -243,11 +243,19 @@ def tokens() -> None:
     show_default=True,
     help='How long it works: "30d", "12w", "365d"... or "never" (until revoked).',
 )
-def tokens_create(config_path: Path | None, email: str, name: str, expires: str) -> None:
+@click.option(
+    "--role",
+    type=ROLES,
+    default=None,
+    help="Act with at most this role (viewer: read only, numbers masked); default: the account's.",
+)
+def tokens_create(
+    config_path: Path | None, email: str, name: str, expires: str, role: str | None
+) -> None:
     """Print a new API token for EMAIL's account; it acts with that account's role."""
     from antirelou.web.accounts import find_user
     from antirelou.web.actions import record
-    from antirelou.web.sessions import create_token, token_lifetime
+    from antirelou.web.sessions import create_token, token_lifetime, token_role
 
     try:
         lifetime = token_lifetime(expires)
@@ -259,8 +267,13 @@ def tokens_create(config_path: Path | None, email: str, name: str, expires: str)
             user = find_user(conn, email)
             if user is None or user.disabled:
                 _fail(OperationError(f"no active account {email}"))
-            token = create_token(conn, user.id, name, now, lifetime)
-        record(service, _actor(), "token_create", user.email, name=name, expires=expires)
+            try:
+                cap = token_role(role or "", user.role)
+            except OperationError as exc:
+                _fail(exc)
+            token = create_token(conn, user.id, name, now, lifetime, role=cap)
+        details = {"name": name, "expires": expires, "role": role}
+        record(service, _actor(), "token_create", user.email, **details)
     click.echo(token)
     until = "until revoked" if lifetime is None else f"until {(now + lifetime):%Y-%m-%d %H:%M} UTC"
     click.echo(f"it works {until}", err=True)  # stdout holds the token alone, for scripts

@@ -90,12 +90,14 @@ def _by_token(service: Service, token: str) -> Viewer | None:
     now = service.clock.now()
     with reader(service).connect() as conn:
         use = token_user(conn, token, now)
-    if use is None:
+    # The account's own role decides whether it needs a second factor first, whatever
+    # the token's cap: a viewer token of an admin without one stops working too.
+    if use is None or lacks_second_factor(service, use.user):
         return None
     if use.stale:
         with service.engine.begin() as conn:
             touch_token(conn, use.token_id, now)
-    return Viewer(use.user, None, "api")
+    return Viewer(use.acting_user(), None, "api")
 
 
 async def identify(request: Request) -> Viewer | None:

@@ -7,14 +7,14 @@ password ends it at once, in every process. Each session carries its own CSRF to
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, or_, select, update
 
 from antirelou.durations import parse_duration
 from antirelou.operations import OperationError
-from antirelou.web.accounts import User, user_from_row
+from antirelou.web.accounts import Role, User, user_from_row
 from antirelou.web.auth_tables import api_tokens, digest, sessions, users
 
 SESSION_TTL = timedelta(hours=12)
@@ -69,10 +69,16 @@ def close_session(conn: Connection, token: str) -> None:
 
 
 def create_token(
-    conn: Connection, user_id: int, name: str, now: datetime, lifetime: timedelta | None
+    conn: Connection,
+    user_id: int,
+    name: str,
+    now: datetime,
+    lifetime: timedelta | None,
+    *,
+    role: Role | None = None,
 ) -> str:
-    """A new API token that works for `lifetime` (None: until revoked); shown once, then
-    only its digest is kept."""
+    """A new API token that works for `lifetime` (None: until revoked) with at most `role`
+    (None: the account's, whatever it becomes); shown once, then only its digest is kept."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         api_tokens.insert().values(
@@ -81,6 +87,7 @@ def create_token(
             name=name[:64],
             created_at=now,
             expires_at=None if lifetime is None else now + lifetime,
+            role=None if role is None else role.value,
         )
     )
     return token
@@ -104,16 +111,23 @@ def token_lifetime(text: str) -> timedelta | None:
 
 @dataclass(frozen=True)
 class TokenUse:
-    user: User
+    user: User  # the account, with its own role
     token_id: int
     stale: bool  # last_used_at is old enough to be worth a write
+    cap: Role | None  # the token acts with at most this role
+
+    def acting_user(self) -> User:
+        """The account as this token may act: its role lowered to the token's cap."""
+        if self.cap is None or self.cap.includes(self.user.role):
+            return self.user
+        return replace(self.user, role=self.cap)
 
 
 def token_user(conn: Connection, token: str, now: datetime) -> TokenUse | None:
     """Whose token this is (read only: the caller records the use if `stale`)."""
     t = api_tokens
     row = conn.execute(
-        select(users, t.c.id.label("token_id"), t.c.last_used_at)
+        select(users, t.c.id.label("token_id"), t.c.last_used_at, t.c.role.label("cap"))
         .join(t, t.c.user_id == users.c.id)
         .where(t.c.token_hash == digest(token), t.c.revoked_at.is_(None))
         .where(or_(t.c.expires_at.is_(None), t.c.expires_at > now))
@@ -122,8 +136,8 @@ def token_user(conn: Connection, token: str, now: datetime) -> TokenUse | None:
     if row is None:
         return None
     stale = row.last_used_at is None or row.last_used_at < now - LAST_USED_EVERY
-    user = user_from_row(row)
-    return TokenUse(user, int(row.token_id), stale)
+    cap = None if row.cap is None else Role(row.cap)
+    return TokenUse(user_from_row(row), int(row.token_id), stale, cap)
 
 
 def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
@@ -138,19 +152,37 @@ class TokenRow:
     last_used_at: datetime | None
     revoked_at: datetime | None
     expires_at: datetime | None
+    role: str | None
 
 
 def list_tokens(conn: Connection, user_id: int) -> list[TokenRow]:
     t = api_tokens
     rows = conn.execute(
         select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at, t.c.expires_at)
+        .add_columns(t.c.role)
         .where(t.c.user_id == user_id)
         .order_by(t.c.id.desc())
     )
     return [
-        TokenRow(int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at)
+        TokenRow(
+            int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at, r.role
+        )
         for r in rows
     ]
+
+
+def token_role(text: str, account: Role) -> Role | None:
+    """The role a new token acts with: "" for the account's own (None), else a role no
+    higher than the account's; OperationError otherwise."""
+    if not text.strip():
+        return None
+    try:
+        role = Role(text.strip().lower())
+    except ValueError:
+        raise OperationError(f"no role {text!r} (viewer, moderator or admin)") from None
+    if not account.includes(role):
+        raise OperationError(f"a token cannot do more than its account ({account.value})")
+    return role
 
 
 def revoke_token(conn: Connection, token_id: int, user_id: int, now: datetime) -> bool:
