@@ -190,11 +190,11 @@ FR: dict[str, str] = {
     "Add": "Ajouter",
     # tokens and audit
     (
-        "A token acts with your role. Send it as: Authorization: Bearer <token>. "
-        "The API is described at"
+        "A token acts with your role, or a lower one you choose. Send it as: "
+        "Authorization: Bearer <token>. The API is described at"
     ): (
-        "Un jeton agit avec votre rôle. Envoyez-le ainsi : Authorization: Bearer <jeton>. "
-        "L'API est décrite sur"
+        "Un jeton agit avec votre rôle, ou un rôle moindre que vous choisissez. Envoyez-le "
+        "ainsi : Authorization: Bearer <jeton>. L'API est décrite sur"
     ),
     "Your new token (shown once):": "Votre nouveau jeton (affiché une seule fois) :",
     "What is it for?": "À quoi sert-il ?",
