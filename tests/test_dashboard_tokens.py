@@ -222,3 +222,26 @@ def test_a_token_never_does_more_than_its_account(
     assert refused.exit_code == 1
     assert "cannot do more than its account" in refused.output
     assert tokens_made(service) == 0
+
+
+def test_the_terminal_lists_and_revokes_anyone_s_tokens(
+    tmp_path: Path, app: FastAPI, service: Service
+) -> None:
+    config = config_for(service, tmp_path)
+    runner = CliRunner()
+    made = runner.invoke(tokens, ["create", VIEWER, "--name", "grafana", "--config", str(config)])
+    token = made.stdout.strip()
+    listed = runner.invoke(tokens, ["list", "--config", str(config)]).output
+    (line,) = listed.splitlines()
+    token_id = line.split()[0]
+    assert f"{VIEWER} 'grafana' " in line
+    assert token not in listed  # only its digest is kept
+    assert works(app, token)
+    revoked = runner.invoke(tokens, ["revoke", token_id, "--config", str(config)])
+    assert revoked.exit_code == 0, revoked.output
+    assert not works(app, token)
+    again = runner.invoke(tokens, ["revoke", token_id, "--config", str(config)])
+    assert again.exit_code == 1
+    assert "no active token" in again.output
+    assert "revoked" in runner.invoke(tokens, ["list", "--config", str(config)]).output
+    assert audited(service, "token_revoke") == 1

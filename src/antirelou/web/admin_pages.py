@@ -151,7 +151,7 @@ async def change_user(
 
 def _tokens(service: Service, user_id: int) -> Any:
     with reader(service).connect() as conn:
-        return list_tokens(conn, user_id)
+        return [token for _email, token in list_tokens(conn, user_id)]
 
 
 @router.get("/tokens", response_class=HTMLResponse)

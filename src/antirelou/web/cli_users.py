@@ -12,11 +12,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from antirelou.clitypes import ROW_ID
 from antirelou.operations import OperationError
+
+if TYPE_CHECKING:
+    from antirelou.web.sessions import TokenRow
 
 F = TypeVar("F", bound=Callable[..., Any])
 ROLES = click.Choice(["admin", "moderator", "viewer"])
@@ -277,3 +281,44 @@ def tokens_create(
     click.echo(token)
     until = "until revoked" if lifetime is None else f"until {(now + lifetime):%Y-%m-%d %H:%M} UTC"
     click.echo(f"it works {until}", err=True)  # stdout holds the token alone, for scripts
+
+
+@tokens.command("list")
+@_config
+@click.option("--email", default=None, help="Only this account's tokens.")
+def tokens_list(config_path: Path | None, email: str | None) -> None:
+    """Every API token (never the token itself: only its digest is kept)."""
+    from antirelou.web.sessions import list_tokens
+
+    with _service(config_path) as service:
+        user_id = None if email is None else _user_id(service, email)
+        with service.engine.connect() as conn:
+            rows = list_tokens(conn, user_id)
+    for owner, token in rows:
+        click.echo(f"{token.id} {owner} {token.name!r} {_token_state(token)}")
+
+
+def _token_state(token: TokenRow) -> str:
+    role = f"as {token.role}, " if token.role else ""
+    used = f"last used {token.last_used_at:%Y-%m-%d}" if token.last_used_at else "never used"
+    if token.revoked_at is not None:
+        return f"{role}revoked {token.revoked_at:%Y-%m-%d}"
+    until = f"expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "until revoked"
+    return f"{role}{until}, {used}"
+
+
+@tokens.command("revoke")
+@_config
+@click.argument("token_id", type=ROW_ID)
+def tokens_revoke(config_path: Path | None, token_id: int) -> None:
+    """Revoke token TOKEN_ID (see `tokens list`), whoever's it is: it stops at once."""
+    from antirelou.web.actions import record
+    from antirelou.web.sessions import revoke_token
+
+    with _service(config_path) as service:
+        with service.engine.begin() as conn:
+            revoked = revoke_token(conn, token_id, None, service.clock.now())
+        if not revoked:
+            _fail(OperationError(f"no active token {token_id}"))
+        record(service, _actor(), "token_revoke", None, token=token_id)
+    click.echo(f"token {token_id} revoked")

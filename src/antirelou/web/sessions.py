@@ -155,19 +155,25 @@ class TokenRow:
     role: str | None
 
 
-def list_tokens(conn: Connection, user_id: int) -> list[TokenRow]:
+def list_tokens(conn: Connection, user_id: int | None) -> list[tuple[str, TokenRow]]:
+    """(account email, token) for one account's tokens, or everyone's (None), newest first."""
     t = api_tokens
-    rows = conn.execute(
-        select(t.c.id, t.c.name, t.c.created_at, t.c.last_used_at, t.c.revoked_at, t.c.expires_at)
-        .add_columns(t.c.role)
-        .where(t.c.user_id == user_id)
+    query = (
+        select(users.c.email, t.c.id, t.c.name, t.c.created_at, t.c.last_used_at)
+        .add_columns(t.c.revoked_at, t.c.expires_at, t.c.role)
+        .join(users, users.c.id == t.c.user_id)
         .order_by(t.c.id.desc())
     )
+    if user_id is not None:
+        query = query.where(t.c.user_id == user_id)
     return [
-        TokenRow(
-            int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at, r.role
+        (
+            r.email,
+            TokenRow(
+                int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at, r.role
+            ),
         )
-        for r in rows
+        for r in conn.execute(query)
     ]
 
 
@@ -185,11 +191,11 @@ def token_role(text: str, account: Role) -> Role | None:
     return role
 
 
-def revoke_token(conn: Connection, token_id: int, user_id: int, now: datetime) -> bool:
+def revoke_token(conn: Connection, token_id: int, user_id: int | None, now: datetime) -> bool:
+    """Revoke one of the account's tokens (any account's with None, from the terminal);
+    False when there is no such active token."""
     t = api_tokens
-    result = conn.execute(
-        update(t)
-        .where(t.c.id == token_id, t.c.user_id == user_id, t.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return result.rowcount == 1
+    query = update(t).where(t.c.id == token_id, t.c.revoked_at.is_(None))
+    if user_id is not None:
+        query = query.where(t.c.user_id == user_id)
+    return conn.execute(query.values(revoked_at=now)).rowcount == 1
