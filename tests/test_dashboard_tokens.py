@@ -25,6 +25,7 @@ from antirelou.web.auth_tables import api_tokens
 from antirelou.web.cli_users import tokens
 from tests.dashboard_kit import (
     ADMIN,
+    MODERATOR,
     PASSWORD,
     VIEWER,
     add_accounts,
@@ -245,3 +246,27 @@ def test_the_terminal_lists_and_revokes_anyone_s_tokens(
     assert "no active token" in again.output
     assert "revoked" in runner.invoke(tokens, ["list", "--config", str(config)]).output
     assert audited(service, "token_revoke") == 1
+
+
+def test_an_admin_revokes_another_account_s_tokens_from_the_dashboard(
+    app: FastAPI, service: Service
+) -> None:
+    with client_for(app, VIEWER) as (client, csrf):
+        made = [NEW_TOKEN.search(make_token(client, csrf, PASSWORD)[1]) for _ in range(2)]
+    viewer_tokens = [found.group(1) for found in made if found]
+    assert len(viewer_tokens) == 2
+    with client_for(app, ADMIN) as (client, csrf):
+        admin_token = NEW_TOKEN.search(make_token(client, csrf, PASSWORD)[1])
+        assert admin_token
+        page = client.get("/dashboard/settings").text
+        target = re.search(r"/dashboard/users/(\d+)/tokens/revoke", page.split(VIEWER, 1)[1])
+        assert target
+        revoke = f"/dashboard/users/{target.group(1)}/tokens/revoke"
+        with client_for(app, MODERATOR) as (moderator, mod_csrf):
+            assert moderator.post(revoke, data={"csrf": mod_csrf}).status_code == 403
+        assert all(works(app, token) for token in viewer_tokens)
+        done = client.post(revoke, data={"csrf": csrf})
+        assert "Tous les jetons d'API de ce compte sont révoqués" in html.unescape(done.text)
+    assert not any(works(app, token) for token in viewer_tokens)
+    assert works(app, admin_token.group(1))  # only that account's tokens
+    assert audited(service, "token_revoke_all") == 1

@@ -7,13 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.encoding import Encoding, Segmentation, gsm7_rewrite, segment
-from antirelou.operations import OperationError
+from antirelou.operations import OperationError, audit
 from antirelou.service import Service
 from antirelou.web import accounts, actions, credentials, overrides
 from antirelou.web.accounts import Role
+from antirelou.web.auth_tables import users
 from antirelou.web.context import done, refused, show
 from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Admin, Administering, Reader, Viewer, service_of
@@ -25,6 +27,7 @@ from antirelou.web.sessions import (
     TOKEN_LIFETIME,
     create_token,
     list_tokens,
+    revoke_all_tokens,
     revoke_token,
     token_lifetime,
     token_role,
@@ -147,6 +150,23 @@ async def change_user(
         )
 
     return await _run(request, viewer, act, "user_saved")
+
+
+def _revoke_all(service: Service, viewer: Viewer, user_id: int) -> None:
+    """An admin stops every token of an account (hers or another's) at once, audited."""
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        email = conn.execute(select(users.c.email).where(users.c.id == user_id)).scalar()
+        if email is None:
+            raise OperationError(f"no user {user_id}")
+        count = revoke_all_tokens(conn, user_id, now)
+        audit(conn, viewer.actor, "token_revoke_all", email, now, count=count)
+
+
+@router.post("/users/{user_id}/tokens/revoke")
+async def revoke_all(request: Request, viewer: Administering, user_id: DbInt) -> Response:
+    act = lambda: _revoke_all(service_of(request), viewer, user_id)  # noqa: E731
+    return await _run(request, viewer, act, "tokens_revoked")
 
 
 def _tokens(service: Service, user_id: int) -> Any:

@@ -35,6 +35,7 @@ FLASHES = {
     "caps_saved": "Caps saved.",
     "user_saved": "Account saved.",
     "token_revoked": "Token revoked.",
+    "tokens_revoked": "Every API token of that account is revoked.",
     "password_changed": "Password changed: every other session of this account is closed.",
 }
 

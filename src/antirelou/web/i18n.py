@@ -205,6 +205,10 @@ FR: dict[str, str] = {
     ),
     "Your password": "Votre mot de passe",
     "My account": "Mon compte",
+    "Revoke its API tokens": "Révoquer ses jetons d'API",
+    "Every API token of that account is revoked.": (
+        "Tous les jetons d'API de ce compte sont révoqués."
+    ),
     "Works for": "Valable",
     "Acts as": "Agit comme",
     "with my role": "avec mon rôle",

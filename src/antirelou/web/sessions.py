@@ -199,3 +199,10 @@ def revoke_token(conn: Connection, token_id: int, user_id: int | None, now: date
     if user_id is not None:
         query = query.where(t.c.user_id == user_id)
     return conn.execute(query.values(revoked_at=now)).rowcount == 1
+
+
+def revoke_all_tokens(conn: Connection, user_id: int, now: datetime) -> int:
+    """Revoke every active token of an account; how many there were."""
+    t = api_tokens
+    query = update(t).where(t.c.user_id == user_id, t.c.revoked_at.is_(None))
+    return int(conn.execute(query.values(revoked_at=now)).rowcount)
