@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from httpx import Response
@@ -16,6 +17,7 @@ from antirelou.service import Service
 from antirelou.web.accounts import Role, create_user
 from antirelou.web.app import create_app
 from antirelou.web.dashboard import install
+from tests.helpers import LINE
 
 PASSWORD = "correct horse battery"
 ADMIN, MODERATOR, VIEWER = "admin@example.org", "mod@example.org", "viewer@example.org"
@@ -72,3 +74,13 @@ def audited(service: Service, action: str) -> int:
     with service.engine.connect() as conn:
         query = select(func.count()).select_from(log).where(log.c.action == action)
         return int(conn.execute(query).scalar_one())
+
+
+def config_for(service: Service, folder: Path) -> Path:
+    """A configuration file for the CLI commands, on the test's database."""
+    config = folder / "antirelou.toml"
+    config.write_text(
+        f'database_url = "{service.settings.database_url}"\n'
+        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
+    )
+    return config

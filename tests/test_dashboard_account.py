@@ -22,11 +22,11 @@ from tests.dashboard_kit import (
     add_accounts,
     audited,
     client_for,
+    config_for,
     dashboard_app,
     log_in,
     post_login,
 )
-from tests.helpers import LINE
 from tests.test_dashboard_totp import STEP, code_at, enable_for_admin
 
 NEW = "a brand new passphrase"
@@ -103,11 +103,7 @@ def test_an_account_with_a_second_factor_gives_a_fresh_code(
 def test_the_terminal_sets_a_forgotten_password_and_enables_an_account(
     tmp_path: Path, app: FastAPI, service: Service
 ) -> None:
-    config = tmp_path / "antirelou.toml"
-    config.write_text(
-        f'database_url = "{service.settings.database_url}"\n'
-        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
-    )
+    config = config_for(service, tmp_path)
     runner = CliRunner()
     with client_for(app, VIEWER) as (client, _):
         done = runner.invoke(

@@ -31,6 +31,7 @@ from tests.dashboard_kit import (
     add_accounts,
     audited,
     client_for,
+    config_for,
     dashboard_app,
     log_in,
     post_login,
@@ -120,16 +121,6 @@ def test_accounts_without_a_second_factor_are_not_asked_for_a_code(app: FastAPI)
         form = client.get("/dashboard/tokens").text
     assert 'name="password"' in form
     assert 'name="code"' not in form
-
-
-def config_for(service: Service, folder: Path) -> Path:
-    """A configuration file for the CLI, on the test's database."""
-    config = folder / "antirelou.toml"
-    config.write_text(
-        f'database_url = "{service.settings.database_url}"\n'
-        f'[[lines]]\nnumber = "{LINE}"\nprovider = "sandbox"\n'
-    )
-    return config
 
 
 def works(app: FastAPI, token: str) -> bool:

@@ -29,7 +29,10 @@ from antirelou.web.sessions import open_session
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 Text = Annotated[Clean, Form()]
 
-NOT_YOU = Refusal("Wrong current password or code: the password was not changed.", 403)
+CHANGING_THE_PASSWORD = credentials.Reconfirm(
+    Refusal("Wrong current password or code: the password was not changed.", 403),
+    "password_change_refused",
+)
 NOT_THE_SAME = Refusal("The two new passwords differ: the password was not changed.", 400)
 
 
@@ -39,15 +42,14 @@ async def account(request: Request, viewer: Reader) -> HTMLResponse:
 
 
 def _change(
-    service: Service, viewer: Viewer, current: str, code: str, new: str, address: str
+    service: Service, viewer: Viewer, proof: tuple[str, str, str], new: str
 ) -> str | Refusal:
-    """The new session's token once the password is changed, or why it was not."""
+    """The new session's token once the password is changed, or why it was not; `proof`
+    is the current password, a code and the client's address."""
     check_password(new)  # before anything is counted or changed
-    refusal = credentials.reconfirm(
-        service, viewer, current, code, address, refused="password_change_refused"
-    )
+    refusal = credentials.reconfirm(service, viewer, proof, CHANGING_THE_PASSWORD)
     if refusal is not None:
-        return refusal if refusal == credentials.LIMITED else NOT_YOU
+        return refusal
     change_user(service, viewer.user.id, viewer.actor, password=new)  # ends every session
     with service.engine.begin() as conn:
         token, _csrf = open_session(conn, viewer.user.id, service.clock.now())
@@ -64,11 +66,11 @@ async def new_password(
     repeat: Text = "",
 ) -> Response:
     service = service_of(request)
-    address = credentials.address_of(request)
+    proof = (current, code, credentials.address_of(request))
     changed: str | Refusal = NOT_THE_SAME
     if new == repeat:
         try:
-            changed = await run_in_threadpool(_change, service, viewer, current, code, new, address)
+            changed = await run_in_threadpool(_change, service, viewer, proof, new)
         except OperationError as exc:  # a password too short
             changed = Refusal(str(exc), 400)
     if isinstance(changed, Refusal):

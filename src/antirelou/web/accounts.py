@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select, update
 from antirelou.operations import OperationError, audit
 from antirelou.service import Service
 from antirelou.web import totp
-from antirelou.web.auth_tables import sessions, users
+from antirelou.web.auth_tables import email_of, sessions, users
 from antirelou.web.reads import reader
 from antirelou.web.sealing import SecretBox
 
@@ -170,9 +170,7 @@ def change_user(
         return
     now = service.clock.now()
     with service.engine.begin() as conn:
-        email = conn.execute(select(users.c.email).where(users.c.id == user_id)).scalar()
-        if email is None:
-            raise OperationError(f"no user {user_id}")
+        email = email_of(conn, user_id)
         conn.execute(update(users).where(users.c.id == user_id).values(**values))
         if disabled or password is not None:
             conn.execute(sessions.delete().where(sessions.c.user_id == user_id))

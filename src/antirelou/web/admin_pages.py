@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from antirelou.encoding import Encoding, Segmentation, gsm7_rewrite, segment
@@ -15,7 +14,7 @@ from antirelou.operations import OperationError, audit
 from antirelou.service import Service
 from antirelou.web import accounts, actions, credentials, overrides
 from antirelou.web.accounts import Role
-from antirelou.web.auth_tables import users
+from antirelou.web.auth_tables import email_of
 from antirelou.web.context import done, refused, show
 from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Admin, Administering, Reader, Viewer, service_of
@@ -25,12 +24,10 @@ from antirelou.web.reads import reader
 from antirelou.web.schemas import Clean, DbInt
 from antirelou.web.sessions import (
     TOKEN_LIFETIME,
-    create_token,
+    issue_token,
     list_tokens,
     revoke_all_tokens,
     revoke_token,
-    token_lifetime,
-    token_role,
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -156,9 +153,7 @@ def _revoke_all(service: Service, viewer: Viewer, user_id: int) -> None:
     """An admin stops every token of an account (hers or another's) at once, audited."""
     now = service.clock.now()
     with service.engine.begin() as conn:
-        email = conn.execute(select(users.c.email).where(users.c.id == user_id)).scalar()
-        if email is None:
-            raise OperationError(f"no user {user_id}")
+        email = email_of(conn, user_id)
         count = revoke_all_tokens(conn, user_id, now)
         audit(conn, viewer.actor, "token_revoke_all", email, now, count=count)
 
@@ -171,7 +166,7 @@ async def revoke_all(request: Request, viewer: Administering, user_id: DbInt) ->
 
 def _tokens(service: Service, user_id: int) -> Any:
     with reader(service).connect() as conn:
-        return [token for _email, token in list_tokens(conn, user_id)]
+        return list_tokens(conn, user_id)
 
 
 @router.get("/tokens", response_class=HTMLResponse)
@@ -180,9 +175,9 @@ async def tokens(request: Request, viewer: Reader) -> HTMLResponse:
     return await show(request, viewer, "tokens.html", tokens=rows, new_token=None, error=None)
 
 
-# Said when the password or code given to make a token is wrong (the session is real, so
-# there is no account to hide, unlike at login).
-NOT_YOU = Refusal("Wrong password or code: no token was made.", 403)
+MAKING_A_TOKEN = credentials.Reconfirm(
+    Refusal("Wrong password or code: no token was made.", 403), "token_create_refused"
+)
 
 
 @dataclass(frozen=True)
@@ -195,25 +190,19 @@ class TokenAsked:
 def _new_token(
     service: Service, viewer: Viewer, asked: TokenAsked, proof: tuple[str, str, str]
 ) -> str | Refusal:
-    """A token, once the operator has proved again who they are (see credentials.py);
-    `proof` is (password, code, address)."""
-    password, code, address = proof
+    """A token, once the operator has proved again who they are (see credentials.py)."""
+    refusal = credentials.reconfirm(service, viewer, proof, MAKING_A_TOKEN)
+    if refusal is not None:
+        return refusal
+    name = asked.name.strip() or "api"
     try:
-        lifetime = token_lifetime(asked.expires)
-        role = token_role(asked.role, viewer.user.role)
+        with service.engine.begin() as conn:
+            token, _expires_at = issue_token(
+                conn, viewer.user, viewer.actor, service.clock.now(),
+                name=name, expires=asked.expires, role=asked.role,
+            )  # fmt: skip
     except OperationError as exc:
         return Refusal(str(exc), 400)
-    refusal = credentials.reconfirm(
-        service, viewer, password, code, address, refused="token_create_refused"
-    )
-    if refusal is not None:
-        return refusal if refusal == credentials.LIMITED else NOT_YOU
-    now = service.clock.now()
-    name = asked.name.strip() or "api"
-    with service.engine.begin() as conn:
-        token = create_token(conn, viewer.user.id, name, now, lifetime, role=role)
-    details = {"name": name, "expires": asked.expires, "role": asked.role or None}
-    actions.record(service, viewer.actor, "token_create", viewer.user.email, **details)
     return token
 
 

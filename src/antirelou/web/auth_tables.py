@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    select,
+)
 
 from antirelou.db import UtcDateTime
 from antirelou.models import Id, messages, metadata
+from antirelou.operations import OperationError
 
 
 def digest(secret: str) -> str:
@@ -107,3 +119,11 @@ sender_holds = Table(
 
 # The messages of one incident, newest first: incident pages and the incident filter.
 messages_by_incident = Index("ix_messages_incident", messages.c.incident_id, messages.c.id)
+
+
+def email_of(conn: Connection, user_id: int) -> str:
+    """The account's email (what audit rows name it by); OperationError when there is none."""
+    email = conn.execute(select(users.c.email).where(users.c.id == user_id)).scalar()
+    if email is None:
+        raise OperationError(f"no user {user_id}")
+    return str(email)

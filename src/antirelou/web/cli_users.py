@@ -258,28 +258,21 @@ def tokens_create(
 ) -> None:
     """Print a new API token for EMAIL's account; it acts with that account's role."""
     from antirelou.web.accounts import find_user
-    from antirelou.web.actions import record
-    from antirelou.web.sessions import create_token, token_lifetime, token_role
+    from antirelou.web.sessions import issue_token
 
-    try:
-        lifetime = token_lifetime(expires)
-    except OperationError as exc:
-        _fail(exc)
-    with _service(config_path) as service:
-        now = service.clock.now()
-        with service.engine.begin() as conn:
-            user = find_user(conn, email)
-            if user is None or user.disabled:
-                _fail(OperationError(f"no active account {email}"))
-            try:
-                cap = token_role(role or "", user.role)
-            except OperationError as exc:
-                _fail(exc)
-            token = create_token(conn, user.id, name, now, lifetime, role=cap)
-        details = {"name": name, "expires": expires, "role": role}
-        record(service, _actor(), "token_create", user.email, **details)
+    with _service(config_path) as service, service.engine.begin() as conn:
+        user = find_user(conn, email)
+        if user is None or user.disabled:
+            _fail(OperationError(f"no active account {email}"))
+        try:
+            token, expires_at = issue_token(
+                conn, user, _actor(), service.clock.now(),
+                name=name, expires=expires, role=role or "",
+            )  # fmt: skip
+        except OperationError as exc:
+            _fail(exc)
     click.echo(token)
-    until = "until revoked" if lifetime is None else f"until {(now + lifetime):%Y-%m-%d %H:%M} UTC"
+    until = f"until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "until revoked"
     click.echo(f"it works {until}", err=True)  # stdout holds the token alone, for scripts
 
 
@@ -294,8 +287,8 @@ def tokens_list(config_path: Path | None, email: str | None) -> None:
         user_id = None if email is None else _user_id(service, email)
         with service.engine.connect() as conn:
             rows = list_tokens(conn, user_id)
-    for owner, token in rows:
-        click.echo(f"{token.id} {owner} {token.name!r} {_token_state(token)}")
+    for token in rows:
+        click.echo(f"{token.id} {token.owner} {token.name!r} {_token_state(token)}")
 
 
 def _token_state(token: TokenRow) -> str:

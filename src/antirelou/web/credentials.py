@@ -53,13 +53,22 @@ def check(service: Service, email: str, password: str, code: str, address: str) 
     return user
 
 
+@dataclass(frozen=True)
+class Reconfirm:
+    """What a form that asks for the password again says and audits when it is wrong."""
+
+    wrong: Refusal  # said to the operator (the session is real: no account to hide)
+    refused: str  # the audit action, say "token_create_refused"
+
+
 def reconfirm(
-    service: Service, viewer: Viewer, password: str, code: str, address: str, *, refused: str
+    service: Service, viewer: Viewer, proof: tuple[str, str, str], asking: Reconfirm
 ) -> Refusal | None:
-    """None when the logged-in operator proved again who they are; else why not, the
-    failure audited as `refused` (say "token_create_refused")."""
+    """None when the logged-in operator proved again who they are with `proof` (password,
+    code, address); else LIMITED or `asking.wrong`, the failure audited."""
+    password, code, address = proof
     proved = check(service, viewer.user.email, password, code, address)
     if isinstance(proved, User) and proved.id == viewer.user.id:
         return None
-    actions.record(service, viewer.actor, refused, viewer.user.email, address=address)
-    return proved if isinstance(proved, Refusal) else WRONG
+    actions.record(service, viewer.actor, asking.refused, viewer.user.email, address=address)
+    return LIMITED if proved == LIMITED else asking.wrong

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, or_, select, update
 
 from antirelou.durations import parse_duration
-from antirelou.operations import OperationError
+from antirelou.operations import OperationError, audit
 from antirelou.web.accounts import Role, User, user_from_row
 from antirelou.web.auth_tables import api_tokens, digest, sessions, users
 
@@ -93,6 +93,21 @@ def create_token(
     return token
 
 
+def issue_token(
+    conn: Connection, user: User, actor: str, now: datetime, *, name: str, expires: str, role: str
+) -> tuple[str, datetime | None]:
+    """A new token for `user`, made and audited in the caller's transaction, as asked from
+    the dashboard or the terminal: `expires` as token_lifetime reads it, `role` as
+    token_role does. The token and when it expires; OperationError for a bad request."""
+    lifetime = token_lifetime(expires)
+    cap = token_role(role, user.role)
+    token = create_token(conn, user.id, name, now, lifetime, role=cap)
+    audit(
+        conn, actor, "token_create", user.email, now, name=name, expires=expires, role=role or None
+    )
+    return token, None if lifetime is None else now + lifetime
+
+
 def token_lifetime(text: str) -> timedelta | None:
     """ "30d", "12w", "365d"... or "never" (None); OperationError for anything else."""
     text = text.strip().lower()
@@ -147,6 +162,7 @@ def touch_token(conn: Connection, token_id: int, now: datetime) -> None:
 @dataclass(frozen=True)
 class TokenRow:
     id: int
+    owner: str  # the account's email
     name: str
     created_at: datetime
     last_used_at: datetime | None
@@ -155,26 +171,18 @@ class TokenRow:
     role: str | None
 
 
-def list_tokens(conn: Connection, user_id: int | None) -> list[tuple[str, TokenRow]]:
-    """(account email, token) for one account's tokens, or everyone's (None), newest first."""
+def list_tokens(conn: Connection, user_id: int | None) -> list[TokenRow]:
+    """One account's tokens, or everyone's (None), newest first."""
     t = api_tokens
     query = (
-        select(users.c.email, t.c.id, t.c.name, t.c.created_at, t.c.last_used_at)
+        select(t.c.id, users.c.email, t.c.name, t.c.created_at, t.c.last_used_at)
         .add_columns(t.c.revoked_at, t.c.expires_at, t.c.role)
         .join(users, users.c.id == t.c.user_id)
         .order_by(t.c.id.desc())
     )
     if user_id is not None:
         query = query.where(t.c.user_id == user_id)
-    return [
-        (
-            r.email,
-            TokenRow(
-                int(r.id), r.name, r.created_at, r.last_used_at, r.revoked_at, r.expires_at, r.role
-            ),
-        )
-        for r in conn.execute(query)
-    ]
+    return [TokenRow(*row) for row in conn.execute(query)]
 
 
 def token_role(text: str, account: Role) -> Role | None:

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, func, select, update
 from antirelou.operations import OperationError, audit
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web.auth_tables import digest, recovery_codes, sessions, users
+from antirelou.web.auth_tables import digest, email_of, recovery_codes, sessions, users
 from antirelou.web.sealing import PREFIX, SealError, SecretBox
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def _use_recovery_code(conn: Connection, user_id: int, code_hash: str, now: date
     left = conn.execute(
         select(func.count()).where(r.user_id == user_id, r.used_at.is_(None))
     ).scalar()
-    email = _email(conn, user_id)
+    email = email_of(conn, user_id)
     audit(conn, f"web:{email}", "user_recovery_code_used", email, now, left=left)
     return True
 
@@ -175,7 +175,7 @@ def enable(service: Service, user_id: int, secret: str, code: str, actor: str) -
         raise OperationError("that code does not match: check the phone's clock and try again")
     codes = new_recovery_codes()
     with service.engine.begin() as conn:
-        email = _email(conn, user_id)
+        email = email_of(conn, user_id)
         try:
             sealed = box_of(service).seal(secret, user_id)
         except SealError as error:
@@ -196,7 +196,7 @@ def renew_recovery_codes(service: Service, user_id: int, actor: str) -> list[str
     working (audited)."""
     codes = new_recovery_codes()
     with service.engine.begin() as conn:
-        email = _email(conn, user_id)
+        email = email_of(conn, user_id)
         has_factor = conn.execute(select(users.c.totp_secret).where(users.c.id == user_id)).scalar()
         if has_factor is None:
             raise OperationError(f"{email} has no second factor: enable it first")
@@ -231,16 +231,9 @@ def disable(service: Service, user_id: int, actor: str) -> None:
     """Remove the account's second factor (audited)."""
     now = service.clock.now()
     with service.engine.begin() as conn:
-        email = _email(conn, user_id)
+        email = email_of(conn, user_id)
         conn.execute(
             update(users).where(users.c.id == user_id).values(totp_secret=None, totp_last_step=None)
         )
         conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
         audit(conn, actor, "user_totp_disable", email, now)
-
-
-def _email(conn: Connection, user_id: int) -> str:
-    email = conn.execute(select(users.c.email).where(users.c.id == user_id)).scalar()
-    if email is None:
-        raise OperationError(f"no user {user_id}")
-    return str(email)
