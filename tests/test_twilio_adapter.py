@@ -7,12 +7,12 @@ import json
 import re
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,6 +26,7 @@ from antirelou.providers.twilio import (
     parse_status,
     validate_signature,
 )
+from tests.fakes.canned import Canned, Received
 from tests.fakes.twilio_api import FakeTwilio
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
@@ -315,18 +316,24 @@ def test_parse_inbound_only_raises_malformed(params: dict[str, str]) -> None:
     assert reason
 
 
-# --- sending: the fixture's requests and answers through a mock transport -------------------
+# --- sending: the fixture's requests and answers, over real HTTP -----------------------------
 
 SendCase = tuple[int, str, dict[str, object]]
 
 
-def mock_sender(status: int, body: str, seen: list[httpx.Request] | None = None) -> TwilioSender:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if seen is not None:
-            seen.append(request)
-        return httpx.Response(status, content=body.encode(), headers={"Content-Type": "json"})
-
-    return TwilioSender("accountSID", "authToken", transport=httpx.MockTransport(answer))
+@contextmanager
+def mock_sender(
+    status: int, body: str, seen: list[Received] | None = None
+) -> Iterator[TwilioSender]:
+    """A sender whose API answers every request with `status` and `body`."""
+    with Canned(status, body) as server:
+        sender = TwilioSender("accountSID", "authToken", api_base_url=server.base_url)
+        try:
+            yield sender
+        finally:
+            sender.close()
+            if seen is not None:
+                seen.extend(server.received)
 
 
 def fixture_sms() -> OutgoingSms:
@@ -336,20 +343,18 @@ def fixture_sms() -> OutgoingSms:
 
 def test_fixture_send_request_shape() -> None:
     fixture = load("twilio_send_message_requests.json")
-    seen: list[httpx.Request] = []
-    sender = mock_sender(201, '{"sid": "1002"}', seen)
-    try:
+    seen: list[Received] = []
+    with mock_sender(201, '{"sid": "1002"}', seen) as sender:
         result = sender.send(fixture_sms())
-    finally:
-        sender.close()
     assert result.provider_message_id == "1002"
     (request,) = seen
     expected = fixture["request"]
     assert request.method == expected["method"]
-    assert str(request.url) == expected["url"]
+    assert request.path == urlsplit(expected["url"]).path
+    assert TwilioSender("accountSID", "authToken").messages_url == expected["url"]
     for header in ("Authorization", "Content-Type", "Accept"):
         assert request.headers[header] == expected["headers"][header]
-    sent = {name: values[0] for name, values in parse_qs(request.content.decode()).items()}
+    sent = {name: values[0] for name, values in parse_qs(request.body.decode()).items()}
     assert sent == expected["form"]
 
 
@@ -359,16 +364,13 @@ def fixture_answers() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", fixture_answers(), ids=lambda case: case["case"])
 def test_fixture_send_answers(case: dict[str, Any]) -> None:
-    sender = mock_sender(case["status"], case.get("body", ""))
     expected = case["expected"]
-    try:
+    with mock_sender(case["status"], case.get("body", "")) as sender:
         if "external_id" in expected:
             assert sender.send(fixture_sms()).provider_message_id == expected["external_id"]
             return
         with pytest.raises(SendError) as caught:
             sender.send(fixture_sms())
-    finally:
-        sender.close()
     error = caught.value
     assert "authToken" not in str(error)
     if expected.get("retry") is True:
@@ -395,21 +397,14 @@ def test_fixture_send_answers(case: dict[str, Any]) -> None:
     ],
 )
 def test_send_price(status: int, body: str, check: Callable[[Any], bool]) -> None:
-    sender = mock_sender(status, body)
-    try:
+    with mock_sender(status, body) as sender:
         assert check(sender.send(fixture_sms()))
-    finally:
-        sender.close()
 
 
 @pytest.mark.parametrize("body", ["{}", "not json", '{"sid": ""}', "[]"])
 def test_send_2xx_without_sid_may_have_been_sent(body: str) -> None:
-    sender = mock_sender(201, body)
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(fixture_sms())
-    finally:
-        sender.close()
+    with mock_sender(201, body) as sender, pytest.raises(SendError) as caught:
+        sender.send(fixture_sms())
     assert caught.value.transient
     assert caught.value.maybe_sent
 

@@ -15,10 +15,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
-
-import httpx
 
 from antirelou.providers.base import (
     DeliveryState,
@@ -29,6 +28,7 @@ from antirelou.providers.base import (
     StatusUpdate,
 )
 from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.wire import Answer, AnswerLost, NotSent, Wire
 
 PROVIDER = "twilio"
 
@@ -256,15 +256,6 @@ def parse_status(params: Mapping[str, str]) -> StatusUpdate:
 # --- REST API ---------------------------------------------------------------------------
 
 
-def _json_object(response: httpx.Response) -> dict[str, object]:
-    """The response's JSON object, or {} when Twilio (or a proxy) answered something else."""
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def _error_code(payload: Mapping[str, object]) -> str | None:
     code = payload.get("code")
     if isinstance(code, bool):
@@ -276,7 +267,7 @@ def _error_code(payload: Mapping[str, object]) -> str | None:
     return None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Message) -> float | None:
     """Retry-After in seconds; the HTTP-date form is ignored (the worker has its own backoff)."""
     value = headers.get("Retry-After")
     if value is None:
@@ -316,10 +307,6 @@ def _same_message(message: Mapping[str, object], sms: OutgoingSms, earliest: dat
     return created is not None and created >= earliest
 
 
-# Errors raised before a single byte of the request could leave: Twilio never saw it.
-_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
 class TwilioSender:
     """Sends replies through Twilio's Messages API and classifies every failure.
 
@@ -336,25 +323,23 @@ class TwilioSender:
         auth_token: str,
         api_base_url: str = "https://api.twilio.com",
         timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not account_sid or not auth_token:
             raise ValueError("Twilio needs an account SID and an auth token")
         self._account_sid = account_sid
         self._secret = auth_token  # kept only to scrub it from error messages
         account = quote(account_sid, safe="")
-        self._messages_url = (
-            f"{api_base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
-        )
-        self._client = httpx.Client(
-            auth=httpx.BasicAuth(account_sid, auth_token),
-            headers={"Accept": "application/json"},
+        self._messages_path = f"/2010-04-01/Accounts/{account}/Messages.json"
+        self.messages_url = api_base_url.rstrip("/") + self._messages_path
+        self._wire = Wire(
+            api_base_url,
             timeout=timeout,
-            transport=transport,
+            headers={"Accept": "application/json"},
+            basic_auth=(account_sid, auth_token),
         )
 
     def __repr__(self) -> str:
-        return f"TwilioSender(account_sid={self._account_sid!r}, url={self._messages_url!r})"
+        return f"TwilioSender(account_sid={self._account_sid!r}, url={self.messages_url!r})"
 
     def _scrub(self, text: str) -> str:
         """Belt and braces: no message we build may ever carry the auth token."""
@@ -370,28 +355,25 @@ class TwilioSender:
         if sms.status_callback:
             form["StatusCallback"] = sms.status_callback
         try:
-            response = self._client.post(self._messages_url, data=form)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from exc
-        return self._send_result(response)
-
-    def _transport_error(self, exc: httpx.TransportError) -> SendError:
-        what = self._scrub(f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, _NOT_SENT_ERRORS):
-            return SendError(
-                f"could not reach Twilio ({what}); the message was not sent",
+            answer = self._wire.post_form(self._messages_path, form)
+        except NotSent as exc:
+            raise SendError(
+                f"could not reach Twilio ({self._scrub(str(exc))}); the message was not sent",
                 transient=True,
                 maybe_sent=False,
-            )
-        return SendError(
-            f"lost Twilio's answer ({what}); the message may have been accepted",
-            transient=True,
-            maybe_sent=True,
-        )
+            ) from exc
+        except AnswerLost as exc:
+            raise SendError(
+                f"lost Twilio's answer ({self._scrub(str(exc))}); "
+                "the message may have been accepted",
+                transient=True,
+                maybe_sent=True,
+            ) from exc
+        return self._send_result(answer)
 
-    def _send_result(self, response: httpx.Response) -> SendResult:
-        payload = _json_object(response)
-        if response.is_success:
+    def _send_result(self, answer: Answer) -> SendResult:
+        payload = answer.json_object()
+        if answer.is_success:
             sid = payload.get("sid")
             if isinstance(sid, str) and sid:
                 return SendResult(
@@ -400,16 +382,16 @@ class TwilioSender:
                     currency=_unit(payload.get("price_unit")),
                 )
             raise SendError(
-                f"Twilio answered HTTP {response.status_code} without a message sid; "
+                f"Twilio answered HTTP {answer.status} without a message sid; "
                 "the message may have been accepted",
                 transient=True,
                 maybe_sent=True,
-                code=str(response.status_code),
+                code=str(answer.status),
             )
-        raise self._http_error(response, payload)
+        raise self._http_error(answer, payload)
 
-    def _http_error(self, response: httpx.Response, payload: Mapping[str, object]) -> SendError:
-        status = response.status_code
+    def _http_error(self, answer: Answer, payload: Mapping[str, object]) -> SendError:
+        status = answer.status
         code = _error_code(payload)
         detail = self._detail(payload)
         if status == 429 or code == _THROTTLED:
@@ -418,7 +400,7 @@ class TwilioSender:
                 transient=True,
                 maybe_sent=False,
                 code=code or _THROTTLED,
-                retry_after=_retry_after(response.headers),
+                retry_after=_retry_after(answer.headers),
             )
         if status >= 500 or status < 400:
             return SendError(
@@ -475,13 +457,12 @@ class TwilioSender:
 
     def _list_messages(self, query: Mapping[str, str]) -> list[dict[str, object]]:
         try:
-            response = self._client.get(self._messages_url, params=dict(query))
-        except httpx.TransportError as exc:
-            raise self._lookup_error(self._scrub(f"{type(exc).__name__}: {exc}")) from exc
-        payload = _json_object(response)
-        if response.status_code != 200:
-            detail = self._detail(payload)
-            raise self._lookup_error(f"HTTP {response.status_code}{detail}")
+            answer = self._wire.get(self._messages_path, query)
+        except (NotSent, AnswerLost) as exc:
+            raise self._lookup_error(self._scrub(str(exc))) from exc
+        payload = answer.json_object()
+        if answer.status != 200:
+            raise self._lookup_error(f"HTTP {answer.status}{self._detail(payload)}")
         messages = payload.get("messages")
         if not isinstance(messages, list):
             raise self._lookup_error("the answer has no message list")
@@ -496,5 +477,5 @@ class TwilioSender:
         )
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._client.close()
+        """Close the idle HTTP connections."""
+        self._wire.close()
