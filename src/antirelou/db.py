@@ -22,6 +22,7 @@ from sqlalchemy.types import TypeDecorator
 from antirelou.keyfiles import give_to_owner_of
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 20  # connections kept open to a database file (see _sqlite_engine)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -67,6 +68,11 @@ def _sqlite_engine(url: str, durable: bool, **kwargs: Any) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    if "poolclass" not in kwargs and database and database != ":memory:":
+        # SQLAlchemy keeps 5 by default; beyond, each connection is opened (pragmas and
+        # all) and closed again. The worker's sending threads, the intake, the recorder and
+        # the web's threads use more at once, and an idle SQLite connection costs nothing.
+        kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_fast_pragmas)
     # pysqlite opens transactions lazily and never for SELECT; we want BEGIN IMMEDIATE for
