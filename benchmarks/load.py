@@ -16,8 +16,8 @@ What runs, all on 127.0.0.1, each in its own process:
   * the MINIMAL endpoint: a FastAPI app whose one POST route reads the form and answers
     `<Response/>`, run by uvicorn exactly as `antirelou serve` runs the real app (same
     event loop, HTTP parser, log level, proxy headers): the ceiling of the server stack;
-  * `antirelou serve` (SQLite, web app and worker in one process, as on one small
-    machine), or with --postgres N `antirelou serve --no-worker` and one `antirelou worker`;
+  * `antirelou serve` (SQLite, as on one small machine: the web app, and the worker as its
+    child process, or with --worker-thread as a thread of it), or with --postgres N `antirelou serve --no-worker` and one `antirelou worker`;
     the minimal endpoint then runs as N processes too. With --intake queued the webhooks
     only park texts and the worker, its own process on SQLite too, decides them;
   * the load: --clients processes, each with its own event loop and raw keep-alive HTTP/1.1
@@ -425,7 +425,13 @@ class Processes:
 
 
 def write_config(
-    path: Path, database_url: str, fake_port: int, defence: str, intake: str, parallel_sends: int
+    path: Path,
+    database_url: str,
+    fake_port: int,
+    defence: str,
+    intake: str,
+    parallel_sends: int,
+    worker_thread: bool = False,
 ) -> None:
     def q(value: str) -> str:
         return json.dumps(value)  # a JSON string is a valid TOML basic string
@@ -453,6 +459,7 @@ intake = {q(intake)}
 
 [worker]
 parallel_sends = {parallel_sends}
+own_process = {json.dumps(not worker_thread)}
 
 [twilio]
 account_sid = {q(ACCOUNT_SID)}
@@ -628,6 +635,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run the worker process at this niceness (the web process first under load)",
     )
     parser.add_argument("--parallel-sends", type=int, default=8, help="[worker] parallel_sends (8)")
+    parser.add_argument(
+        "--worker-thread",
+        action="store_true",
+        help="inline intake: the worker as a thread of the web process ([worker] own_process "
+        "= false), not serve's child process",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N webhooks in-process")
     parser.add_argument("--serve-minimal", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -692,7 +705,15 @@ def start_servers(
     fake = processes.start("fake-twilio", [sys.executable, *fake_argv])
     database_url = args.postgres or f"sqlite:///{workdir / 'antirelou.db'}"
     config = workdir / "antirelou.toml"
-    write_config(config, database_url, fake_port, args.defence, args.intake, args.parallel_sends)
+    write_config(
+        config,
+        database_url,
+        fake_port,
+        args.defence,
+        args.intake,
+        args.parallel_sends,
+        args.worker_thread,
+    )
     separate_worker = bool(args.postgres) or args.intake == "queued"
     if args.postgres:
         upgrade = subprocess.run(
@@ -741,8 +762,10 @@ def run(args: argparse.Namespace, workdir: Path, processes: Processes) -> int:
         database = f"PostgreSQL, {args.processes} web processes + 1 worker"
     elif args.intake == "queued":
         database = "SQLite, 1 web process + 1 worker process"
+    elif args.worker_thread:
+        database = "SQLite, 1 process (web app + worker thread)"
     else:
-        database = "SQLite, 1 process (web app + worker)"
+        database = "SQLite, 1 web process + its worker process"
     database += f", {args.intake} intake"
     print("antirelou load benchmark")
     print(table(machine_info(database, args.clients), ("machine", "")))
