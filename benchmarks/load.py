@@ -17,8 +17,9 @@ What runs, all on 127.0.0.1, each in its own process:
     `<Response/>`, run by uvicorn exactly as `antirelou serve` runs the real app (same
     event loop, HTTP parser, log level, proxy headers): the ceiling of the server stack;
   * `antirelou serve` (SQLite, as on one small machine: the web app, and the worker as its
-    child process, or with --worker-thread as a thread of it), or with --postgres N `antirelou serve --no-worker` and one `antirelou worker`;
-    the minimal endpoint then runs as N processes too. With --intake queued the webhooks
+    child process, or with --worker-thread as a thread of it), or with --postgres N
+    `antirelou serve --no-worker` and one `antirelou worker`; the minimal endpoint then
+    runs as N processes too. With --intake queued the webhooks
     only park texts and the worker, its own process on SQLite too, decides them;
   * the load: --clients processes, each with its own event loop and raw keep-alive HTTP/1.1
     connections (no client library on the hot path: the client must not be the ceiling).
