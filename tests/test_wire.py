@@ -93,20 +93,20 @@ def test_a_refused_connection_was_not_sent() -> None:
 
 
 @contextmanager
-def listening(answer: bool) -> Iterator[str]:
-    """A server that takes the request and then never answers (`answer` False: it hangs;
-    True: it closes the connection without a word)."""
+def listening(drop: bool) -> Iterator[str]:
+    """A server that takes the request and never answers: it hangs, or with `drop` it
+    closes the connection without a word."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
 
-        def drop() -> None:
+        def read_and_close() -> None:
             connection, _ = server.accept()
             connection.recv(65536)
             connection.close()
 
-        if answer:
-            threading.Thread(target=drop, daemon=True).start()
+        if drop:
+            threading.Thread(target=read_and_close, daemon=True).start()
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 

@@ -5,7 +5,7 @@ would share one interpreter lock with the web app and gain nothing. So `serve` r
 `antirelou worker`, with the same configuration and log format, as a child: the decisions
 get the machine's other core, with one command still. `[worker] own_process` (the default)
 does the same with inline intake: the web app decides, the child sends, each on a core (on
-2 cores, about 500 texts/s against 450 with the worker as a thread, docs/load.md), and a
+2 cores, about 500 texts/s against 410 with the worker as a thread, docs/load.md), and a
 worker that crashes or leaks memory leaves the web app up. The child is
 restarted if it dies (what it was doing is safe: parked texts wait, leases expire), and on
 shutdown it gets SIGTERM, so it finishes its round, like a worker run by hand. It runs in a

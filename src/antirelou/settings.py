@@ -187,7 +187,7 @@ class WorkerSettings(Strict):
     enabled: bool = True
     # `serve` runs the worker as a child process (childworker.py) instead of a thread of
     # the web process: the sends get the machine's other core (inline intake on SQLite:
-    # about 500 texts/s against 450 with a thread, docs/load.md), and a crash or a leak of
+    # about 500 texts/s against 410 with a thread, docs/load.md), and a crash or a leak of
     # one leaves the other up.
     own_process: bool = True
     poll_interval: float = Field(0.5, gt=0)

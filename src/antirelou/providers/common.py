@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from typing import Any
 
 import httpx
@@ -130,7 +131,7 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def retry_after(headers: httpx.Headers) -> float | None:
+def retry_after(headers: Mapping[str, str] | Message) -> float | None:
     """Retry-After in seconds; the HTTP-date form is ignored (the worker has its own backoff)."""
     value = headers.get("Retry-After")
     if value is None:

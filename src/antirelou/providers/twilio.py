@@ -11,11 +11,9 @@ import base64
 import functools
 import hashlib
 import hmac
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from email.message import Message
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
@@ -27,6 +25,7 @@ from antirelou.providers.base import (
     SendResult,
     StatusUpdate,
 )
+from antirelou.providers.common import as_utc, optional, positive_price, retry_after
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.wire import Answer, AnswerLost, NotSent, Wire
 
@@ -213,22 +212,6 @@ def _state(params: Mapping[str, str]) -> DeliveryState:
     return state
 
 
-def _optional(params: Mapping[str, str], name: str) -> str | None:
-    value = params.get(name, "").strip()
-    return value or None
-
-
-def _price(value: object) -> float | None:
-    """Twilio reports prices as negative strings ("-0.07627"); we store a positive cost."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    try:
-        price = abs(float(value))
-    except ValueError:
-        return None
-    return price if math.isfinite(price) else None
-
-
 def _unit(value: object) -> str | None:
     """Twilio's price unit ("USD", "EUR"): a price is only used in the currency we count in."""
     return value.strip().upper() if isinstance(value, str) and value.strip() else None
@@ -240,15 +223,15 @@ def parse_status(params: Mapping[str, str]) -> StatusUpdate:
     Error 21610 means the recipient sent STOP: it is surfaced as `opted_out` so the core
     never writes to them again. Raises MalformedRequest on a missing sid or unknown status.
     """
-    error_code = _optional(params, "ErrorCode")
+    error_code = optional(params, "ErrorCode")
     return StatusUpdate(
         provider=PROVIDER,
         provider_message_id=_message_sid(params),
         state=_state(params),
         error_code=error_code,
-        recipient=_optional(params, "To"),
-        price=_price(_optional(params, "Price")),
-        currency=_unit(_optional(params, "PriceUnit")),
+        recipient=optional(params, "To"),
+        price=positive_price(optional(params, "Price")),
+        currency=_unit(optional(params, "PriceUnit")),
         opted_out=error_code == _OPTED_OUT,
     )
 
@@ -267,31 +250,12 @@ def _error_code(payload: Mapping[str, object]) -> str | None:
     return None
 
 
-def _retry_after(headers: Message) -> float | None:
-    """Retry-After in seconds; the HTTP-date form is ignored (the worker has its own backoff)."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, the project's convention (see clock.Clock)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _parse_date(value: object) -> datetime | None:
     """Twilio's RFC 2822 dates ("Mon, 30 Oct 2017 15:03:12 +0000"), or None if unreadable."""
     if not isinstance(value, str):
         return None
     try:
-        return _as_utc(parsedate_to_datetime(value))
+        return as_utc(parsedate_to_datetime(value))
     except (TypeError, ValueError, IndexError):
         return None
 
@@ -378,7 +342,7 @@ class TwilioSender:
             if isinstance(sid, str) and sid:
                 return SendResult(
                     provider_message_id=sid,
-                    price=_price(payload.get("price")),
+                    price=positive_price(payload.get("price")),
                     currency=_unit(payload.get("price_unit")),
                 )
             raise SendError(
@@ -400,7 +364,7 @@ class TwilioSender:
                 transient=True,
                 maybe_sent=False,
                 code=code or _THROTTLED,
-                retry_after=_retry_after(answer.headers),
+                retry_after=retry_after(answer.headers),
             )
         if status >= 500 or status < 400:
             return SendError(
@@ -438,7 +402,7 @@ class TwilioSender:
         skew. If the lookup fails we raise rather than answer None: "not found" would let
         the worker send a duplicate.
         """
-        since_utc = _as_utc(since)
+        since_utc = as_utc(since)
         query = {
             "To": sms.recipient,
             "From": sms.sender,
@@ -450,7 +414,7 @@ class TwilioSender:
                 sid = str(message["sid"])
                 return SendResult(
                     provider_message_id=sid,
-                    price=_price(message.get("price")),
+                    price=positive_price(message.get("price")),
                     currency=_unit(message.get("price_unit")),
                 )
         return None
