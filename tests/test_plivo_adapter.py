@@ -7,18 +7,19 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import pytest
 
 from antirelou.providers import plivo
 from antirelou.providers.base import DeliveryState, OutgoingSms, SendError
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import PlivoSender
+from tests.fakes.canned import Canned, Received
 from tests.fakes.plivo_api import FakePlivo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
@@ -196,13 +197,19 @@ def test_malformed_status(params: dict[str, str]) -> None:
 # --- sending: the fixture through a mock transport --------------------------------------------
 
 
-def mock_sender(status: int, body: str, seen: list[httpx.Request] | None = None) -> PlivoSender:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if seen is not None:
-            seen.append(request)
-        return httpx.Response(status, content=body.encode())
-
-    return PlivoSender("AuthID", "AuthToken", transport=httpx.MockTransport(answer))
+@contextmanager
+def mock_sender(
+    status: int, body: str, seen: list[Received] | None = None
+) -> Iterator[PlivoSender]:
+    """A sender whose API answers every request with `status` and `body`, over real HTTP."""
+    with Canned(status, body) as server:
+        sender = PlivoSender("AuthID", "AuthToken", api_base_url=server.base_url)
+        try:
+            yield sender
+        finally:
+            sender.close()
+            if seen is not None:
+                seen.extend(server.received)
 
 
 def fixture_sms() -> OutgoingSms:
@@ -212,18 +219,16 @@ def fixture_sms() -> OutgoingSms:
 
 def test_fixture_send_request_shape() -> None:
     fixture = load("plivo_send_message_requests.json")
-    seen: list[httpx.Request] = []
-    sender = mock_sender(202, fixture["responses"][0]["body"], seen)
-    try:
+    seen: list[Received] = []
+    with mock_sender(202, fixture["responses"][0]["body"], seen) as sender:
         sender.send(fixture_sms())
-    finally:
-        sender.close()
     (request,) = seen
     expected = fixture["request"]
-    assert (request.method, str(request.url)) == (expected["method"], expected["url"])
+    assert (request.method, request.path) == (expected["method"], urlsplit(expected["url"]).path)
+    assert f"url={expected['url']!r}" in repr(PlivoSender("AuthID", "AuthToken"))
     for header in ("Content-Type", "Accept", "Authorization"):
         assert request.headers[header] == expected["headers"][header]
-    assert json.loads(request.content) == json.loads(expected["body"])
+    assert json.loads(request.body) == json.loads(expected["body"])
 
 
 def fixture_answers() -> list[dict[str, Any]]:
@@ -232,16 +237,13 @@ def fixture_answers() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", fixture_answers(), ids=lambda case: case["case"])
 def test_fixture_send_answers(case: dict[str, Any]) -> None:
-    sender = mock_sender(case["status"], case["body"])
     expected = case["expected"]
-    try:
+    with mock_sender(case["status"], case["body"]) as sender:
         if "external_id" in expected:
             assert sender.send(fixture_sms()).provider_message_id == expected["external_id"]
             return
         with pytest.raises(SendError) as caught:
             sender.send(fixture_sms())
-    finally:
-        sender.close()
     error = caught.value
     assert "AuthToken" not in str(error)
     if expected.get("retry"):
@@ -255,12 +257,8 @@ def test_fixture_send_answers(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("status", "transient"), [(400, False), (404, False), (503, True)])
 def test_other_answers(status: int, transient: bool) -> None:
-    sender = mock_sender(status, '{"error": "no"}')
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(fixture_sms())
-    finally:
-        sender.close()
+    with mock_sender(status, '{"error": "no"}') as sender, pytest.raises(SendError) as caught:
+        sender.send(fixture_sms())
     assert caught.value.transient is transient
     assert caught.value.maybe_sent is transient
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-import httpx
 import pytest
 
 from antirelou.providers import vonage
@@ -17,6 +17,7 @@ from antirelou.providers.base import DeliveryState, InboundSms, OutgoingSms, Sen
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.multipart import Part
 from antirelou.providers.vonage import VonageSender
+from tests.fakes.canned import Canned, Received
 from tests.fakes.vonage_api import PRICE_PER_PART, FakeVonage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
@@ -284,15 +285,21 @@ def test_malformed_receipt(params: dict[str, str]) -> None:
 # --- sending: the fixture through a mock transport --------------------------------------------
 
 
-def mock_sender(status: int, body: str, seen: list[httpx.Request] | None = None) -> VonageSender:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if seen is not None:
-            seen.append(request)
-        return httpx.Response(status, content=body.encode())
-
-    return VonageSender(
-        "nexmo-api-key", "nexmo-api-secret", currency="EUR", transport=httpx.MockTransport(answer)
-    )
+@contextmanager
+def mock_sender(
+    status: int, body: str, seen: list[Received] | None = None
+) -> Iterator[VonageSender]:
+    """A sender whose API answers every request with `status` and `body`, over real HTTP."""
+    with Canned(status, body) as server:
+        sender = VonageSender(
+            "nexmo-api-key", "nexmo-api-secret", api_base_url=server.base_url, currency="EUR"
+        )
+        try:
+            yield sender
+        finally:
+            sender.close()
+            if seen is not None:
+                seen.extend(server.received)
 
 
 def fixture_sms() -> OutgoingSms:
@@ -302,28 +309,23 @@ def fixture_sms() -> OutgoingSms:
 
 def test_fixture_send_request_shape() -> None:
     fixture = load("vonage_send_message_requests.json")
-    seen: list[httpx.Request] = []
-    sender = mock_sender(200, fixture["responses"][0]["body"], seen)
-    try:
+    seen: list[Received] = []
+    with mock_sender(200, fixture["responses"][0]["body"], seen) as sender:
         sender.send(fixture_sms())
-    finally:
-        sender.close()
     (request,) = seen
     assert request.method == fixture["request"]["method"]
-    assert str(request.url) == fixture["request"]["url"]
+    assert request.path == urlsplit(fixture["request"]["url"]).path
+    assert f"url={fixture['request']['url']!r}" in repr(VonageSender("nexmo-api-key", "s"))
     assert request.headers["Content-Type"] == fixture["request"]["headers"]["Content-Type"]
-    sent = {name: values[0] for name, values in parse_qs(request.content.decode()).items()}
+    sent = {name: values[0] for name, values in parse_qs(request.body.decode()).items()}
     assert sent == {**fixture["request"]["form"], "client-ref": "antirelou-1"}
 
 
 def test_gsm_text_is_sent_as_text() -> None:
-    seen: list[httpx.Request] = []
-    sender = mock_sender(200, '{"messages":[{"status":"0","message-id":"1"}]}', seen)
-    try:
+    seen: list[Received] = []
+    with mock_sender(200, '{"messages":[{"status":"0","message-id":"1"}]}', seen) as sender:
         sender.send(OutgoingSms(2, "+33939000021", "+33612345678", "Bonjour, é à è"))
-    finally:
-        sender.close()
-    sent = parse_qs(seen[0].content.decode())
+    sent = parse_qs(seen[0].body.decode())
     assert sent["type"] == ["text"]
     assert "callback" not in sent
     assert "status-report-req" not in sent
@@ -335,17 +337,14 @@ def fixture_answers() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", fixture_answers(), ids=lambda case: case["case"])
 def test_fixture_send_answers(case: dict[str, Any]) -> None:
-    sender = mock_sender(case["status"], case["body"])
     expected = case["expected"]
-    try:
+    with mock_sender(case["status"], case["body"]) as sender:
         if "external_id" in expected:
             # Vonage's per-part id is not what we record: our client-ref is (see the module).
             assert sender.send(fixture_sms()).provider_message_id == "antirelou-1"
             return
         with pytest.raises(SendError) as caught:
             sender.send(fixture_sms())
-    finally:
-        sender.close()
     error = caught.value
     assert "nexmo-api-secret" not in str(error)
     if expected.get("retry"):
@@ -360,12 +359,8 @@ def test_fixture_send_answers(case: dict[str, Any]) -> None:
 
 def test_throttled_body_says_how_long_to_wait() -> None:
     body = load("vonage_send_message_requests.json")["responses"][2]["body"]
-    sender = mock_sender(200, body)
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(fixture_sms())
-    finally:
-        sender.close()
+    with mock_sender(200, body) as sender, pytest.raises(SendError) as caught:
+        sender.send(fixture_sms())
     assert caught.value.retry_after == pytest.approx(0.25)
 
 
@@ -374,12 +369,9 @@ def test_throttled_body_says_how_long_to_wait() -> None:
     [(code, code in {"1", "5", "9", "10"}, code == "7") for code in vonage.SEND_ERRORS],
 )
 def test_every_send_status_is_classified(code: str, transient: bool, opted_out: bool) -> None:
-    sender = mock_sender(200, json.dumps({"messages": [{"status": code}]}))
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(fixture_sms())
-    finally:
-        sender.close()
+    body = json.dumps({"messages": [{"status": code}]})
+    with mock_sender(200, body) as sender, pytest.raises(SendError) as caught:
+        sender.send(fixture_sms())
     assert (caught.value.transient, caught.value.maybe_sent) == (transient, False)
     assert caught.value.opted_out is opted_out
     assert caught.value.code == code
@@ -387,22 +379,15 @@ def test_every_send_status_is_classified(code: str, transient: bool, opted_out: 
 
 @pytest.mark.parametrize("body", ["{}", "not json", '{"messages": []}', "[]"])
 def test_unreadable_success_may_have_been_sent(body: str) -> None:
-    sender = mock_sender(200, body)
-    try:
-        with pytest.raises(SendError) as caught:
-            sender.send(fixture_sms())
-    finally:
-        sender.close()
+    with mock_sender(200, body) as sender, pytest.raises(SendError) as caught:
+        sender.send(fixture_sms())
     assert (caught.value.transient, caught.value.maybe_sent) == (True, True)
 
 
 def test_one_accepted_part_is_a_send() -> None:
     body = '{"messages":[{"status":"0","message-id":"A","message-price":"0.04"},{"status":"5"}]}'
-    sender = mock_sender(200, body)
-    try:
+    with mock_sender(200, body) as sender:
         result = sender.send(fixture_sms())
-    finally:
-        sender.close()
     assert result.provider_message_id == "antirelou-1"
     assert result.price == pytest.approx(0.04)
 

@@ -3,6 +3,7 @@ connections, and failures sorted into "never left" and "may have been acted on".
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import subprocess
@@ -47,6 +48,23 @@ def test_a_query_goes_out_on_get() -> None:
         client.close()
     assert server.received[0].path == "/list?To=%2B33612345678&PageSize=50"
     assert answer.json_object() == {}  # a list is no object
+
+
+def test_a_json_body_goes_out_as_utf8_json() -> None:
+    payload = {"textMessage": {"text": "Non, c'est non. É"}, "phoneNumbers": ["+33612345678"]}
+    with Canned(202, "{}") as server:
+        client = Wire(server.base_url + "/3rdparty/v1", timeout=5)
+        client.post_json("/message", payload)
+        client.get("/message/antirelou-1")
+        client.close()
+    sent, looked_up = server.received
+    assert (sent.method, sent.path, looked_up.path) == (
+        "POST",
+        "/3rdparty/v1/message",
+        "/3rdparty/v1/message/antirelou-1",
+    )
+    assert sent.headers["Content-Type"] == "application/json"
+    assert json.loads(sent.body.decode("utf-8")) == payload
 
 
 def test_connections_are_kept_alive() -> None:

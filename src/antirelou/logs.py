@@ -127,8 +127,8 @@ def dict_config(fmt: LogFormat = "text", verbose: bool = False) -> dict[str, Any
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
             "alembic": {"level": quiet},
-            # httpx logs every request at INFO: a line per reply sent, each the provider's
-            # URL (with the account id), and a twentieth of a busy worker's CPU.
+            # httpx (alerts, timestamps) logs every request at INFO, URL and all: a webhook
+            # alert's URL may carry its token.
             "httpx": {"level": quiet},
             "httpcore": {"level": quiet},
             # uvicorn's own loggers go through the root handler (same format, masked).

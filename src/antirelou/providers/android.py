@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import phonenumbers
 
 from antirelou.encoding import segment
@@ -35,10 +34,10 @@ from antirelou.providers.common import (
     MAX_NUMBER,
     ProviderClient,
     fresh,
-    json_object,
     same_text,
 )
 from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.wire import Answer
 
 PROVIDER = "android"
 RECEIVED = "sms:received"
@@ -247,7 +246,6 @@ class AndroidSender:
         password: str,
         timeout: float = 15.0,
         price_per_segment: float = 0.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not api_url or not username or not password:
             raise ValueError("the Android gateway needs its API URL, username and password")
@@ -255,10 +253,10 @@ class AndroidSender:
         self._price_per_segment = price_per_segment
         self._http = ProviderClient(
             "the Android gateway",
+            api_url,
             secrets=[password],
             timeout=timeout,
-            auth=httpx.BasicAuth(username, password),
-            transport=transport,
+            basic_auth=(username, password),
         )
 
     def __repr__(self) -> str:
@@ -278,16 +276,16 @@ class AndroidSender:
             "withDeliveryReport": True,
             "ttl": REPLY_TTL_SECONDS,
         }
-        response = self._http.send("POST", self._base, json=payload)
-        if response.is_success or response.status_code == 409:
+        answer = self._http.post_json("/message", payload)
+        if answer.is_success or answer.status == 409:
             return self._result(sms)  # 409: the phone already has this id from a lost try
-        raise self._error(response)
+        raise self._error(answer)
 
-    def _error(self, response: httpx.Response) -> SendError:
-        status = response.status_code
-        detail = self._http.detail(json_object(response).get("message"))
+    def _error(self, answer: Answer) -> SendError:
+        status = answer.status
+        detail = self._http.detail(answer.json_object().get("message"))
         if status == 429:
-            return self._http.throttled(response, detail)
+            return self._http.throttled(answer, detail)
         if status >= 500:  # older apps answer 500 to a duplicate id: find_sent will tell
             return self._http.maybe_sent(status, detail)
         if status in (401, 403):
@@ -300,13 +298,12 @@ class AndroidSender:
 
     def find_sent(self, sms: OutgoingSms, since: datetime) -> SendResult | None:
         """Ask the phone for the reply by our id: 200 it has it, 404 it never got it."""
-        url = f"{self._base}/{quote(gateway_id(sms), safe='')}"
-        response = self._http.lookup(url)
-        if response.status_code == 200:
+        answer = self._http.lookup(f"/message/{quote(gateway_id(sms), safe='')}")
+        if answer.status == 200:
             return self._result(sms)
-        if response.status_code == 404:
+        if answer.status == 404:
             return None
-        raise self._http.lookup_error(f"HTTP {response.status_code}")
+        raise self._http.lookup_error(f"HTTP {answer.status}")
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -1,8 +1,8 @@
-"""What the Vonage, Plivo and Android adapters share: number forms, prices, and one HTTP client
-that classifies every failure the same way.
+"""What the provider adapters share: number forms, prices, and one HTTP client that classifies
+every failure the same way.
 
 The classification is what keeps sending at-most-once whatever the provider: a failure raised
-before a byte left (connection refused, pool timeout) was certainly not sent; anything later
+before a byte left (connection refused, the TLS handshake) was certainly not sent; anything later
 (read timeout, 5xx, an answer we cannot read) may have been, and says so with `maybe_sent`, so
 the worker asks `find_sent` before it tries again.
 """
@@ -12,22 +12,18 @@ from __future__ import annotations
 import hmac
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from typing import Any
-
-import httpx
 
 from antirelou.providers.base import SendError
 from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.wire import Answer, AnswerLost, NotSent, Wire
 
 _MAX_DETAIL = 200
 MAX_NUMBER = 32  # the width of the line and sender columns
 # A dialable number given without its "+": providers such as Vonage and Plivo drop it.
 _BARE_INTERNATIONAL = re.compile(r"[1-9][0-9]{8,14}")
-# Errors raised before a single byte of the request could leave: the provider never saw it.
-NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 # --- numbers and values -------------------------------------------------------------------
@@ -122,15 +118,6 @@ def same_text(computed: str, given: str) -> bool:
     return hmac.compare_digest(computed.encode("utf-8"), given.encode("utf-8"))
 
 
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The response's JSON object, or {} when the provider (or a proxy) answered otherwise."""
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def retry_after(headers: Mapping[str, str] | Message) -> float | None:
     """Retry-After in seconds; the HTTP-date form is ignored (the worker has its own backoff)."""
     value = headers.get("Retry-After")
@@ -147,7 +134,7 @@ def retry_after(headers: Mapping[str, str] | Message) -> float | None:
 
 
 class ProviderClient:
-    """An httpx client that turns transport failures into classified SendErrors.
+    """One provider's API over `wire.Wire`, every failure turned into a classified SendError.
 
     `secrets` are scrubbed from every message it builds: an exception text may quote a URL
     or a header, and error messages end up in logs and in the outbox's `error` column.
@@ -156,19 +143,19 @@ class ProviderClient:
     def __init__(
         self,
         provider: str,
+        base_url: str,
         *,
         secrets: Sequence[str],
         timeout: float,
-        auth: httpx.Auth | None = None,
-        transport: httpx.BaseTransport | None = None,
+        basic_auth: tuple[str, str] | None = None,
     ) -> None:
         self.provider = provider
         self._secrets = [secret for secret in secrets if secret]
-        self._client = httpx.Client(
-            auth=auth,
-            headers={"Accept": "application/json"},
+        self._wire = Wire(
+            base_url,
             timeout=timeout,
-            transport=transport,
+            headers={"Accept": "application/json"},
+            basic_auth=basic_auth,
         )
 
     def scrub(self, text: str) -> str:
@@ -181,33 +168,38 @@ class ProviderClient:
         """': <message>' from a provider's error text, scrubbed; '' when there is none."""
         return f": {self.scrub(message)}" if isinstance(message, str) and message else ""
 
-    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def post_form(self, path: str, form: Mapping[str, str]) -> Answer:
         """One request that may create a message. Raises SendError on transport failure."""
-        try:
-            return self._client.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from exc
+        return self._sending(lambda: self._wire.post_form(path, form))
 
-    def lookup(self, url: str, **kwargs: Any) -> httpx.Response:
+    def post_json(self, path: str, payload: object) -> Answer:
+        """post_form's twin for APIs that take JSON."""
+        return self._sending(lambda: self._wire.post_json(path, payload))
+
+    def lookup(self, path: str, query: Mapping[str, str] | None = None) -> Answer:
         """One read-only request (reconciliation); any failure means "ask again later"."""
         try:
-            return self._client.get(url, **kwargs)
-        except httpx.TransportError as exc:
-            raise self.lookup_error(self.scrub(f"{type(exc).__name__}: {exc}")) from exc
+            return self._wire.get(path, query)
+        except (NotSent, AnswerLost) as exc:
+            raise self.lookup_error(self.scrub(str(exc))) from exc
 
-    def _transport_error(self, exc: httpx.TransportError) -> SendError:
-        what = self.scrub(f"{type(exc).__name__}: {exc}")
-        if isinstance(exc, NOT_SENT_ERRORS):
-            return SendError(
-                f"could not reach {self.provider} ({what}); the message was not sent",
+    def _sending(self, request: Callable[[], Answer]) -> Answer:
+        try:
+            return request()
+        except NotSent as exc:
+            raise SendError(
+                f"could not reach {self.provider} ({self.scrub(str(exc))}); "
+                "the message was not sent",
                 transient=True,
                 maybe_sent=False,
-            )
-        return SendError(
-            f"lost {self.provider}'s answer ({what}); the message may have been accepted",
-            transient=True,
-            maybe_sent=True,
-        )
+            ) from exc
+        except AnswerLost as exc:
+            raise SendError(
+                f"lost {self.provider}'s answer ({self.scrub(str(exc))}); "
+                "the message may have been accepted",
+                transient=True,
+                maybe_sent=True,
+            ) from exc
 
     def lookup_error(self, what: str) -> SendError:
         """A failed lookup is never "not found": that would let the worker send twice."""
@@ -227,25 +219,27 @@ class ProviderClient:
             code=code or str(status),
         )
 
-    def throttled(self, response: httpx.Response, detail: str = "", code: str = "429") -> SendError:
+    def throttled(self, answer: Answer, detail: str = "", code: str = "429") -> SendError:
         """A 429: refused before processing, safe to retry after the advertised delay."""
         return SendError(
-            f"{self.provider} throttled the request (HTTP {response.status_code}){detail}; "
+            f"{self.provider} throttled the request (HTTP {answer.status}){detail}; "
             "it was not processed",
             transient=True,
             maybe_sent=False,
             code=code,
-            retry_after=retry_after(response.headers),
+            retry_after=retry_after(answer.headers),
         )
 
-    def refused_credentials(self, status: int, detail: str = "") -> SendError:
+    def refused_credentials(
+        self, status: int, detail: str = "", code: str | None = None
+    ) -> SendError:
         return SendError(
             f"{self.provider} refused our credentials (HTTP {status}){detail}; check them in "
             "the configuration",
             transient=False,
-            code=str(status),
+            code=code or str(status),
         )
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._client.close()
+        """Close the idle HTTP connections."""
+        self._wire.close()

@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import httpx
-
 from antirelou.providers.base import (
     DeliveryState,
     InboundSms,
@@ -31,7 +29,6 @@ from antirelou.providers.common import (
     as_utc,
     bare,
     international,
-    json_object,
     matching,
     number,
     optional,
@@ -40,6 +37,7 @@ from antirelou.providers.common import (
     same_text,
 )
 from antirelou.providers.errors import MalformedRequest
+from antirelou.providers.wire import Answer
 
 PROVIDER = "plivo"
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -240,19 +238,18 @@ class PlivoSender:
         auth_token: str,
         api_base_url: str = "https://api.plivo.com",
         timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not auth_id or not auth_token:
             raise ValueError("Plivo needs an auth ID and an auth token")
         self._auth_id = auth_id
-        account = quote(auth_id, safe="")
-        self._url = f"{api_base_url.rstrip('/')}/v1/Account/{account}/Message/"
+        self._path = f"/v1/Account/{quote(auth_id, safe='')}/Message/"
+        self._url = api_base_url.rstrip("/") + self._path
         self._http = ProviderClient(
             "Plivo",
+            api_base_url,
             secrets=[auth_token],
             timeout=timeout,
-            auth=httpx.BasicAuth(auth_id, auth_token),
-            transport=transport,
+            basic_auth=(auth_id, auth_token),
         )
 
     def __repr__(self) -> str:
@@ -263,11 +260,11 @@ class PlivoSender:
         payload = {"src": bare(sms.sender), "dst": bare(sms.recipient), "text": sms.body}
         if sms.status_callback:
             payload |= {"url": sms.status_callback, "method": "POST"}
-        response = self._http.send("POST", self._url, json=payload)
-        body = json_object(response)
-        if response.is_success:
-            return self._accepted(response.status_code, body)
-        raise self._error(response, body)
+        answer = self._http.post_json(self._path, payload)
+        body = answer.json_object()
+        if answer.is_success:
+            return self._accepted(answer.status, body)
+        raise self._error(answer, body)
 
     def _accepted(self, status: int, body: Mapping[str, Any]) -> SendResult:
         uuids = body.get("message_uuid")
@@ -275,11 +272,11 @@ class PlivoSender:
             return SendResult(uuids[0])
         raise self._http.maybe_sent(status, ": no message_uuid in the answer")
 
-    def _error(self, response: httpx.Response, body: Mapping[str, Any]) -> SendError:
-        status = response.status_code
+    def _error(self, answer: Answer, body: Mapping[str, Any]) -> SendError:
+        status = answer.status
         detail = self._http.detail(body.get("error") or body.get("message"))
         if status == 429:
-            return self._http.throttled(response, detail)
+            return self._http.throttled(answer, detail)
         if status >= 500:
             return self._http.maybe_sent(status, detail)
         if status in (401, 403, 404):  # 404: no such account under that auth ID
@@ -315,11 +312,11 @@ class PlivoSender:
         raise self._http.lookup_error(f"more than {_PAGE * _MAX_PAGES} messages to look through")
 
     def _page(self, query: Mapping[str, str]) -> tuple[list[dict[str, Any]], bool]:
-        response = self._http.lookup(self._url, params=dict(query))
-        body = json_object(response)
-        if response.status_code != 200:
+        answer = self._http.lookup(self._path, query)
+        body = answer.json_object()
+        if answer.status != 200:
             raise self._http.lookup_error(
-                f"HTTP {response.status_code}{self._http.detail(body.get('error'))}"
+                f"HTTP {answer.status}{self._http.detail(body.get('error'))}"
             )
         objects = body.get("objects")
         if not isinstance(objects, list):

@@ -25,9 +25,9 @@ from antirelou.providers.base import (
     SendResult,
     StatusUpdate,
 )
-from antirelou.providers.common import as_utc, optional, positive_price, retry_after
+from antirelou.providers.common import ProviderClient, as_utc, optional, positive_price
 from antirelou.providers.errors import MalformedRequest
-from antirelou.providers.wire import Answer, AnswerLost, NotSent, Wire
+from antirelou.providers.wire import Answer
 
 PROVIDER = "twilio"
 
@@ -54,7 +54,6 @@ _STATES = {
 }
 # Twilio's timestamps have one-second resolution and our clock may drift a little from theirs.
 _CLOCK_SLACK = timedelta(seconds=5)
-_MAX_DETAIL = 200
 
 
 # --- signatures -------------------------------------------------------------------------
@@ -291,49 +290,29 @@ class TwilioSender:
         if not account_sid or not auth_token:
             raise ValueError("Twilio needs an account SID and an auth token")
         self._account_sid = account_sid
-        self._secret = auth_token  # kept only to scrub it from error messages
         account = quote(account_sid, safe="")
         self._messages_path = f"/2010-04-01/Accounts/{account}/Messages.json"
         self.messages_url = api_base_url.rstrip("/") + self._messages_path
-        self._wire = Wire(
+        self._http = ProviderClient(
+            "Twilio",
             api_base_url,
+            secrets=[auth_token],
             timeout=timeout,
-            headers={"Accept": "application/json"},
             basic_auth=(account_sid, auth_token),
         )
 
     def __repr__(self) -> str:
         return f"TwilioSender(account_sid={self._account_sid!r}, url={self.messages_url!r})"
 
-    def _scrub(self, text: str) -> str:
-        """Belt and braces: no message we build may ever carry the auth token."""
-        return text.replace(self._secret, "***")[:_MAX_DETAIL]
-
     def _detail(self, payload: Mapping[str, object]) -> str:
-        message = payload.get("message", payload.get("error"))
-        return f": {self._scrub(message)}" if isinstance(message, str) and message else ""
+        return self._http.detail(payload.get("message", payload.get("error")))
 
     def send(self, sms: OutgoingSms) -> SendResult:
         """POST one message. Raises SendError, classified for the worker's retry logic."""
         form = {"To": sms.recipient, "From": sms.sender, "Body": sms.body}
         if sms.status_callback:
             form["StatusCallback"] = sms.status_callback
-        try:
-            answer = self._wire.post_form(self._messages_path, form)
-        except NotSent as exc:
-            raise SendError(
-                f"could not reach Twilio ({self._scrub(str(exc))}); the message was not sent",
-                transient=True,
-                maybe_sent=False,
-            ) from exc
-        except AnswerLost as exc:
-            raise SendError(
-                f"lost Twilio's answer ({self._scrub(str(exc))}); "
-                "the message may have been accepted",
-                transient=True,
-                maybe_sent=True,
-            ) from exc
-        return self._send_result(answer)
+        return self._send_result(self._http.post_form(self._messages_path, form))
 
     def _send_result(self, answer: Answer) -> SendResult:
         payload = answer.json_object()
@@ -345,13 +324,7 @@ class TwilioSender:
                     price=positive_price(payload.get("price")),
                     currency=_unit(payload.get("price_unit")),
                 )
-            raise SendError(
-                f"Twilio answered HTTP {answer.status} without a message sid; "
-                "the message may have been accepted",
-                transient=True,
-                maybe_sent=True,
-                code=str(answer.status),
-            )
+            raise self._http.maybe_sent(answer.status, ": no message sid in the answer")
         raise self._http_error(answer, payload)
 
     def _http_error(self, answer: Answer, payload: Mapping[str, object]) -> SendError:
@@ -359,20 +332,9 @@ class TwilioSender:
         code = _error_code(payload)
         detail = self._detail(payload)
         if status == 429 or code == _THROTTLED:
-            return SendError(
-                f"Twilio throttled the request (HTTP {status}){detail}; it was not processed",
-                transient=True,
-                maybe_sent=False,
-                code=code or _THROTTLED,
-                retry_after=retry_after(answer.headers),
-            )
+            return self._http.throttled(answer, detail, code or _THROTTLED)
         if status >= 500 or status < 400:
-            return SendError(
-                f"Twilio answered HTTP {status}{detail}; the message may have been accepted",
-                transient=True,
-                maybe_sent=True,
-                code=code or str(status),
-            )
+            return self._http.maybe_sent(status, detail, code)
         if code == _OPTED_OUT:
             return SendError(
                 f"the recipient opted out (Twilio {_OPTED_OUT}){detail}; never send to them again",
@@ -381,12 +343,7 @@ class TwilioSender:
                 opted_out=True,
             )
         if status in (401, 403):
-            return SendError(
-                f"Twilio refused our credentials (HTTP {status}){detail}; "
-                "check the account SID and auth token",
-                transient=False,
-                code=code or str(status),
-            )
+            return self._http.refused_credentials(status, detail, code)
         return SendError(
             f"Twilio refused the message (HTTP {status}, code {code or status}){detail}",
             transient=False,
@@ -420,26 +377,15 @@ class TwilioSender:
         return None
 
     def _list_messages(self, query: Mapping[str, str]) -> list[dict[str, object]]:
-        try:
-            answer = self._wire.get(self._messages_path, query)
-        except (NotSent, AnswerLost) as exc:
-            raise self._lookup_error(self._scrub(str(exc))) from exc
+        answer = self._http.lookup(self._messages_path, query)
         payload = answer.json_object()
         if answer.status != 200:
-            raise self._lookup_error(f"HTTP {answer.status}{self._detail(payload)}")
+            raise self._http.lookup_error(f"HTTP {answer.status}{self._detail(payload)}")
         messages = payload.get("messages")
         if not isinstance(messages, list):
-            raise self._lookup_error("the answer has no message list")
+            raise self._http.lookup_error("the answer has no message list")
         return [message for message in messages if isinstance(message, dict)]
-
-    @staticmethod
-    def _lookup_error(what: str) -> SendError:
-        return SendError(
-            f"could not list Twilio messages ({what}); try again later rather than resend",
-            transient=True,
-            maybe_sent=True,
-        )
 
     def close(self) -> None:
         """Close the idle HTTP connections."""
-        self._wire.close()
+        self._http.close()

@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from antirelou.encoding import Encoding, segment
 from antirelou.providers.base import (
     DeliveryState,
@@ -36,7 +34,6 @@ from antirelou.providers.common import (
     bare,
     fresh,
     international,
-    json_object,
     matching,
     number,
     optional,
@@ -120,6 +117,7 @@ SEND_ERRORS = {
 _SEND_TRANSIENT = frozenset({"1", "5", "9", "10"})
 # "Number barred": the destination is on a block list; never write to it again.
 _SEND_BARRED = "7"
+_SEND_PATH = "/sms/json"
 
 
 # --- signatures -------------------------------------------------------------------------
@@ -296,17 +294,14 @@ class VonageSender:
         api_base_url: str = "https://rest.nexmo.com",
         timeout: float = 10.0,
         currency: str | None = None,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("Vonage needs an API key and an API secret")
         self._api_key = api_key
         self._api_secret = api_secret
         self._currency = currency
-        self._url = f"{api_base_url.rstrip('/')}/sms/json"
-        self._http = ProviderClient(
-            "Vonage", secrets=[api_secret], timeout=timeout, transport=transport
-        )
+        self._url = f"{api_base_url.rstrip('/')}{_SEND_PATH}"
+        self._http = ProviderClient("Vonage", api_base_url, secrets=[api_secret], timeout=timeout)
 
     def __repr__(self) -> str:
         return f"VonageSender(api_key={self._api_key!r}, url={self._url!r})"
@@ -328,14 +323,14 @@ class VonageSender:
 
     def send(self, sms: OutgoingSms) -> SendResult:
         """POST one message. Raises SendError, classified for the worker's retry logic."""
-        response = self._http.send("POST", self._url, data=self._form(sms))
-        if response.status_code == 429:
-            raise self._http.throttled(response)
-        if response.status_code in (401, 403):
-            raise self._http.refused_credentials(response.status_code)
-        if not response.is_success:
-            raise self._http.maybe_sent(response.status_code)
-        return self._verdict(json_object(response).get("messages"), sms)
+        answer = self._http.post_form(_SEND_PATH, self._form(sms))
+        if answer.status == 429:
+            raise self._http.throttled(answer)
+        if answer.status in (401, 403):
+            raise self._http.refused_credentials(answer.status)
+        if not answer.is_success:
+            raise self._http.maybe_sent(answer.status)
+        return self._verdict(answer.json_object().get("messages"), sms)
 
     def _verdict(self, messages: object, sms: OutgoingSms) -> SendResult:
         entries = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []

@@ -5,8 +5,9 @@ Why not httpx, which the rest of the project uses: during a flood the worker mak
 small form POSTs a second on the same two cores as the webhooks, and httpx's layers cost most
 of that work. Measured on the project's 2-core machine (eight sending threads against a local
 fake API, CPU of the client process per request): httpx 0.93 ms, urllib3 0.51 ms, this 0.11 ms
-(docs/load.md). What the reply path needs is small: one origin, Basic auth, a form or a query,
-a JSON answer, TLS verified against certifi's roots (as httpx does), HTTPS_PROXY / NO_PROXY.
+(docs/load.md). What the reply path needs is small: one origin, Basic auth, a form, a JSON body
+or a query, a JSON answer, TLS verified against certifi's roots (as httpx does), HTTPS_PROXY
+and NO_PROXY.
 
 The sorting is what keeps sending at-most-once: `NotSent` only when the failure came before a
 byte of the request could leave (connecting, the TLS handshake, the proxy's tunnel); anything
@@ -144,8 +145,12 @@ class Wire:
         content = {"Content-Type": "application/x-www-form-urlencoded"}
         return self.request("POST", path, body, content)
 
-    def get(self, path: str, query: Mapping[str, str]) -> Answer:
-        return self.request("GET", f"{path}?{urllib.parse.urlencode(query)}")
+    def post_json(self, path: str, payload: object) -> Answer:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return self.request("POST", path, body, {"Content-Type": "application/json"})
+
+    def get(self, path: str, query: Mapping[str, str] | None = None) -> Answer:
+        return self.request("GET", f"{path}?{urllib.parse.urlencode(query)}" if query else path)
 
     def request(
         self,
