@@ -19,6 +19,7 @@ from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
 from antirelou.service import Service
+from antirelou.web.accounts import Role, change_user, create_user
 from tests.helpers import make_settings, sms
 
 
@@ -51,9 +52,11 @@ def hook_url() -> Iterator[str]:
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.recipients: list[list[str]] = []
 
     async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
         self.messages.append(envelope.content)
+        self.recipients.append(list(envelope.rcpt_tos))
         return "250 OK"
 
 
@@ -150,4 +153,72 @@ def test_unreachable_smtp_is_recorded_not_raised(database_url: str, clock: Virtu
         row = conn.execute(select(models.alerts)).one()
     assert row.status == "pending"
     assert "smtp" in row.error
+    service.dispose()
+
+
+# --- account changes ----------------------------------------------------------------------
+
+
+def mail_alerts(database_url: str, clock: VirtualClock, port: int, **more: Any) -> Service:
+    return alert_service(
+        database_url,
+        clock,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_starttls=False,
+        smtp_to=["collective@example.org"],
+        **more,
+    )
+
+
+def test_account_changes_reach_the_collective_and_the_accounts_holder(
+    database_url: str, clock: VirtualClock, hook_url: str, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    service = mail_alerts(database_url, clock, port, webhook_url=hook_url)
+    account = create_user(
+        service, "nour@example.org", "a long enough password", Role.VIEWER, "web:admin@example.org"
+    )
+    change_user(
+        service, account, "web:admin@example.org", role=Role.ADMIN, password="another long password"
+    )
+    assert alerts.deliver_pending(service, clock.now()) == 2
+    assert [(h["kind"], h["action"], h["account"]) for h in Hook.received] == [
+        ("account_change", "user_add", "nour@example.org"),
+        ("account_change", "user_change", "nour@example.org"),
+    ]
+    assert Hook.received[1]["details"] == {"password": True, "role": "admin"}
+    assert inbox.recipients == [["collective@example.org", "nour@example.org"]] * 2
+    changed = inbox.messages[1].decode()
+    assert "account changed: nour@example.org (by web:admin@example.org)" in changed
+    assert "tell an admin now" in changed
+    for message in inbox.messages:  # never a password, not even hashed
+        assert b"another long password" not in message
+        assert b"argon2" not in message
+    service.dispose()
+
+
+def test_account_alerts_can_spare_the_holder_or_be_off(
+    database_url: str, clock: VirtualClock, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    service = mail_alerts(database_url, clock, port, tell_account_holder=False)
+    create_user(service, "nour@example.org", "a long enough password", Role.VIEWER, "cli:root")
+    alerts.deliver_pending(service, clock.now())
+    assert inbox.recipients == [["collective@example.org"]]
+    service.dispose()
+    quiet = mail_alerts(database_url, clock, port, account_changes=False)
+    create_user(quiet, "sam@example.org", "a long enough password", Role.VIEWER, "cli:root")
+    alerts.deliver_pending(quiet, clock.now())
+    assert len(inbox.messages) == 1
+    assert kinds(quiet)[-1] == ("account_change", "sent")  # done with, not retried
+    quiet.dispose()
+
+
+def test_other_operator_actions_are_no_account_alert(
+    database_url: str, clock: VirtualClock
+) -> None:
+    service = alert_service(database_url, clock)
+    operations.set_paused(service, "+33939000021", True, "alice")
+    assert kinds(service) == []
     service.dispose()

@@ -14,9 +14,11 @@ from starlette.testclient import TestClient
 
 from antirelou.clock import VirtualClock
 from antirelou.service import Service
+from antirelou.web.accounts import list_users
 from antirelou.web.cli_users import users
 from tests.dashboard_kit import (
     ADMIN,
+    MODERATOR,
     PASSWORD,
     VIEWER,
     add_accounts,
@@ -121,3 +123,68 @@ def test_the_terminal_sets_a_forgotten_password_and_enables_an_account(
         enabled = runner.invoke(users, ["enable", VIEWER, "--config", str(config)])
         assert enabled.exit_code == 0, enabled.output
         assert post_login(fresh, VIEWER, NEW).status_code == 303
+
+
+# --- an admin sets a forgotten password from the settings page ------------------------------
+
+
+def user_id(service: Service, email: str) -> int:
+    return next(u.id for u in list_users(service) if u.email == email)
+
+
+def set_for(
+    client: TestClient, csrf: str, account: int, new: str, password: str, code: str = ""
+) -> Response:
+    form = {"csrf": csrf, "new": new, "password": password, "code": code}
+    return client.post(f"/dashboard/users/{account}/password", data=form, follow_redirects=False)
+
+
+def test_an_admin_sets_a_forgotten_password_and_ends_that_accounts_sessions(
+    app: FastAPI, service: Service
+) -> None:
+    viewer = user_id(service, VIEWER)
+    with client_for(app, VIEWER) as (theirs, _), client_for(app, ADMIN) as (admin, csrf):
+        assert f"/dashboard/users/{viewer}/password" in admin.get("/dashboard/settings").text
+        response = set_for(admin, csrf, viewer, NEW, PASSWORD)
+        assert response.status_code == 303
+        page = html.unescape(admin.get(response.headers["location"]).text)
+        assert "Nouveau mot de passe défini" in page
+        assert not logged_in(theirs)
+        assert logged_in(admin)
+    with client_for(app) as (fresh, _):
+        assert post_login(fresh, VIEWER).status_code == 401
+        assert post_login(fresh, VIEWER, NEW).status_code == 303
+    assert audited(service, "user_change") == 1
+
+
+@pytest.mark.parametrize(
+    ("who", "new", "proof", "status", "said"),
+    [
+        (VIEWER, NEW, "not my password", 403, "le mot de passe n'a pas été défini"),
+        (VIEWER, "short", PASSWORD, 400, "12 caractères"),
+        (ADMIN, NEW, PASSWORD, 400, "sur la page de votre compte"),
+    ],
+    ids=["wrong-proof", "too-short", "own-account"],
+)
+def test_a_refused_reset_changes_nothing(
+    app: FastAPI, service: Service, who: str, new: str, proof: str, status: int, said: str
+) -> None:
+    with client_for(app, ADMIN) as (admin, csrf):
+        response = set_for(admin, csrf, user_id(service, who), new, proof)
+        assert response.status_code == status
+        assert said in html.unescape(response.text)
+    with client_for(app) as (fresh, _):
+        assert post_login(fresh, who).status_code == 303
+    assert audited(service, "user_change") == 0
+    assert audited(service, "user_password_refused") == (1 if status == 403 else 0)
+
+
+def test_only_an_admin_with_the_forms_token_sets_a_password(app: FastAPI, service: Service) -> None:
+    viewer = user_id(service, VIEWER)
+    with client_for(app, MODERATOR) as (moderator, csrf):
+        assert set_for(moderator, csrf, viewer, NEW, PASSWORD).status_code == 403
+    with client_for(app, ADMIN) as (admin, _):
+        assert set_for(admin, "forged", viewer, NEW, PASSWORD).status_code == 403
+    with client_for(app) as (fresh, _):
+        assert post_login(fresh, VIEWER).status_code == 303
+    assert audited(service, "user_change") == 0

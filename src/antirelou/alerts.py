@@ -1,4 +1,5 @@
-"""Operator alerts: incidents opening and closing, spend crossing 50/80/100% of a cap.
+"""Operator alerts: incidents opening and closing, spend crossing 50/80/100% of a cap, and
+changes to the dashboard's accounts.
 
 An alert is a row written in the transaction that noticed it (with a dedupe key, so the
 80% alert of a day fires once however many processes cross it), and the worker delivers
@@ -65,6 +66,37 @@ def incident_news(conn: Connection, service: Service, news: IncidentNews, now: d
             _incident(conn, incident_id),
             now,
         )
+
+
+# Audited actions that change who can do what on the dashboard. A stolen admin session
+# could use them to keep a way in (a new admin, a token, a second factor turned off): the
+# collective hears of each one, and the account's holder too (AlertSettings).
+ACCOUNT_ACTIONS = {
+    "user_add": "account created",
+    "user_change": "account changed",
+    "user_totp_enable": "second factor turned on",
+    "user_totp_disable": "second factor turned off",
+    "user_recovery_codes_renewed": "recovery codes renewed",
+    "user_recovery_code_used": "a recovery code was used to log in",
+    "token_create": "API token created",
+    "token_revoke_all": "every API token revoked",
+}
+
+
+def account_change(
+    conn: Connection,
+    audit_id: int,
+    actor: str,
+    action: str,
+    account: str | None,
+    details: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Enqueue the alert for an audited account action (other actions are not alerts)."""
+    if action not in ACCOUNT_ACTIONS:
+        return
+    payload = {"action": action, "account": account, "by": actor, "details": details}
+    enqueue(conn, "account_change", f"audit:{audit_id}", payload, now)
 
 
 def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:
@@ -147,13 +179,27 @@ def _record(
 
 
 def _send(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
+    if payload.get("kind") == "account_change" and not settings.account_changes:
+        return None
     errors = []
     if settings.webhook_url:
         errors.append(_post_webhook(settings, payload))
-    if settings.smtp_host and settings.smtp_to:
-        errors.append(_send_mail(settings, payload))
+    recipients = mail_recipients(settings, payload)
+    if settings.smtp_host and recipients:
+        errors.append(_send_mail(settings, payload, recipients))
     failures = [e for e in errors if e]
     return "; ".join(failures) if failures else None
+
+
+def mail_recipients(settings: AlertSettings, payload: dict[str, Any]) -> list[str]:
+    """`smtp_to`, and for an account change the account's own address: whoever holds it
+    learns at once of a password or second factor changed behind her back."""
+    recipients = list(settings.smtp_to)
+    account = payload.get("account")
+    holder = payload.get("kind") == "account_change" and settings.tell_account_holder
+    if holder and isinstance(account, str) and "@" in account and account not in recipients:
+        recipients.append(account)
+    return recipients
 
 
 def _post_webhook(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
@@ -164,12 +210,15 @@ def _post_webhook(settings: AlertSettings, payload: dict[str, Any]) -> str | Non
     return None if response.is_success else f"webhook: HTTP {response.status_code}"
 
 
-def _send_mail(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
+def _send_mail(
+    settings: AlertSettings, payload: dict[str, Any], recipients: list[str]
+) -> str | None:
     message = EmailMessage()
     message["From"] = settings.smtp_from
-    message["To"] = ", ".join(settings.smtp_to)
+    message["To"] = ", ".join(recipients)
     message["Subject"] = f"[antirelou] {subject(payload)}"
-    message.set_content(json.dumps(payload, indent=2, ensure_ascii=False))
+    body = json.dumps(payload, indent=2, ensure_ascii=False)
+    message.set_content(f"{subject(payload)}\n\n{_advice(payload)}{body}\n")
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as smtp:
             if settings.smtp_starttls:
@@ -188,7 +237,20 @@ def subject(payload: dict[str, Any]) -> str:
         return f"raid suspected on {payload.get('line')}: replies to new senders are held"
     if kind == "incident_closed":
         return f"incident {payload.get('incident')} on {payload.get('line')} closed"
+    if kind == "account_change":
+        what = ACCOUNT_ACTIONS.get(str(payload.get("action")), str(payload.get("action")))
+        return f"{what}: {payload.get('account')} (by {payload.get('by')})"
     if kind == "spend_threshold":
         share = int(float(payload.get("threshold", 0)) * 100)
         return f"{payload.get('what')} {share}% used ({payload.get('used_eur'):.2f} EUR)"
     return str(kind)
+
+
+def _advice(payload: dict[str, Any]) -> str:
+    if payload.get("kind") != "account_change":
+        return ""
+    return (
+        "If neither you nor someone in your collective did this, an account may be in the\n"
+        "wrong hands: tell an admin now. `antirelou users disable EMAIL` ends its sessions,\n"
+        "`antirelou tokens list` and `antirelou users password EMAIL` do the rest.\n\n"
+    )

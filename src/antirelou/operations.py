@@ -39,6 +39,7 @@ def audit(
         .returning(models.audit_log.c.id)
     ).scalar_one()
     evidence.operator_action(conn, int(audit_id), actor, action, target, details, now)
+    alerts.account_change(conn, int(audit_id), actor, action, target, details, now)
 
 
 def _known_line(service: Service, number: str) -> str:

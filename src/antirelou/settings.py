@@ -242,6 +242,8 @@ class AlertSettings(Strict):
     smtp_from: str = "antirelou@localhost"
     smtp_to: tuple[str, ...] = ()
     spend_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    account_changes: bool = True  # alert on new accounts, passwords, roles, second factors
+    tell_account_holder: bool = True  # and mail the changed account's own address too
     timeout: float = Field(10.0, gt=0)
 
 

@@ -149,6 +149,52 @@ async def change_user(
     return await _run(request, viewer, act, "user_saved")
 
 
+SETTING_A_PASSWORD = credentials.Reconfirm(
+    Refusal("Wrong password or code: the password was not set.", 403), "user_password_refused"
+)
+OWN_PASSWORD = Refusal("Change your own password on your account page.", 400)
+
+
+def _set_password(
+    service: Service, viewer: Viewer, user_id: int, new: str, proof: tuple[str, str, str]
+) -> Refusal | None:
+    """An admin sets a new password for another account (a forgotten one), once she has
+    proved again who she is: a stolen admin session must not take over other accounts.
+    The account's sessions end; the change is audited and alerted (alerts.py)."""
+    if user_id == viewer.user.id:  # her own needs her current password: /dashboard/account
+        return OWN_PASSWORD
+    try:
+        accounts.check_password(new)  # before a wrong proof is counted
+        with service.engine.connect() as conn:
+            email_of(conn, user_id)
+    except OperationError as exc:
+        return Refusal(str(exc), 400)
+    refusal = credentials.reconfirm(service, viewer, proof, SETTING_A_PASSWORD)
+    if refusal is not None:
+        return refusal
+    accounts.change_user(service, user_id, viewer.actor, password=new)
+    return None
+
+
+@router.post("/users/{user_id}/password", response_class=HTMLResponse)
+async def set_password(
+    request: Request,
+    viewer: Administering,
+    user_id: DbInt,
+    new: Text = "",
+    password: Text = "",
+    code: Text = "",
+) -> Response:
+    service = service_of(request)
+    proof = (password, code, credentials.address_of(request))
+    refusal = await run_in_threadpool(_set_password, service, viewer, user_id, new, proof)
+    if refusal is None:
+        return done("/dashboard/settings", "password_set")
+    data = await run_in_threadpool(_settings, request)
+    error = translator(viewer.user.language)(refusal.message)
+    return await show(request, viewer, "settings.html", refusal.status, error=error, **data)
+
+
 def _revoke_all(service: Service, viewer: Viewer, user_id: int) -> None:
     """An admin stops every token of an account (hers or another's) at once, audited."""
     now = service.clock.now()

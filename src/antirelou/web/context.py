@@ -36,6 +36,7 @@ FLASHES = {
     "user_saved": "Account saved.",
     "token_revoked": "Token revoked.",
     "tokens_revoked": "Every API token of that account is revoked.",
+    "password_set": "New password set: that account's sessions are closed.",
     "password_changed": "Password changed: every other session of this account is closed.",
 }
 

@@ -206,6 +206,17 @@ FR: dict[str, str] = {
     "Your password": "Votre mot de passe",
     "My account": "Mon compte",
     "Revoke its API tokens": "Révoquer ses jetons d'API",
+    "Set a new password": "Définir un nouveau mot de passe",
+    "Set it": "Le définir",
+    "Wrong password or code: the password was not set.": (
+        "Mot de passe ou code incorrect : le mot de passe n'a pas été défini."
+    ),
+    "Change your own password on your account page.": (
+        "Changez votre propre mot de passe sur la page de votre compte."
+    ),
+    "New password set: that account's sessions are closed.": (
+        "Nouveau mot de passe défini : les sessions de ce compte sont fermées."
+    ),
     "Every API token of that account is revoked.": (
         "Tous les jetons d'API de ce compte sont révoqués."
     ),
