@@ -78,6 +78,7 @@ def db_upgrade(config_path: Path | None) -> None:
     from antirelou.db import null_pool_engine
 
     settings = settings_from(config_path)
+    check_database_files(settings.database_url)
     engine = null_pool_engine(settings.database_url)
     migrate.upgrade(engine)
     click.echo(f"database at revision {migrate.current_revision(engine)}")
@@ -91,6 +92,7 @@ def open_service(settings: Settings, serving: bool = False) -> Any:
     from antirelou import inbox
     from antirelou.service import Service
 
+    check_database_files(settings.database_url)
     service = Service.from_settings(settings)
     if serving:
         _wait_for_database(service.engine, settings.database_wait.total_seconds())
@@ -109,6 +111,20 @@ def open_service(settings: Settings, serving: bool = False) -> Any:
     if serving:
         _seal_second_factors(service)
     return service
+
+
+def check_database_files(url: str) -> None:
+    """Stop with what to run when a SQLite database's files cannot be written by this user;
+    warn when root is about to create one (see dbfiles.py)."""
+    from antirelou import dbfiles
+
+    problem = dbfiles.write_problem(url)
+    if problem is not None:
+        click.echo(f"antirelou: {problem}", err=True)
+        sys.exit(2)
+    warning = dbfiles.root_creates(url)
+    if warning is not None:
+        click.echo(f"antirelou: warning: {warning}", err=True)
 
 
 def _wait_for_database(engine: Any, timeout: float) -> None:

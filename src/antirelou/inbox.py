@@ -42,6 +42,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from antirelou import models
 from antirelou.db import is_memory, is_sqlite, make_engine
+from antirelou.dbfiles import inbox_path
 from antirelou.dbutil import Savepoint, dialect_insert, driver_execute_many
 from antirelou.inbound import receive_in, without_nul
 from antirelou.providers.base import InboundSms
@@ -72,8 +73,7 @@ def side_file(engine: Engine) -> Path | None:
     database itself (PostgreSQL, or a SQLite database in memory)."""
     if not is_sqlite(engine) or is_memory(engine):
         return None
-    path = Path(str(engine.url.database))
-    return path.with_name(f"{path.stem}.inbox{path.suffix or '.db'}")
+    return inbox_path(Path(str(engine.url.database)))
 
 
 def engine_of(service: Service) -> Engine:
