@@ -939,7 +939,9 @@ def profile(count: int, postgres: str | None) -> int:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.add(writer)  # the intake thread's share: receive() and the commits
+        writer.create_stats()
+        if writer.stats:  # (PostgreSQL: no writer thread)
+            stats.add(writer)  # the intake thread's share: receive() and the commits
         stats.strip_dirs().sort_stats(key).print_stats(30)
         print(f"\n--- top 30 by {key}\n" + "\n".join(out.getvalue().splitlines()[4:]))
     return 0
