@@ -939,9 +939,7 @@ def profile(count: int, postgres: str | None) -> int:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        writer.create_stats()
-        if writer.stats:  # (PostgreSQL: no writer thread)
-            stats.add(writer)  # the intake thread's share: receive() and the commits
+        stats.add(writer)  # the intake thread's (or pool's) share: receive() and commits
         stats.strip_dirs().sort_stats(key).print_stats(30)
         print(f"\n--- top 30 by {key}\n" + "\n".join(out.getvalue().splitlines()[4:]))
     return 0
@@ -949,8 +947,10 @@ def profile(count: int, postgres: str | None) -> int:
 
 def _profile_intake_thread() -> cProfile.Profile:
     """cProfile sees one thread, and inline intake stores and decides texts on a writer
-    thread of its own (web/intake.py): profile each of its commits into a second profiler."""
+    thread of its own (web/intake.py) on SQLite, on the thread pool on PostgreSQL: profile
+    each of its commits, or each text, into a second profiler."""
     from antirelou.web import intake
+    from antirelou.web.state import AppState
 
     writer = cProfile.Profile()
     commit = intake.Intake._commit
@@ -963,6 +963,18 @@ def _profile_intake_thread() -> cProfile.Profile:
             writer.disable()
 
     intake.Intake._commit = profiled  # type: ignore[method-assign]
+
+    # PostgreSQL: each text is received on the thread pool instead (one at a time here).
+    receive = AppState._receive_in_turn
+
+    def received(self: AppState, sms: Any) -> Any:
+        writer.enable()
+        try:
+            return receive(self, sms)
+        finally:
+            writer.disable()
+
+    AppState._receive_in_turn = received  # type: ignore[method-assign]
     return writer
 
 
