@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from antirelou.providers import plivo
 from antirelou.providers.base import DeliveryState, OutgoingSms, SendError
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.plivo import PlivoSender
-from tests.fakes.canned import Canned, Received
+from tests.fakes.canned import Received, answering
 from tests.fakes.plivo_api import FakePlivo
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
@@ -194,22 +194,16 @@ def test_malformed_status(params: dict[str, str]) -> None:
         plivo.parse_status(params)
 
 
-# --- sending: the fixture through a mock transport --------------------------------------------
+# --- sending: the fixture over real HTTP (a canned server) ------------------------------------
 
 
-@contextmanager
 def mock_sender(
     status: int, body: str, seen: list[Received] | None = None
-) -> Iterator[PlivoSender]:
+) -> AbstractContextManager[PlivoSender]:
     """A sender whose API answers every request with `status` and `body`, over real HTTP."""
-    with Canned(status, body) as server:
-        sender = PlivoSender("AuthID", "AuthToken", api_base_url=server.base_url)
-        try:
-            yield sender
-        finally:
-            sender.close()
-            if seen is not None:
-                seen.extend(server.received)
+    return answering(
+        status, body, lambda url: PlivoSender("AuthID", "AuthToken", api_base_url=url), seen
+    )
 
 
 def fixture_sms() -> OutgoingSms:

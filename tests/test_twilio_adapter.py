@@ -7,7 +7,7 @@ import json
 import re
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from antirelou.providers.twilio import (
     parse_status,
     validate_signature,
 )
-from tests.fakes.canned import Canned, Received
+from tests.fakes.canned import Received, answering
 from tests.fakes.twilio_api import FakeTwilio
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
@@ -321,19 +321,13 @@ def test_parse_inbound_only_raises_malformed(params: dict[str, str]) -> None:
 SendCase = tuple[int, str, dict[str, object]]
 
 
-@contextmanager
 def mock_sender(
     status: int, body: str, seen: list[Received] | None = None
-) -> Iterator[TwilioSender]:
-    """A sender whose API answers every request with `status` and `body`."""
-    with Canned(status, body) as server:
-        sender = TwilioSender("accountSID", "authToken", api_base_url=server.base_url)
-        try:
-            yield sender
-        finally:
-            sender.close()
-            if seen is not None:
-                seen.extend(server.received)
+) -> AbstractContextManager[TwilioSender]:
+    """A sender whose API answers every request with `status` and `body`, over real HTTP."""
+    return answering(
+        status, body, lambda url: TwilioSender("accountSID", "authToken", api_base_url=url), seen
+    )
 
 
 def fixture_sms() -> OutgoingSms:

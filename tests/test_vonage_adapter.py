@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from antirelou.providers.base import DeliveryState, InboundSms, OutgoingSms, Sen
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.multipart import Part
 from antirelou.providers.vonage import VonageSender
-from tests.fakes.canned import Canned, Received
+from tests.fakes.canned import Received, answering
 from tests.fakes.vonage_api import PRICE_PER_PART, FakeVonage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "providers"
@@ -282,24 +282,21 @@ def test_malformed_receipt(params: dict[str, str]) -> None:
         vonage.parse_status(params)
 
 
-# --- sending: the fixture through a mock transport --------------------------------------------
+# --- sending: the fixture over real HTTP (a canned server) ------------------------------------
 
 
-@contextmanager
 def mock_sender(
     status: int, body: str, seen: list[Received] | None = None
-) -> Iterator[VonageSender]:
+) -> AbstractContextManager[VonageSender]:
     """A sender whose API answers every request with `status` and `body`, over real HTTP."""
-    with Canned(status, body) as server:
-        sender = VonageSender(
-            "nexmo-api-key", "nexmo-api-secret", api_base_url=server.base_url, currency="EUR"
-        )
-        try:
-            yield sender
-        finally:
-            sender.close()
-            if seen is not None:
-                seen.extend(server.received)
+    return answering(
+        status,
+        body,
+        lambda url: VonageSender(
+            "nexmo-api-key", "nexmo-api-secret", api_base_url=url, currency="EUR"
+        ),
+        seen,
+    )
 
 
 def fixture_sms() -> OutgoingSms:

@@ -3,17 +3,20 @@ for adapter tests that play a fixture's answers over the wire, not through a moc
 
     with Canned(429, '{"code": 20429}', headers={"Retry-After": "3"}) as server:
         sender = TwilioSender("AC...", "token", api_base_url=server.base_url)
+
+or, for a sender closed with the server, `answering(429, body, make_sender)`.
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,29 @@ class Canned:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+class _Closing(Protocol):
+    def close(self) -> None: ...
+
+
+SenderT = TypeVar("SenderT", bound=_Closing)
+
+
+@contextmanager
+def answering(
+    status: int,
+    body: str,
+    make: Callable[[str], SenderT],
+    seen: list[Received] | None = None,
+) -> Iterator[SenderT]:
+    """`make(base_url)`'s sender, talking to a Canned server that answers `status` and
+    `body`; what the server received is added to `seen` at the end."""
+    with Canned(status, body) as server:
+        sender = make(server.base_url)
+        try:
+            yield sender
+        finally:
+            sender.close()
+            if seen is not None:
+                seen.extend(server.received)
