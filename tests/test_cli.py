@@ -317,6 +317,26 @@ def test_a_database_that_never_answers_ends_the_worker_with_a_clear_message(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("worker",), ("serve", "--port", "0")])
+def test_a_proxy_the_provider_client_cannot_use_stops_the_start(
+    tmp_path: Path, database: Path, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "antirelou.toml"
+    vonage = '[vonage]\napi_key = "k1"\napi_secret = "s3cr3t-value"\n'
+    vonage += 'signature_secret = "sig-value"\n'
+    text = config_text(database, extra=vonage).replace('"sandbox"', '"vonage"')
+    config.write_text(text, encoding="utf-8")
+    env = environment() | {"HTTPS_PROXY": "socks5://me:hunter2@127.0.0.1:1080"}
+    result = subprocess.run(
+        [str(ANTIRELOU), *command, "--config", str(config)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "the proxy the environment sets for rest.nexmo.com is not http://" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def revision(database: Path) -> str | None:
     """The schema revision of the SQLite file, None while there is none."""
     if not database.is_file():

@@ -109,8 +109,23 @@ def open_service(settings: Settings, serving: bool = False) -> Any:
     service.sync_lines()
     _apply_overrides(service)
     if serving:
+        _check_senders(settings)
         _seal_second_factors(service)
     return service
+
+
+def _check_senders(settings: Settings) -> None:
+    """Stop at start, with the reason, when a provider's client cannot be built (a proxy
+    the environment names that is not http://, say): not at the first reply, in a worker."""
+    from antirelou.providers.registry import build_senders
+
+    try:
+        senders = build_senders(settings)
+    except ValueError as exc:
+        click.echo(f"antirelou: {exc}", err=True)
+        sys.exit(2)
+    for sender in senders.values():
+        sender.close()
 
 
 def check_database_files(url: str) -> None:
