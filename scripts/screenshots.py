@@ -46,6 +46,7 @@ def demo_service(folder: Path, port: int) -> Service:
     raid(service, clock, texts=40)
     ordinary_day(service, clock, senders=4, seed=99)  # genuine senders, held meanwhile
     create_user(service, "alice@example.org", PASSWORD, Role.ADMIN, "screenshots")
+    create_user(service, "nour@example.org", PASSWORD, Role.MODERATOR, "screenshots")
     return service
 
 
@@ -57,9 +58,12 @@ def log_in(page: Page, base: str) -> None:
     page.wait_for_url(base + "/dashboard")
 
 
-def shoot(page: Page, base: str, path: str, out: Path, full: bool = False) -> None:
+def shoot(page: Page, base: str, path: str, out: Path, full: bool = False, click: str = "") -> None:
+    """`click`: a selector to click before the shot (a folded form to show open)."""
     page.goto(base + path)
     page.wait_for_load_state("networkidle")
+    if click:
+        page.click(click)
     page.screenshot(path=str(out), full_page=full)
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
@@ -81,7 +85,8 @@ def main() -> None:
             shoot(desktop, base, "/dashboard/messages", out / "messages.png")
             shoot(desktop, base, "/dashboard/incidents/1", out / "incident.png", full=True)
             shoot(desktop, base, "/dashboard/controls", out / "controls.png")
-            shoot(desktop, base, "/dashboard/settings", out / "settings.png")
+            shoot(desktop, base, "/dashboard/settings", out / "settings.png", full=True,
+                  click="details.set-password summary")  # fmt: skip
             phone = browser.new_page(viewport=PHONE, device_scale_factor=2)
             log_in(phone, base)
             shoot(phone, base, "/dashboard", out / "overview-phone.png")
