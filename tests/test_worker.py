@@ -344,6 +344,31 @@ def test_the_kill_switch_stops_replies_already_claimed(
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
 
 
+def test_a_stop_that_arrives_while_a_batch_goes_out_cancels_that_reply(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """Asked before each send, not at the claim: a man who texts STOP while the batch with
+    his reply is going out is not texted."""
+    numbers = ["+33610345678", "+33611345678", "+33612345678"]
+    with service_for(database_url, clock, worker={"parallel_sends": 1}) as service:
+        for number in numbers:
+            receive(service, sms(sender=number))
+
+        class StopMeanwhile(SandboxSender):
+            def send(self, message: OutgoingSms) -> SendResult:
+                if not self.sent:
+                    receive(service, sms(sender=numbers[1], body="STOP"))
+                return super().send(message)
+
+        sender = StopMeanwhile()
+        worker = Worker(service, {"sandbox": sender}, deliver_alerts=False)
+        _open.append(worker)
+        assert worker.run_once() == 3
+        assert [m.recipient for m in sender.sent] == [numbers[0], numbers[2]]
+        statuses = {r.recipient: (r.status, r.error_code) for r in replies(service)}
+        assert statuses[numbers[1]] == (ReplyStatus.CANCELLED, "opted_out")
+
+
 def test_a_hung_provider_call_holds_back_only_its_own_reply(
     database_url: str, clock: VirtualClock
 ) -> None:

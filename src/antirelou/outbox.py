@@ -260,6 +260,23 @@ def is_opted_out(conn: Connection, line: str, number: str) -> bool:
     return found is not None
 
 
+_STOPPED = select(
+    _OPTED_OUT.scalar_subquery(),
+    select(models.lines.c.paused)
+    .where(models.lines.c.number == bindparam("line"))
+    .scalar_subquery(),
+)
+
+
+def stopped(conn: Connection, line: str, number: str) -> tuple[bool, bool]:
+    """Whether the recipient opted out, and whether the line is paused (the kill switch),
+    right now: asked before every send, so in one read (a round trip on PostgreSQL)."""
+    ((opted_out_at, paused),) = driver_execute(
+        conn, _STOPPED, {"line": line, "number": number}
+    ).rows
+    return opted_out_at is not None, bool(paused)
+
+
 def give_back(conn: Connection, reply: ClaimedReply, *, owner: str, now: datetime) -> bool:
     """Put a claimed reply back in the queue untried (its line was paused since the claim),
     with the attempt its claim counted: it waits there for the line to resume."""

@@ -35,7 +35,6 @@ from antirelou.evidence.chain import head as evidence_head
 from antirelou.evidence.checkpoints import latest as latest_checkpoint
 from antirelou.evidence.tick import tick as evidence_tick
 from antirelou.floods import IncidentNews, close_calm_incidents
-from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
 from antirelou.observability import provider_call
 from antirelou.outbox import ClaimedReply, ReplyStatus
@@ -429,8 +428,7 @@ class Worker:
     def _stopped(self, reply: ClaimedReply) -> tuple[bool, bool]:
         """Whether the recipient opted out, and whether the line is paused, right now."""
         with self.service.engine.connect() as conn:
-            opted_out = outbox.is_opted_out(conn, reply.line, reply.recipient)
-            return opted_out, line_paused(conn, reply.line)
+            return outbox.stopped(conn, reply.line, reply.recipient)
 
 
 class _InFlight:
