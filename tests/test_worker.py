@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -313,6 +313,20 @@ def test_a_reply_whose_lease_ran_out_in_the_batch_is_left_to_its_new_owner(
         assert {r.status for r in replies(service)} == {ReplyStatus.SENT}
 
 
+class DuringFirstSend(SandboxSender):
+    """A sandbox sender that runs `meanwhile` during its first send: something an operator
+    or a man does while a batch is going out."""
+
+    def __init__(self, meanwhile: Callable[[], object]) -> None:
+        super().__init__()
+        self._meanwhile = meanwhile
+
+    def send(self, message: OutgoingSms) -> SendResult:
+        if not self.sent:
+            self._meanwhile()
+        return super().send(message)
+
+
 def test_the_kill_switch_stops_replies_already_claimed(
     database_url: str, clock: VirtualClock
 ) -> None:
@@ -323,13 +337,9 @@ def test_the_kill_switch_stops_replies_already_claimed(
         for number in numbers:
             receive(service, sms(sender=number))
 
-        class Pausing(SandboxSender):
-            def send(self, message: OutgoingSms) -> SendResult:
-                if not self.sent:
-                    operations.set_paused(service, LINE, True, "alice", "raid")
-                return super().send(message)
-
-        sender = Pausing()
+        sender = DuringFirstSend(
+            lambda: operations.set_paused(service, LINE, True, "alice", "raid")
+        )
         worker = Worker(service, {"sandbox": sender}, deliver_alerts=False)
         _open.append(worker)
         assert worker.run_once() == 3
@@ -354,13 +364,7 @@ def test_a_stop_that_arrives_while_a_batch_goes_out_cancels_that_reply(
         for number in numbers:
             receive(service, sms(sender=number))
 
-        class StopMeanwhile(SandboxSender):
-            def send(self, message: OutgoingSms) -> SendResult:
-                if not self.sent:
-                    receive(service, sms(sender=numbers[1], body="STOP"))
-                return super().send(message)
-
-        sender = StopMeanwhile()
+        sender = DuringFirstSend(lambda: receive(service, sms(sender=numbers[1], body="STOP")))
         worker = Worker(service, {"sandbox": sender}, deliver_alerts=False)
         _open.append(worker)
         assert worker.run_once() == 3

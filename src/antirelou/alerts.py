@@ -184,14 +184,14 @@ def _send(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
     errors = []
     if settings.webhook_url:
         errors.append(_post_webhook(settings, payload))
-    recipients = mail_recipients(settings, payload)
+    recipients = _mail_recipients(settings, payload)
     if settings.smtp_host and recipients:
         errors.append(_send_mail(settings, payload, recipients))
     failures = [e for e in errors if e]
     return "; ".join(failures) if failures else None
 
 
-def mail_recipients(settings: AlertSettings, payload: dict[str, Any]) -> list[str]:
+def _mail_recipients(settings: AlertSettings, payload: dict[str, Any]) -> list[str]:
     """`smtp_to`, and for an account change the account's own address: whoever holds it
     learns at once of a password or second factor changed behind her back."""
     recipients = list(settings.smtp_to)

@@ -109,23 +109,20 @@ def open_service(settings: Settings, serving: bool = False) -> Any:
     service.sync_lines()
     _apply_overrides(service)
     if serving:
-        _check_senders(settings)
         _seal_second_factors(service)
     return service
 
 
-def _check_senders(settings: Settings) -> None:
-    """Stop at start, with the reason, when a provider's client cannot be built (a proxy
-    the environment names that is not http://, say): not at the first reply, in a worker."""
+def _senders(settings: Settings) -> Any:
+    """The providers' clients, or a stop at start with the reason when one cannot be built
+    (a proxy the environment names that is not http://, say) rather than a traceback."""
     from antirelou.providers.registry import build_senders
 
     try:
-        senders = build_senders(settings)
+        return build_senders(settings)
     except ValueError as exc:
         click.echo(f"antirelou: {exc}", err=True)
         sys.exit(2)
-    for sender in senders.values():
-        sender.close()
 
 
 def check_database_files(url: str) -> None:
@@ -229,6 +226,8 @@ def serve(
     thread = None
     child = None
     if apart:
+        for sender in _senders(settings).values():  # the child would die of it, again and again
+            sender.close()
         child = _child_worker(config_path)
         if app is not None:
             app.state.antirelou.on_reply.append(child.wake)
@@ -336,14 +335,13 @@ def _child_worker(config_path: Path | None) -> Any:
 
 def _worker(service: Any) -> Any:
     from antirelou.providers.multipart import receive_stale_parts
-    from antirelou.providers.registry import build_senders
     from antirelou.web.overrides import LiveSettings
     from antirelou.worker import Worker
 
     # A worker in its own process must see the reply and caps edited on the dashboard.
     live = LiveSettings(service)
     chores = [lambda: receive_stale_parts(service), live.maybe_refresh]
-    return Worker(service, build_senders(service.settings), chores=chores)
+    return Worker(service, _senders(service.settings), chores=chores)
 
 
 @main.command()

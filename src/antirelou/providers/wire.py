@@ -4,10 +4,10 @@ alive connections, and every failure sorted by whether the request can have left
 Why not httpx, which the rest of the project uses: during a flood the worker makes hundreds of
 small form POSTs a second on the same two cores as the webhooks, and httpx's layers cost most
 of that work. Measured on the project's 2-core machine (eight sending threads against a local
-fake API, CPU of the client process per request): httpx 0.93 ms, urllib3 0.51 ms, this 0.11 ms
-(docs/load.md). What the reply path needs is small: one origin, Basic auth, a form, a JSON body
-or a query, a JSON answer, TLS verified against certifi's roots (as httpx does), HTTPS_PROXY
-and NO_PROXY.
+fake API, CPU of the client process per request): httpx 0.85 ms, this 0.20 ms
+(benchmarks/http_clients.py, docs/load.md). What the reply path needs is small: one origin,
+Basic auth, a form, a JSON body or a query, a JSON answer, TLS verified against certifi's
+roots (as httpx does), HTTPS_PROXY and NO_PROXY.
 
 The sorting is what keeps sending at-most-once: `NotSent` only when the failure came before a
 byte of the request could leave (connecting, the TLS handshake, the proxy's tunnel); anything

@@ -66,7 +66,7 @@ async def new_password(
     repeat: Text = "",
 ) -> Response:
     service = service_of(request)
-    proof = (current, code, credentials.address_of(request))
+    proof = credentials.proof_of(request, current, code)
     changed: str | Refusal = NOT_THE_SAME
     if new == repeat:
         try:

@@ -186,7 +186,7 @@ async def set_password(
     code: Text = "",
 ) -> Response:
     service = service_of(request)
-    proof = (password, code, credentials.address_of(request))
+    proof = credentials.proof_of(request, password, code)
     refusal = await run_in_threadpool(_set_password, service, viewer, user_id, new, proof)
     if refusal is None:
         return done("/dashboard/settings", "password_set")
@@ -264,7 +264,7 @@ async def new_token(
 ) -> HTMLResponse:
     """The token is shown once, in this response; only its digest is stored."""
     service = service_of(request)
-    proof = (password, code, credentials.address_of(request))
+    proof = credentials.proof_of(request, password, code)
     asked = TokenAsked(name, expires, role)
     made = await run_in_threadpool(_new_token, service, viewer, asked, proof)
     rows = await run_in_threadpool(_tokens, service, viewer.user.id)

@@ -38,6 +38,11 @@ def address_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def proof_of(request: Request, password: str, code: str) -> tuple[str, str, str]:
+    """What an operator gives to prove again who she is, as reconfirm() takes it."""
+    return (password, code, address_of(request))
+
+
 def check(service: Service, email: str, password: str, code: str, address: str) -> User | Refusal:
     """The account these credentials open, or why not (each failure is counted)."""
     now = service.clock.now()
