@@ -7,11 +7,13 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from antirelou import models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
+from antirelou.evidence.chain import head
+from antirelou.evidence.verify import verify_database
 from antirelou.inbound import receive
 from antirelou.policy import Action, Reason
 from antirelou.service import Service
@@ -144,3 +146,37 @@ def test_unknown_line_is_stored_but_not_answered(service: Service) -> None:
     receipt = receive(service, replace(sms(), recipient="+33939000099"))
     assert receipt.decision.reasons == (Reason.UNKNOWN_LINE,)
     assert count(service, models.messages) == 1
+
+
+def test_each_text_leaves_its_counters_ledger_and_evidence(
+    service: Service, clock: VirtualClock
+) -> None:
+    """On PostgreSQL some of these writes share a statement (dbutil.written_together): each
+    must still land, with this text's values, on every database."""
+    senders = ["+33612345601", "+33612345602", "+33612345601", "+33612345603"]
+    for i, sender in enumerate(senders):
+        receive(service, sms(provider_id=f"SM{i:032d}", sender=sender))
+        clock.advance(timedelta(seconds=25))  # 3 ten-second buckets apart, one hour
+    inbound = service.settings.pricing.inbound * 1_000_000
+    t, h, c = models.traffic, models.traffic_hours, models.budget_counters
+    with service.engine.connect() as conn:
+        buckets = conn.execute(select(t.c.texts, t.c.new_senders).order_by(t.c.bucket)).all()
+        hours = conn.execute(select(func.sum(h.c.texts), func.sum(h.c.new_senders))).one()
+        shards = conn.execute(
+            select(func.sum(c.c.spent_micros)).where(c.c.key.like("inbound:%"))
+        ).scalar_one()
+        ledger = conn.execute(
+            select(models.ledger.c.message_id, models.ledger.c.amount_micros)
+            .where(models.ledger.c.kind == "inbound")
+            .order_by(models.ledger.c.message_id)
+        ).all()
+    assert [tuple(b) for b in buckets] == [(1, 1), (1, 1), (1, 0), (1, 1)]
+    assert tuple(hours) == (4, 3)
+    assert [amount for _, amount in ledger] == [round(inbound)] * 4
+    assert len({message for message, _ in ledger}) == 4
+    assert shards == round(inbound) * 4
+    report = verify_database(service)
+    assert report.ok
+    assert report.records >= 4
+    with service.engine.connect() as conn:
+        assert head(conn)[0] == report.records  # the head moved with each record

@@ -26,7 +26,13 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, case, func, select, update
 
 from antirelou import models
-from antirelou.dbutil import dialect_insert, driver_execute
+from antirelou.dbutil import (
+    bound_values,
+    dialect_insert,
+    driver_execute,
+    prefixed,
+    written_together,
+)
 from antirelou.policy import BudgetSnapshot, Reason
 
 TOTAL = "total"
@@ -49,8 +55,21 @@ def book_inbound(
     conn: Connection, *, at: datetime, amount: int, line: str, message_id: int
 ) -> None:
     """Record what receiving one text cost."""
-    _ledger(conn, "inbound", at, amount, line, message_id=message_id)
-    _bump(conn, f"inbound:{message_id % INBOUND_SHARDS}", spent=amount)
+    entry = {"at": at, "kind": "inbound", "amount_micros": amount, "line": line, "note": None}
+    entry |= {"message_id": message_id, "reply_id": None}
+    key = f"inbound:{message_id % INBOUND_SHARDS}"
+    both = _ledger_and_bump(conn.dialect.name)
+    if both is not None:
+        driver_execute(conn, both, entry | _bump_values(key, amount, 0))
+        return
+    driver_execute(conn, _LEDGER_INSERT, entry)
+    _bump(conn, key, spent=amount)
+
+
+@functools.cache
+def _ledger_and_bump(dialect: str) -> Any | None:
+    """The ledger row and the counter in one statement (PostgreSQL)."""
+    return written_together(dialect, _bump_statement(dialect), _LEDGER_INSERT)
 
 
 def book_reply(conn: Connection, *, at: datetime, amount: int, line: str, reply_id: int) -> None:
@@ -111,7 +130,25 @@ def _totals(conn: Connection, day: str) -> _Totals:
 
 def snapshot(conn: Connection, day: str, caps: Caps) -> BudgetSnapshot:
     """What is committed now, read inside the caller's transaction."""
-    totals = _totals(conn, day)
+    return _snapshot(_totals(conn, day), caps)
+
+
+@functools.cache  # per column: a module-level constant of the caller's
+def _totals_and(column: Any) -> Any:
+    return _TOTALS.add_columns(column)
+
+
+def snapshot_and(
+    conn: Connection, day: str, caps: Caps, column: Any, params: dict[str, Any]
+) -> tuple[BudgetSnapshot, Any]:
+    """snapshot(), and one more value (`column`, a scalar subquery binding `params`) read in
+    the same statement: on every text's path, where a statement less is a round trip less
+    to PostgreSQL."""
+    (row,) = driver_execute(conn, _totals_and(column), {"day": day_key(day), **params}).rows
+    return _snapshot(_Totals(*(int(v) for v in row[:4])), caps), row[4]
+
+
+def _snapshot(totals: _Totals, caps: Caps) -> BudgetSnapshot:
     return BudgetSnapshot(
         day_used=totals.day,
         day_cap=caps.daily,
@@ -196,9 +233,12 @@ def release(conn: Connection, day: str, reserved: int) -> None:
         _bump(conn, key, reserved=-reserved)
 
 
+_BUMP, _BUMPED = "c_", ("key", "spent_micros", "reserved_micros")
+
+
 @functools.cache
 def _bump_statement(dialect: str) -> Any:
-    statement = dialect_insert(dialect, counters)
+    statement = bound_values(dialect_insert(dialect, counters), _BUMP, _BUMPED)
     return statement.on_conflict_do_update(
         index_elements=["key"],
         set_={
@@ -210,11 +250,11 @@ def _bump_statement(dialect: str) -> Any:
 
 def _bump(conn: Connection, key: str, *, spent: int = 0, reserved: int = 0) -> None:
     """Add to a counter, creating it when this is its first use."""
-    driver_execute(
-        conn,
-        _bump_statement(conn.dialect.name),
-        {"key": key, "spent_micros": spent, "reserved_micros": reserved},
-    )
+    driver_execute(conn, _bump_statement(conn.dialect.name), _bump_values(key, spent, reserved))
+
+
+def _bump_values(key: str, spent: int, reserved: int) -> dict[str, Any]:
+    return prefixed(_BUMP, {"key": key, "spent_micros": spent, "reserved_micros": reserved})
 
 
 def spent_on_day(conn: Connection, day: str) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
@@ -28,6 +28,27 @@ def insert_or_ignore(conn: Connection, table: Table, keys: list[str], **values: 
     """INSERT ... ON CONFLICT (keys) DO NOTHING."""
     statement = dialect_insert(conn, table).values(**values)
     return statement.on_conflict_do_nothing(index_elements=keys)
+
+
+def bound_values(statement: Any, prefix: str, names: Sequence[str]) -> Any:
+    """`statement` (an INSERT) with each named column bound to the parameter `prefix+name`:
+    what a statement nested in another's WITH needs (only the outer one binds by column,
+    and SQLAlchemy keeps the columns' own names for that). Pass it prefixed() values."""
+    return statement.values({name: bindparam(prefix + name) for name in names})
+
+
+def prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in values.items()}
+
+
+def written_together(dialect: str, first: Any, then: Any) -> Any | None:
+    """`then`, running `first` in its WITH: two writes in one statement, so a round trip
+    less to PostgreSQL on every text's path. `first` binds prefixed names (bound_values),
+    so both take their values from one parameter dict. None on SQLite, which has no
+    writes in WITH (and no round trips to save)."""
+    if dialect != "postgresql":
+        return None
+    return then.add_cte(first.cte(f"first_{first.table.name}"))
 
 
 # --- hot statements on the driver's cursor ------------------------------------------------

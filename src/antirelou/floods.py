@@ -39,7 +39,16 @@ from sqlalchemy import Connection, bindparam, case, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 
 from antirelou import models
-from antirelou.dbutil import Savepoint, db_time, dialect_insert, driver_execute, driver_execute_many
+from antirelou.dbutil import (
+    Savepoint,
+    bound_values,
+    db_time,
+    dialect_insert,
+    driver_execute,
+    driver_execute_many,
+    prefixed,
+    written_together,
+)
 from antirelou.detect.abuse import AbuseVerdict, assess, is_clearly_abusive
 from antirelou.detect.fingerprint import cluster_keys
 from antirelou.detect.numbers import shape
@@ -251,6 +260,7 @@ def hour_of(when: datetime) -> datetime:
 
 
 _BUCKET_COUNTS = ("texts", "new_senders", "hostile_texts", "new_hostile", "new_odd_shape")
+_HOURLY = "h_"  # the hourly upsert's parameter prefix
 
 
 @functools.cache
@@ -259,10 +269,20 @@ def _traffic_upsert(dialect: str, hourly: bool) -> Any:
     names = ("texts", "new_senders") if hourly else _BUCKET_COUNTS
     keys = ["line", "hour", "shard"] if hourly else ["line", "bucket", "shard"]
     statement = dialect_insert(dialect, table)
+    if hourly:  # bound by name: on PostgreSQL it runs inside the other's WITH
+        statement = bound_values(statement, _HOURLY, [*keys, *names])
     return statement.on_conflict_do_update(
         index_elements=keys,
         set_={name: table.c[name] + statement.excluded[name] for name in names},
     )
+
+
+@functools.cache
+def _both_upserts(dialect: str) -> Any | None:
+    """Both counters in one statement (PostgreSQL); the hourly `texts` and `new_senders`
+    are this text's, as in the 10-second bucket."""
+    hourly, bucket = _traffic_upsert(dialect, True), _traffic_upsert(dialect, False)
+    return written_together(dialect, hourly, bucket)
 
 
 def count_traffic(
@@ -286,10 +306,16 @@ def count_traffic(
     # Both counters are sharded: on PostgreSQL one row per line would be locked by every
     # text of every process until its commit. Readers sum the shards.
     shard %= SHARDS
-    bucket = {"line": line, "bucket": bucket_of(now), "shard": shard}
-    driver_execute(conn, _traffic_upsert(conn.dialect.name, False), {**bucket, **counts})
+    bucket = {"line": line, "bucket": bucket_of(now), "shard": shard, **counts}
     hour = {"line": line, "hour": hour_of(now), "shard": shard, "texts": 1, "new_senders": int(new)}
-    driver_execute(conn, _traffic_upsert(conn.dialect.name, True), hour)
+    hour = prefixed(_HOURLY, hour)
+    dialect = conn.dialect.name
+    both = _both_upserts(dialect)
+    if both is not None:
+        driver_execute(conn, both, bucket | hour)
+        return
+    driver_execute(conn, _traffic_upsert(dialect, False), bucket)
+    driver_execute(conn, _traffic_upsert(dialect, True), hour)
 
 
 @dataclass(frozen=True)

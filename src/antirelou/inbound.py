@@ -23,7 +23,7 @@ from antirelou.detect.abuse import AbuseVerdict
 from antirelou.detect.numbers import shape
 from antirelou.evidence import hooks as evidence
 from antirelou.keywords import Keyword, keyword_of
-from antirelou.killswitch import line_paused
+from antirelou.killswitch import PAUSED_COLUMN
 from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
 from antirelou.phone import SenderNumber, classify
@@ -307,18 +307,22 @@ def _facts(
     state: _SenderState,
     now: datetime,
 ) -> Facts:
-    day = service.local_day(line, now) if line else now.date().isoformat()
+    if line is None:
+        paused, snapshot = False, budget.snapshot(conn, now.date().isoformat(), service.caps)
+    else:
+        day, params = service.local_day(line, now), {"line": line.number}
+        snapshot, paused = budget.snapshot_and(conn, day, service.caps, PAUSED_COLUMN, params)
     return Facts(
         now=now,
         rules=service.rules(line) if line else None,
-        line_paused=line_paused(conn, line.number) if line else False,
+        line_paused=bool(paused),
         sender=sender,
         sender_is_line=service.line(sender.key) is not None,
         keyword=keyword,
         opted_out=state.opted_out,
         last_reply_at=state.last_reply_at,
         reply_cost=service.plan(line).cost if line else 0,
-        budget=budget.snapshot(conn, day, service.caps),
+        budget=snapshot,
     )
 
 

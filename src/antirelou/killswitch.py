@@ -9,6 +9,8 @@ from antirelou import models
 from antirelou.dbutil import driver_execute
 
 _PAUSED = select(models.lines.c.paused).where(models.lines.c.number == bindparam("line"))
+# The same, as a column another statement reads along (inbound reads it with the budget).
+PAUSED_COLUMN = _PAUSED.scalar_subquery()
 
 
 def line_paused(conn: Connection, number: str) -> bool:

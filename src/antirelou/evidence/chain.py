@@ -8,7 +8,8 @@ The algorithm (design.md, invariant 7), in three prebuilt statements:
    SQLite the caller's BEGIN IMMEDIATE already serialises writers.
 2. INSERT the record: a fresh salt, content_digest = SHA-256(salt || canonical JSON),
    prev_hash = the head's hash, record_hash = SHA-256("seq|kind|ref|at|digest|prev").
-3. Store the new seq and hash in the head (one row version per record on PostgreSQL).
+3. Store the new seq and hash in the head (one row version per record on PostgreSQL;
+   there, 2 and 3 are one statement, the head's UPDATE in the INSERT's WITH).
 
 Call it as the LAST write of a transaction: the head lock is then held only for the
 commit, and, being always taken last, it can never be part of a deadlock.
@@ -52,9 +53,11 @@ _SQL = {
     ),
     "postgresql": (  # the row lock orders appenders until they commit
         "SELECT seq, record_hash FROM evidence_head WHERE id = 1 FOR UPDATE",
+        # Steps 2 and 3 in one statement (a round trip less on every text's path).
+        "WITH head AS (UPDATE evidence_head SET seq = %s, record_hash = %s WHERE id = 1) "
         "INSERT INTO evidence_records (seq, at, kind, ref, content_digest, prev_hash, "
         "record_hash, salt, content) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        "UPDATE evidence_head SET seq = %s, record_hash = %s WHERE id = 1",
+        "",
     ),
 }
 
@@ -80,9 +83,12 @@ def append(
         last, prev_hash = cursor.fetchall()[0]
         seq = int(last) + 1
         new_hash = hashing.record_hash(seq, kind, ref, at, digest, prev_hash)
-        stored_at = _db_time(dialect, now)
-        cursor.execute(insert, (seq, stored_at, kind, ref, digest, prev_hash, new_hash, salt, body))
-        cursor.execute(set_head, (seq, new_hash))
+        record = (seq, _db_time(dialect, now), kind, ref, digest, prev_hash, new_hash, salt, body)
+        if set_head:
+            cursor.execute(insert, record)
+            cursor.execute(set_head, (seq, new_hash))
+        else:  # the head is set in the insert's WITH
+            cursor.execute(insert, (seq, new_hash, *record))
     finally:
         cursor.close()
     return int(seq)
