@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -108,3 +110,47 @@ def test_the_intake_and_the_worker_take_turns_to_write(service: Service) -> None
     intake.close()
     assert not receipt.duplicate
     assert count(service, models.messages) == 1
+
+
+def test_postgres_decides_at_most_its_deciders_at_once(
+    database_url: str, clock: Any, request: pytest.FixtureRequest
+) -> None:
+    """`[web] postgres_deciders`: texts arriving together on PostgreSQL queue for a turn
+    instead of each holding a transaction on its own thread."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite the intake batches texts (the test above)")
+    from antirelou.db import make_engine
+    from antirelou.web.state import AppState
+    from tests.helpers import make_settings
+
+    settings = make_settings(database_url)
+    settings = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"postgres_deciders": 2})}
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    request.addfinalizer(service.dispose)
+    service.sync_lines()
+    open_now, most, lock = [0], [0], threading.Lock()
+
+    def began(_conn: Any) -> None:
+        with lock:
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+        time.sleep(0.05)  # long enough for every other text to be waiting by then
+
+    def ended(_conn: Any) -> None:
+        with lock:
+            open_now[0] -= 1
+
+    event.listen(service.engine, "begin", began)
+    event.listen(service.engine, "commit", ended)
+    event.listen(service.engine, "rollback", ended)
+    state = AppState(service)
+    texts = [sms(sender=fr_mobile(i), provider_id=f"SM{i:032d}") for i in range(12)]
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(state.receive(t) for t in texts))
+
+    asyncio.run(all_at_once())
+    assert count(service, models.messages) == 12
+    assert most[0] == 2

@@ -256,6 +256,8 @@ class WebSettings(Strict):
     # parks the text (durably) and the worker decides it: for a separate worker process
     # to take the decisions' CPU off the web process (inbox.py, docs/deployment.md).
     intake: Literal["inline", "queued"] = "inline"
+    # PostgreSQL, inline intake: texts one web process decides at once (web/state.py).
+    postgres_deciders: int = Field(4, ge=1, le=64)
     # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed.
     forwarded_allow_ips: str = "127.0.0.1"
     body_timeout: float = Field(10.0, gt=0)  # seconds to receive a whole request body

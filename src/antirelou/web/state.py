@@ -29,18 +29,17 @@ class AppState:
     on_reply: list[Callable[[], None]] = field(default_factory=list)
     intake: Intake = field(init=False)
     parking: LoopParking | None = field(init=False, default=None)
-    # PostgreSQL, inline intake: how many texts one web process decides at once. Without a
-    # limit each of 32 connections had its own thread and transaction, handing the GIL
-    # around and waiting on the same rows (the evidence chain's head, the traffic
-    # counters): 103-105 texts/s at most, p99 1.1-1.2 s; with 4, 120-125/s and 0.52-0.53 s
-    # (one process, alternating runs, docs/load.md).
-    # (A thread's semaphore, not asyncio's: those are bound to one event loop.)
-    receiving: threading.BoundedSemaphore = field(
-        init=False, default_factory=lambda: threading.BoundedSemaphore(4)
-    )
+    # PostgreSQL, inline intake: how many texts one web process decides at once
+    # (`[web] postgres_deciders`). Without a limit each of 32 connections had its own
+    # thread and transaction, handing the GIL around and waiting on the same rows (the
+    # evidence chain's head, the traffic counters): 103-105 texts/s at most, p99 1.1-1.2 s;
+    # with 4, 120-125/s and 0.52-0.53 s (one process, 2 cores, alternating runs,
+    # docs/load.md). (A thread's semaphore, not asyncio's: those are bound to one loop.)
+    receiving: threading.BoundedSemaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.intake = Intake(self.service)
+        self.receiving = threading.BoundedSemaphore(self.service.settings.web.postgres_deciders)
 
     @classmethod
     def of(cls, request: Request) -> AppState:
