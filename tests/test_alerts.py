@@ -222,3 +222,76 @@ def test_other_operator_actions_are_no_account_alert(
     operations.set_paused(service, "+33939000021", True, "alice")
     assert kinds(service) == []
     service.dispose()
+
+
+# --- logins from a new network -------------------------------------------------------------
+
+
+def log_in_from(service: Service, address: str, email: str = "nour@example.org") -> None:
+    from starlette.testclient import TestClient
+
+    from tests.dashboard_kit import dashboard_app, log_in
+
+    app = dashboard_app(service)
+    with TestClient(app, base_url="https://testserver", client=(address, 50000)) as client:
+        log_in(client, email, "a long enough password")
+
+
+def test_a_login_from_a_new_network_reaches_the_collective_and_the_holder(
+    database_url: str, clock: VirtualClock, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    service = mail_alerts(database_url, clock, port)
+    create_user(service, "nour@example.org", "a long enough password", Role.VIEWER, "cli:root")
+    alerts.deliver_pending(service, clock.now())
+    inbox.messages.clear()
+    inbox.recipients.clear()
+    log_in_from(service, "203.0.113.5")  # her first login: nothing to compare with
+    clock.advance(timedelta(days=3))
+    log_in_from(service, "203.0.113.77")  # the same /24
+    log_in_from(service, "2001:db8:1:2::9")
+    log_in_from(service, "2001:db8:1:ff::1")  # the same /48
+    assert alerts.deliver_pending(service, clock.now()) == 1
+    clock.advance(timedelta(days=1))
+    log_in_from(service, "198.51.100.9")
+    assert alerts.deliver_pending(service, clock.now()) == 1
+    assert inbox.recipients == [["collective@example.org", "nour@example.org"]] * 2
+    mail = inbox.messages[1].decode()
+    assert "login from a network not used in the last 90 days: nour@example.org" in mail
+    assert "198.51.100.0/24" in mail
+    assert "tell an admin now" in mail
+    service.dispose()
+
+
+def test_after_a_long_silence_the_last_network_is_the_one_expected(
+    database_url: str, clock: VirtualClock
+) -> None:
+    service = alert_service(database_url, clock, new_network_logins=True)
+    create_user(service, "nour@example.org", "a long enough password", Role.VIEWER, "cli:root")
+    log_in_from(service, "203.0.113.5")
+    clock.advance(timedelta(days=200))
+    log_in_from(service, "203.0.113.6")  # where she was last: no news
+    clock.advance(timedelta(days=200))
+    log_in_from(service, "192.0.2.1")
+    news = [k for k in kinds(service) if k[0] == "account_change"]
+    assert len(news) == 2  # the account created, then the login from 192.0.2.0/24
+    with service.engine.connect() as conn:
+        payload = json.loads(conn.execute(select(models.alerts.c.payload)).all()[-1][0])
+    assert payload["details"]["network"] == "192.0.2.0/24"
+    service.dispose()
+
+
+def test_new_network_logins_can_be_left_to_the_audit_log(
+    database_url: str, clock: VirtualClock, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    service = mail_alerts(database_url, clock, port, new_network_logins=False)
+    create_user(service, "nour@example.org", "a long enough password", Role.VIEWER, "cli:root")
+    log_in_from(service, "203.0.113.5")
+    log_in_from(service, "198.51.100.9")
+    alerts.deliver_pending(service, clock.now())
+    assert len(inbox.messages) == 1  # the account created, not the login
+    from tests.dashboard_kit import audited
+
+    assert audited(service, "login_new_network") == 1
+    service.dispose()

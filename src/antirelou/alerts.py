@@ -80,6 +80,7 @@ ACCOUNT_ACTIONS = {
     "user_recovery_code_used": "a recovery code was used to log in",
     "token_create": "API token created",
     "token_revoke_all": "every API token revoked",
+    "login_new_network": "login from a network not used in the last 90 days",
 }
 
 
@@ -179,7 +180,7 @@ def _record(
 
 
 def _send(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
-    if payload.get("kind") == "account_change" and not settings.account_changes:
+    if payload.get("kind") == "account_change" and not _wanted(settings, payload):
         return None
     errors = []
     if settings.webhook_url:
@@ -189,6 +190,12 @@ def _send(settings: AlertSettings, payload: dict[str, Any]) -> str | None:
         errors.append(_send_mail(settings, payload, recipients))
     failures = [e for e in errors if e]
     return "; ".join(failures) if failures else None
+
+
+def _wanted(settings: AlertSettings, account_change: dict[str, Any]) -> bool:
+    if account_change.get("action") == "login_new_network":
+        return settings.account_changes and settings.new_network_logins
+    return settings.account_changes
 
 
 def _mail_recipients(settings: AlertSettings, payload: dict[str, Any]) -> list[str]:

@@ -117,6 +117,7 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(128), nullable=True),
     Column("details", Text, nullable=False),
+    Index("ix_audit_log_actor_action_at", "actor", "action", "at"),
 )
 
 lines = Table(

@@ -244,6 +244,7 @@ class AlertSettings(Strict):
     spend_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
     account_changes: bool = True  # alert on new accounts, passwords, roles, second factors
     tell_account_holder: bool = True  # and mail the changed account's own address too
+    new_network_logins: bool = True  # a login from a network not used lately (web/places.py)
     timeout: float = Field(10.0, gt=0)
 
 

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web import actions, credentials, render
+from antirelou.web import actions, credentials, places, render
 from antirelou.web.accounts import User, lacks_second_factor
 from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
@@ -89,7 +89,7 @@ def _try_login(
         return NO_SECOND_FACTOR
     with service.engine.begin() as conn:
         token, _csrf = open_session(conn, user.id, service.clock.now())
-    actions.record(service, f"web:{user.email}", "login", None, address=address)
+    places.record_login(service, user, address)
     return token, user
 
 

@@ -1,0 +1,70 @@
+"""Where an account logs in from: a network it has not used lately is news for its holder.
+
+A stolen password is used from somewhere else. Every login is audited with the client's
+address (as the login limits see it: credentials.address_of). A login from a network
+(IPv4 /24, IPv6 /48: roughly one provider's neighbourhood) that the account has not
+logged in from in the last RECENT days is audited once more, as `login_new_network`: an
+account change, so the collective and the account's holder get an alert (alerts.py), as
+for a changed password. After a silence longer than RECENT, the network of the last login
+is the one expected.
+
+Never an alert: an account's first login (nothing to compare it with), and an address that
+is no IP address. `[alerts] new_network_logins = false` keeps the audit rows and sends no
+alert (for a collective on mobile data, whose addresses move every day).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select
+
+from antirelou import models
+from antirelou.operations import audit
+from antirelou.service import Service
+from antirelou.web.accounts import User
+
+RECENT = timedelta(days=90)
+LOGIN, NEW_NETWORK = "login", "login_new_network"
+_KEPT = 500  # logins read back at most (a few a day for 90 days)
+
+
+def network_of(address: str) -> str | None:
+    """The client's network (IPv4 /24, IPv6 /48); None for what is no IP address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def record_login(service: Service, user: User, address: str) -> None:
+    """Audit a login, and the news when it comes from a network not used lately."""
+    now = service.clock.now()
+    actor = f"web:{user.email}"
+    network = network_of(address)
+    with service.engine.begin() as conn:
+        expected = _expected(conn, actor, now)
+        novel = network is not None and expected is not None and network not in expected
+        audit(conn, actor, LOGIN, None, now, address=address)
+        if novel:
+            audit(conn, actor, NEW_NETWORK, user.email, now, address=address, network=network)
+
+
+def _expected(conn: Connection, actor: str, now: datetime) -> set[str | None] | None:
+    """The networks this account logged in from within RECENT, else that of its last
+    login; None when it never logged in."""
+    log = models.audit_log
+    rows = conn.execute(
+        select(log.c.at, log.c.details)
+        .where(log.c.actor == actor, log.c.action == LOGIN)
+        .order_by(log.c.at.desc())
+        .limit(_KEPT)
+    ).all()
+    if not rows:
+        return None
+    recent = [row for row in rows if row.at > now - RECENT] or rows[:1]
+    return {network_of(str(json.loads(row.details).get("address", ""))) for row in recent}
