@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 from fastapi import FastAPI
+from starlette.testclient import TestClient
 from sqlalchemy import select
 
 from antirelou import models
 from antirelou.clock import VirtualClock
 from antirelou.operations import OperationError
 from antirelou.service import Service
-from antirelou.web import ratelimit
+from antirelou.web import devices, ratelimit
 from antirelou.web.accounts import Role, change_user, create_user, find_user
-from antirelou.web.auth_tables import users
+from antirelou.web.auth_tables import digest, trusted_devices, users
 from antirelou.web.guard import SECURE_COOKIE
 from tests.dashboard_kit import (
     ADMIN,
@@ -123,6 +124,55 @@ def test_login_is_rate_limited_per_account(
         assert right.status_code == 429  # even the right password waits
         clock.advance(ratelimit.WINDOW)
         log_in(client, ADMIN)
+
+
+def guess(client: TestClient, email: str, password: str = "guess guess guess") -> int:
+    form = client.get("/login")
+    data = {"email": email, "password": password, "csrf": csrf_of(form.text)}
+    return client.post("/login", data=data, follow_redirects=False).status_code
+
+
+def test_a_strangers_failures_do_not_lock_out_a_browser_that_logged_in(
+    app: FastAPI, service: Service, clock: VirtualClock
+) -> None:
+    with client_for(app, ADMIN) as (hers, _):
+        hers.post("/logout", data={"csrf": csrf_of(hers.get("/dashboard").text)})
+        assert hers.cookies.get(devices.SECURE_COOKIE)  # kept after logging out
+        with client_for(app) as (stranger, _):
+            for _ in range(ratelimit.PER_ACCOUNT * 3):
+                guess(stranger, ADMIN)
+            assert guess(stranger, ADMIN, PASSWORD) == 429  # the account, from elsewhere
+        assert guess(hers, ADMIN, PASSWORD) == 303  # her own browser gets in
+        with service.engine.connect() as conn:  # the cookie is only kept as a digest
+            stored = conn.execute(select(trusted_devices.c.token_hash)).scalars().all()
+        assert stored == [digest(hers.cookies[devices.SECURE_COOKIE])]
+
+
+def test_a_trusted_browser_that_keeps_guessing_locks_itself_alone(
+    app: FastAPI, clock: VirtualClock
+) -> None:
+    with client_for(app, ADMIN) as (hers, csrf):
+        hers.post("/logout", data={"csrf": csrf})
+        for _ in range(ratelimit.PER_DEVICE):
+            assert guess(hers, ADMIN) == 401
+        assert guess(hers, ADMIN, PASSWORD) == 429
+        with client_for(app) as (other, _):
+            assert guess(other, ADMIN, PASSWORD) == 303  # the account was not locked
+        clock.advance(ratelimit.WINDOW)
+        assert guess(hers, ADMIN, PASSWORD) == 303
+
+
+def test_a_device_cookie_counts_only_for_its_own_account(app: FastAPI) -> None:
+    """The admin's browser trying the viewer's account is any stranger to that account."""
+    with client_for(app, ADMIN) as (client, csrf):
+        client.post("/logout", data={"csrf": csrf})
+        for _ in range(ratelimit.PER_ACCOUNT):
+            guess(client, VIEWER)
+        with client_for(app) as (other, _):
+            assert guess(other, VIEWER, PASSWORD) == 429
+        cookie = client.cookies[devices.SECURE_COOKIE]
+        assert guess(client, ADMIN, PASSWORD) == 303
+        assert client.cookies[devices.SECURE_COOKIE] == cookie  # known: not replaced
 
 
 def test_rate_limit_per_address_covers_many_accounts(service: Service) -> None:

@@ -41,9 +41,7 @@ async def account(request: Request, viewer: Reader) -> HTMLResponse:
     return await show(request, viewer, "account.html", error=None)
 
 
-def _change(
-    service: Service, viewer: Viewer, proof: tuple[str, str, str], new: str
-) -> str | Refusal:
+def _change(service: Service, viewer: Viewer, proof: credentials.Proof, new: str) -> str | Refusal:
     """The new session's token once the password is changed, or why it was not; `proof`
     is the current password, a code and the client's address."""
     check_password(new)  # before anything is counted or changed

@@ -156,7 +156,7 @@ OWN_PASSWORD = Refusal("Change your own password on your account page.", 400)
 
 
 def _set_password(
-    service: Service, viewer: Viewer, user_id: int, new: str, proof: tuple[str, str, str]
+    service: Service, viewer: Viewer, user_id: int, new: str, proof: credentials.Proof
 ) -> Refusal | None:
     """An admin sets a new password for another account (a forgotten one), once she has
     proved again who she is: a stolen admin session must not take over other accounts.
@@ -234,7 +234,7 @@ class TokenAsked:
 
 
 def _new_token(
-    service: Service, viewer: Viewer, asked: TokenAsked, proof: tuple[str, str, str]
+    service: Service, viewer: Viewer, asked: TokenAsked, proof: credentials.Proof
 ) -> str | Refusal:
     """A token, once the operator has proved again who they are (see credentials.py)."""
     refusal = credentials.reconfirm(service, viewer, proof, MAKING_A_TOKEN)

@@ -85,7 +85,20 @@ api_tokens = Table(
     Column("role", String(16), nullable=True),  # at most this role; NULL: the account's
 )
 
-# One row per failed login, keyed by "email:..." and "ip:..."; counted over a window.
+# Browsers an account logged in from (web/devices.py): the account's lockout after failed
+# logins does not apply to them, so a stranger's failures cannot lock its holder out.
+trusted_devices = Table(
+    "trusted_devices",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=False),
+    Index("ix_trusted_devices_user", "user_id"),
+)
+
+# One row per failed login, keyed by "email:...", "ip:..." or "device:..."; counted over a
+# window.
 login_failures = Table(
     "login_failures",
     metadata,

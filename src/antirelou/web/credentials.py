@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from antirelou.service import Service
-from antirelou.web import actions, ratelimit, totp
+from antirelou.web import actions, devices, ratelimit, totp
 from antirelou.web.accounts import User, authenticate
+from antirelou.web.state import AppState
 
 if TYPE_CHECKING:
     from antirelou.web.guard import Viewer
@@ -38,23 +39,36 @@ def address_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def proof_of(request: Request, password: str, code: str) -> tuple[str, str, str]:
-    """What an operator gives to prove again who she is, as reconfirm() takes it."""
-    return (password, code, address_of(request))
+@dataclass(frozen=True)
+class Proof:
+    """What an operator gives to prove who she is, and where from."""
+
+    password: str
+    code: str
+    address: str  # address_of()
+    device: str | None = None  # her browser's device cookie (devices.py)
 
 
-def check(service: Service, email: str, password: str, code: str, address: str) -> User | Refusal:
-    """The account these credentials open, or why not (each failure is counted)."""
+def proof_of(request: Request, password: str, code: str) -> Proof:
+    """The proof a form carries: what was typed, and the browser it came from."""
+    service = AppState.of(request).service
+    return Proof(password, code, address_of(request), devices.token_of(request, service))
+
+
+def check(service: Service, email: str, proof: Proof) -> User | Refusal:
+    """The account these credentials open, or why not (each failure is counted: against
+    the account and the address, or against the browser alone when it is trusted)."""
     now = service.clock.now()
     with service.engine.begin() as conn:
-        if ratelimit.is_limited(conn, email, address, now):
+        device = devices.failure_key(conn, proof.device, email, now)
+        if ratelimit.is_limited(conn, email, proof.address, now, device):
             return LIMITED
     with service.engine.begin() as conn:
-        user = authenticate(conn, email, password, code, now, totp.box_of(service))
+        user = authenticate(conn, email, proof.password, proof.code, now, totp.box_of(service))
         if user is None:
-            ratelimit.record_failure(conn, email, address, now)
+            ratelimit.record_failure(conn, email, proof.address, now, device)
             return WRONG
-        ratelimit.clear(conn, email)
+        ratelimit.clear(conn, email, device)
     return user
 
 
@@ -66,14 +80,12 @@ class Reconfirm:
     refused: str  # the audit action, say "token_create_refused"
 
 
-def reconfirm(
-    service: Service, viewer: Viewer, proof: tuple[str, str, str], asking: Reconfirm
-) -> Refusal | None:
-    """None when the logged-in operator proved again who they are with `proof` (password,
-    code, address); else LIMITED or `asking.wrong`, the failure audited."""
-    password, code, address = proof
-    proved = check(service, viewer.user.email, password, code, address)
+def reconfirm(service: Service, viewer: Viewer, proof: Proof, asking: Reconfirm) -> Refusal | None:
+    """None when the logged-in operator proved again who they are with `proof`; else
+    LIMITED or `asking.wrong`, the failure audited."""
+    proved = check(service, viewer.user.email, proof)
     if isinstance(proved, User) and proved.id == viewer.user.id:
         return None
+    address = proof.address
     actions.record(service, viewer.actor, asking.refused, viewer.user.email, address=address)
     return LIMITED if proved == LIMITED else asking.wrong

@@ -11,6 +11,7 @@ SameSite=Lax and, behind https, Secure with the __Host- prefix.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -19,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web import actions, credentials, places, render
-from antirelou.web.accounts import User, lacks_second_factor
+from antirelou.web import actions, credentials, devices, places, render
+from antirelou.web.accounts import lacks_second_factor
 from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
 from antirelou.web.i18n import pick_language, translator
@@ -76,21 +77,27 @@ NO_SECOND_FACTOR = Refusal(
 )
 
 
-def _try_login(
-    service: Service, email: str, password: str, code: str, address: str
-) -> tuple[str, User] | Refusal:
-    """(session token, user) or why not."""
-    user = credentials.check(service, email, password, code, address)
+@dataclass(frozen=True)
+class LoggedIn:
+    session: str  # the session cookie's token
+    device: str | None  # a new device cookie's token (devices.py), None to keep the one sent
+
+
+def _try_login(service: Service, email: str, proof: credentials.Proof) -> LoggedIn | Refusal:
+    """The cookies' tokens, or why not."""
+    user = credentials.check(service, email, proof)
     if isinstance(user, Refusal):
         return user
     if lacks_second_factor(service, user):
         action = "login_refused_no_second_factor"
-        actions.record(service, f"web:{user.email}", action, None, address=address)
+        actions.record(service, f"web:{user.email}", action, None, address=proof.address)
         return NO_SECOND_FACTOR
+    now = service.clock.now()
     with service.engine.begin() as conn:
-        token, _csrf = open_session(conn, user.id, service.clock.now())
-    places.record_login(service, user, address)
-    return token, user
+        token, _csrf = open_session(conn, user.id, now)
+        device = devices.remember(conn, proof.device, user.id, now)
+    places.record_login(service, user, proof.address)
+    return LoggedIn(token, device)
 
 
 @router.post("/login")
@@ -107,14 +114,15 @@ async def login(
         t = translator(pick_language(request))
         return _form(request, next, t("The form expired: please try again."), 403)
     service = service_of(request)
-    address = credentials.address_of(request)
-    outcome = await run_in_threadpool(_try_login, service, email, password, code, address)
+    proof = credentials.proof_of(request, password, code)
+    outcome = await run_in_threadpool(_try_login, service, email, proof)
     if isinstance(outcome, Refusal):
         t = translator(pick_language(request))
         return _form(request, next, t(outcome.message), outcome.status)
-    token, _user = outcome
     response = RedirectResponse(_safe_next(next), status_code=303)
-    set_session_cookie(response, service, token)
+    set_session_cookie(response, service, outcome.session)
+    if outcome.device is not None:
+        devices.set_cookie(response, service, outcome.device)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
