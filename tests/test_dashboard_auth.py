@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi import FastAPI
-from starlette.testclient import TestClient
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from antirelou import models
 from antirelou.clock import VirtualClock
@@ -126,7 +126,10 @@ def test_login_is_rate_limited_per_account(
         log_in(client, ADMIN)
 
 
-def guess(client: TestClient, email: str, password: str = "guess guess guess") -> int:
+WRONG = "guess guess guess"
+
+
+def guess(client: TestClient, email: str, password: str = WRONG) -> int:
     form = client.get("/login")
     data = {"email": email, "password": password, "csrf": csrf_of(form.text)}
     return client.post("/login", data=data, follow_redirects=False).status_code
