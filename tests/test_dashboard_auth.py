@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from antirelou import models
 from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
 from antirelou.operations import OperationError
 from antirelou.service import Service
 from antirelou.web import devices, ratelimit
 from antirelou.web.accounts import Role, change_user, create_user, find_user
-from antirelou.web.auth_tables import digest, trusted_devices, users
+from antirelou.web.auth_tables import digest, login_failures, trusted_devices, users
 from antirelou.web.guard import SECURE_COOKIE
 from tests.dashboard_kit import (
     ADMIN,
+    MODERATOR,
     PASSWORD,
     VIEWER,
     add_accounts,
@@ -25,6 +27,7 @@ from tests.dashboard_kit import (
     dashboard_app,
     log_in,
 )
+from tests.helpers import make_settings
 
 
 @pytest.fixture
@@ -219,3 +222,29 @@ def test_logins_and_logouts_are_audited(app: FastAPI, service: Service) -> None:
         rows = conn.execute(select(models.audit_log.c.action, models.audit_log.c.actor)).all()
     assert ("login", f"web:{ADMIN}") in rows
     assert ("logout", f"web:{ADMIN}") in rows
+
+
+def test_a_flood_of_logins_spends_little_cpu_and_operators_still_get_in(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """Past `login_checks_per_minute` (all addresses together) untrusted attempts are
+    refused without an argon2 check; a browser trusted for the account is not counted."""
+    web = {"login_checks_per_minute": 1, "login_checks_burst": 3}  # a token a minute
+    service = Service(make_settings(database_url, web=web), make_engine(database_url), clock)
+    add_accounts(service)
+    app = dashboard_app(service)
+    with client_for(app, ADMIN) as (hers, csrf):  # check 1 of 3
+        hers.post("/logout", data={"csrf": csrf})
+        with client_for(app) as (raider, _):
+            assert guess(raider, VIEWER) == 401  # 2
+            assert guess(raider, MODERATOR) == 401  # 3
+            form = raider.get("/login")
+            data = {"email": VIEWER, "password": PASSWORD, "csrf": csrf_of(form.text)}
+            busy = raider.post("/login", data=data)
+            assert busy.status_code == 429  # even the right password: no check left
+            assert "Trop de connexions sont tentées en ce moment" in busy.text
+        assert guess(hers, ADMIN, PASSWORD) == 303  # her browser is not counted
+    with service.engine.connect() as conn:  # the refused attempt was no failure either
+        failures = conn.execute(select(func.count()).select_from(login_failures)).scalar()
+    assert failures == 4  # two wrong guesses, each under its account and its address
+    service.dispose()

@@ -269,6 +269,10 @@ class WebSettings(Strict):
     public_burst: int = Field(120, ge=1)
     login_rate_per_minute: float = Field(10.0, ge=0)  # POST /login
     login_burst: int = Field(30, ge=1)
+    # Password checks per process, all addresses together, for browsers not trusted for the
+    # account (web/credentials.py): each costs ~0.1 s of CPU (0 per minute: no limit).
+    login_checks_per_minute: float = Field(60.0, ge=0)
+    login_checks_burst: int = Field(30, ge=1)
     # /metrics: with a token, `Authorization: Bearer <token>` from anywhere; without one,
     # only a direct connection from the machine itself (no proxy in between).
     metrics_token: SecretStr = SecretStr("")

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from antirelou.service import Service
 from antirelou.web import actions, devices, ratelimit, totp
 from antirelou.web.accounts import User, authenticate
+from antirelou.web.limits import CheckGate
 from antirelou.web.state import AppState
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ class Refusal:
 
 LIMITED = Refusal("Too many failed attempts: wait 15 minutes.", 429)
 WRONG = Refusal("Wrong email, password or code.", 401)
+BUSY = Refusal(
+    "Too many logins are being tried right now: wait a minute, or use a browser you "
+    "logged in with before.",
+    429,
+)
 
 
 def address_of(request: Request) -> str:
@@ -47,12 +53,14 @@ class Proof:
     code: str
     address: str  # address_of()
     device: str | None = None  # her browser's device cookie (devices.py)
+    gate: CheckGate | None = None  # this process's, for untrusted browsers (None: no limit)
 
 
 def proof_of(request: Request, password: str, code: str) -> Proof:
     """The proof a form carries: what was typed, and the browser it came from."""
-    service = AppState.of(request).service
-    return Proof(password, code, address_of(request), devices.token_of(request, service))
+    state = AppState.of(request)
+    device = devices.token_of(request, state.service)
+    return Proof(password, code, address_of(request), device, state.password_checks)
 
 
 def check(service: Service, email: str, proof: Proof) -> User | Refusal:
@@ -63,6 +71,8 @@ def check(service: Service, email: str, proof: Proof) -> User | Refusal:
         device = devices.failure_key(conn, proof.device, email, now)
         if ratelimit.is_limited(conn, email, proof.address, now, device):
             return LIMITED
+    if device is None and proof.gate is not None and not proof.gate.take():
+        return BUSY
     with service.engine.begin() as conn:
         user = authenticate(conn, email, proof.password, proof.code, now, totp.box_of(service))
         if user is None:

@@ -49,6 +49,9 @@ FR: dict[str, str] = {
         "compte en a une"
     ),
     "Too many failed attempts: wait 15 minutes.": "Trop d'essais manqués : attendez 15 minutes.",
+    "Too many logins are being tried right now: wait a minute, or use a browser you "
+    "logged in with before.": "Trop de connexions sont tentées en ce moment : attendez une "
+    "minute, ou utilisez un navigateur avec lequel vous vous êtes déjà connectée.",
     "This account needs a second factor first: an admin runs "
     "`antirelou users totp enable EMAIL` on the server.": "Ce compte doit d'abord avoir un "
     "second facteur : un·e admin lance `antirelou users totp enable EMAIL` sur le serveur.",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -177,6 +178,27 @@ class RateLimit:
                 await _send_error(send, 429, "too many requests: slow down", extra)
                 return
         await self.app(scope, receive, send)
+
+
+class CheckGate:
+    """The password checks this process spends on browsers not trusted for the account.
+
+    A check is argon2 (about 0.1 s of CPU, on purpose). The per-address limits bound what
+    one address costs, not what hundreds do: a raid's phones failing logins from their own
+    addresses would take the cores the texts need. Past `[web] login_checks_per_minute`
+    (all addresses together) such attempts are refused without a check
+    (credentials.BUSY); trusted browsers (devices.py) are never counted, so operators
+    still get in."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self._buckets = Buckets(per_minute, burst) if per_minute > 0 else None
+        self._lock = threading.Lock()  # checks run on the thread pool
+
+    def take(self) -> bool:
+        if self._buckets is None:
+            return True
+        with self._lock:
+            return self._buckets.wait("all", time.monotonic()) == 0
 
 
 def _buckets(per_minute: float, burst: int) -> Buckets | None:

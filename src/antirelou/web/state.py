@@ -15,6 +15,7 @@ from antirelou.inbound import Receipt, receive
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 from antirelou.web.intake import Intake
+from antirelou.web.limits import CheckGate
 from antirelou.web.parking import LoopParking
 
 
@@ -36,10 +37,13 @@ class AppState:
     # with 4, 120-125/s and 0.52-0.53 s (one process, 2 cores, alternating runs,
     # docs/load.md). (A thread's semaphore, not asyncio's: those are bound to one loop.)
     receiving: threading.BoundedSemaphore = field(init=False)
+    password_checks: CheckGate = field(init=False)  # web/credentials.py
 
     def __post_init__(self) -> None:
         self.intake = Intake(self.service)
-        self.receiving = threading.BoundedSemaphore(self.service.settings.web.postgres_deciders)
+        web = self.service.settings.web
+        self.receiving = threading.BoundedSemaphore(web.postgres_deciders)
+        self.password_checks = CheckGate(web.login_checks_per_minute, web.login_checks_burst)
 
     @classmethod
     def of(cls, request: Request) -> AppState:
