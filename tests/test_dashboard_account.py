@@ -188,3 +188,22 @@ def test_only_an_admin_with_the_forms_token_sets_a_password(app: FastAPI, servic
     with client_for(app) as (fresh, _):
         assert post_login(fresh, VIEWER).status_code == 303
     assert audited(service, "user_change") == 0
+
+
+def test_my_account_lists_my_last_logins_and_the_new_networks(app: FastAPI) -> None:
+    def from_address(address: str) -> TestClient:
+        return TestClient(app, base_url="https://testserver", client=(address, 50000))
+
+    with from_address("203.0.113.5") as first:
+        log_in(first, MODERATOR)
+    with from_address("198.51.100.9") as second:
+        log_in(second, MODERATOR)
+        with from_address("192.0.2.1") as other:
+            log_in(other, VIEWER)  # not hers: not on her page
+        page = second.get("/dashboard/account").text
+    table = page.split('id="logins"')[1].split("</table>")[0]
+    assert table.index("198.51.100.9") < table.index("203.0.113.5")  # the last first
+    assert "198.51.100.0/24" in table
+    assert table.count("nouveau réseau : alerte envoyée") == 1  # the second one
+    assert "192.0.2.1" not in table
+    assert "ce compte : 2." in html.unescape(page)  # two browsers trusted for it

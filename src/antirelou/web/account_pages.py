@@ -8,7 +8,7 @@ account, the stolen one included, then opens a new one for the browser that made
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -16,13 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.operations import OperationError
 from antirelou.service import Service
-from antirelou.web import credentials
+from antirelou.web import credentials, places
 from antirelou.web.accounts import change_user, check_password
 from antirelou.web.context import done, show
 from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Reader, Viewer, service_of
 from antirelou.web.i18n import translator
 from antirelou.web.login import set_session_cookie
+from antirelou.web.reads import reader
 from antirelou.web.schemas import Clean
 from antirelou.web.sessions import open_session
 
@@ -38,7 +39,20 @@ NOT_THE_SAME = Refusal("The two new passwords differ: the password was not chang
 
 @router.get("/account", response_class=HTMLResponse)
 async def account(request: Request, viewer: Reader) -> HTMLResponse:
-    return await show(request, viewer, "account.html", error=None)
+    return await _page(request, viewer, error=None)
+
+
+async def _page(
+    request: Request, viewer: Viewer, error: str | None, status: int = 200
+) -> HTMLResponse:
+    seen = await run_in_threadpool(_logins, service_of(request), viewer)
+    return await show(request, viewer, "account.html", status, error=error, **seen)
+
+
+def _logins(service: Service, viewer: Viewer) -> dict[str, Any]:
+    with reader(service).connect() as conn:
+        logins = places.recent_logins(conn, viewer.user)
+        return {"logins": logins, "browsers": places.trusted_browsers(conn, viewer.user)}
 
 
 def _change(service: Service, viewer: Viewer, proof: credentials.Proof, new: str) -> str | Refusal:
@@ -73,7 +87,7 @@ async def new_password(
             changed = Refusal(str(exc), 400)
     if isinstance(changed, Refusal):
         error = translator(viewer.user.language)(changed.message)
-        return await show(request, viewer, "account.html", changed.status, error=error)
+        return await _page(request, viewer, error, changed.status)
     response = done("/dashboard/account", "password_changed")
     set_session_cookie(response, service, changed)
     return response

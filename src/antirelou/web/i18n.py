@@ -49,6 +49,16 @@ FR: dict[str, str] = {
         "compte en a une"
     ),
     "Too many failed attempts: wait 15 minutes.": "Trop d'essais manqués : attendez 15 minutes.",
+    "My last logins": "Mes dernières connexions",
+    "A login you do not recognise: change your password below, and tell an admin.": "Une "
+    "connexion que vous ne reconnaissez pas : changez votre mot de passe ci-dessous, et "
+    "prévenez une admin.",
+    "Address": "Adresse",
+    "Network": "Réseau",
+    "new network: alert sent": "nouveau réseau : alerte envoyée",
+    "Browsers that logged in to this account:": "Navigateurs qui se sont connectés à ce compte :",
+    "Failed logins from other browsers never lock them out.": "Les essais manqués depuis "
+    "d'autres navigateurs ne les bloquent jamais.",
     "Too many logins are being tried right now: wait a minute, or use a browser you "
     "logged in with before.": "Trop de connexions sont tentées en ce moment : attendez une "
     "minute, ou utilisez un navigateur avec lequel vous vous êtes déjà connectée.",

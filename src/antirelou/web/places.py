@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from antirelou import models
 from antirelou.operations import audit
 from antirelou.service import Service
 from antirelou.web.accounts import User
+from antirelou.web.auth_tables import trusted_devices
 
 RECENT = timedelta(days=90)
 LOGIN, NEW_NETWORK = "login", "login_new_network"
@@ -49,7 +51,8 @@ def record_login(service: Service, user: User, address: str) -> None:
     with service.engine.begin() as conn:
         expected = _expected(conn, actor, now)
         novel = network is not None and expected is not None and network not in expected
-        audit(conn, actor, LOGIN, None, now, address=address)
+        marked = {"new_network": True} if novel else {}  # for My account's list
+        audit(conn, actor, LOGIN, None, now, address=address, **marked)
         if novel:
             audit(conn, actor, NEW_NETWORK, user.email, now, address=address, network=network)
 
@@ -68,3 +71,35 @@ def _expected(conn: Connection, actor: str, now: datetime) -> set[str | None] | 
         return None
     recent = [row for row in rows if row.at > now - RECENT] or rows[:1]
     return {network_of(str(json.loads(row.details).get("address", ""))) for row in recent}
+
+
+@dataclass(frozen=True)
+class Login:
+    at: datetime
+    address: str
+    network: str | None
+    new_network: bool  # it raised an alert
+
+
+def recent_logins(conn: Connection, user: User, limit: int = 10) -> list[Login]:
+    """The account's last logins, for its holder to check on My account."""
+    log = models.audit_log
+    rows = conn.execute(
+        select(log.c.at, log.c.details)
+        .where(log.c.actor == f"web:{user.email}", log.c.action == LOGIN)
+        .order_by(log.c.at.desc(), log.c.id.desc())
+        .limit(limit)
+    ).all()
+    logins = []
+    for row in rows:
+        details = json.loads(row.details)
+        address = str(details.get("address", ""))
+        new = bool(details.get("new_network"))
+        logins.append(Login(row.at, address, network_of(address), new))
+    return logins
+
+
+def trusted_browsers(conn: Connection, user: User) -> int:
+    """How many browsers are trusted for the account (web/devices.py)."""
+    query = select(func.count()).where(trusted_devices.c.user_id == user.id)
+    return int(conn.execute(query).scalar_one())
