@@ -23,8 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import httpx
-from benchkit import ACCOUNT_SID, LINE, free_port
+from benchkit import ACCOUNT_SID, LINE, free_port, wait_until_up
 
 from antirelou.providers.android import AndroidSender
 from antirelou.providers.base import OutgoingSms, Sender, SendResult
@@ -121,18 +120,6 @@ def measure(
         worker.join()
     elapsed, sends = time.perf_counter() - wall, threads * replies
     return (cpu_seconds() - cpu) / sends * 1000, sends / elapsed, sum(accepted)
-
-
-def wait_until_up(base: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def main() -> int:

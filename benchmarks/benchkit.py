@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_up(base: str, timeout: float = 20.0) -> None:
+    """Return once `base`/healthz answers (a fake started in another process)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 import httpx
-from benchkit import ACCOUNT_SID, free_port, serve_fake_twilio
+from benchkit import ACCOUNT_SID, free_port, serve_fake_twilio, wait_until_up
 
 from antirelou.providers.wire import Wire
 
@@ -63,13 +63,7 @@ def main() -> None:
     fake = multiprocessing.Process(target=serve_fake_twilio, args=(port,), daemon=True)
     fake.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1).raise_for_status()
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_until_up(base)
     auth = (ACCOUNT_SID, "bench-token")
     client = httpx.Client(auth=auth, headers={"Accept": "application/json"}, timeout=10)
     wire = Wire(base, timeout=10, headers={"Accept": "application/json"}, basic_auth=auth)

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from antirelou.service import Service
+from antirelou.web import cookies
 from antirelou.web.accounts import normalise_email
 from antirelou.web.auth_tables import digest, trusted_devices, users
 
@@ -32,11 +33,7 @@ _d = trusted_devices
 
 
 def cookie_name(service: Service) -> str:
-    return SECURE_COOKIE if _secure(service) else PLAIN_COOKIE
-
-
-def _secure(service: Service) -> bool:
-    return service.settings.public_base.startswith("https")
+    return SECURE_COOKIE if cookies.secure(service) else PLAIN_COOKIE
 
 
 def token_of(request: Request, service: Service) -> str | None:
@@ -76,12 +73,4 @@ def remember(conn: Connection, token: str | None, user_id: int, now: datetime) -
 
 
 def set_cookie(response: Response, service: Service, token: str) -> None:
-    response.set_cookie(
-        cookie_name(service),
-        token,
-        max_age=int(KEEP.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(service),
-        path="/",
-    )
+    cookies.set_private(response, service, cookie_name(service), token, KEEP)

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from antirelou.phone import mask
 from antirelou.providers.common import same_text
 from antirelou.service import Service
+from antirelou.web import cookies
 from antirelou.web.accounts import Role, User, lacks_second_factor
 from antirelou.web.reads import reader
 from antirelou.web.sessions import session_of, token_user, touch_token
@@ -60,7 +61,7 @@ class Viewer:
 
 
 def cookie_name(service: Service) -> str:
-    return SECURE_COOKIE if service.settings.public_base.startswith("https") else PLAIN_COOKIE
+    return SECURE_COOKIE if cookies.secure(service) else PLAIN_COOKIE
 
 
 def service_of(request: Request) -> Service:

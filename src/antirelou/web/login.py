@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web import actions, credentials, devices, places, render
+from antirelou.web import actions, cookies, credentials, devices, places, render
 from antirelou.web.accounts import lacks_second_factor
 from antirelou.web.credentials import Refusal
 from antirelou.web.guard import Acting, Viewer, cookie_name, identify, service_of
@@ -30,10 +31,6 @@ from antirelou.web.sessions import SESSION_TTL, close_session, open_session
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "antirelou_login"
-
-
-def _secure(service: Service) -> bool:
-    return service.settings.public_base.startswith("https")
 
 
 def _safe_next(target: str) -> str:
@@ -49,14 +46,9 @@ def _form(request: Request, next_path: str, error: str = "", status: int = 200) 
     token = secrets.token_urlsafe(24)
     context = {"viewer": None, "login_csrf": token, "next": _safe_next(next_path), "flash": error}
     response = render.page(request, "login.html", context, lang=lang, status=status)
-    response.set_cookie(
-        LOGIN_COOKIE,
-        token,
-        max_age=3600,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(service),
-        path="/login",
+    lasts = timedelta(hours=1)
+    cookies.set_private(
+        response, service, LOGIN_COOKIE, token, lasts, path="/login", samesite="strict"
     )
     return response
 
@@ -129,15 +121,7 @@ async def login(
 
 def set_session_cookie(response: Response, service: Service, token: str) -> None:
     """Hand the browser its session (HttpOnly, SameSite=Lax, Secure behind https)."""
-    response.set_cookie(
-        cookie_name(service),
-        token,
-        max_age=int(SESSION_TTL.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(service),
-        path="/",
-    )
+    cookies.set_private(response, service, cookie_name(service), token, SESSION_TTL)
 
 
 def _logout(service: Service, token: str, viewer: Viewer) -> None:
@@ -152,5 +136,5 @@ async def logout(request: Request, viewer: Acting) -> Response:
     name = cookie_name(service)
     await run_in_threadpool(_logout, service, request.cookies.get(name, ""), viewer)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(name, path="/", secure=_secure(service), httponly=True)
+    response.delete_cookie(name, path="/", secure=cookies.secure(service), httponly=True)
     return response
