@@ -207,3 +207,24 @@ def test_my_account_lists_my_last_logins_and_the_new_networks(app: FastAPI) -> N
     assert table.count("nouveau réseau : alerte envoyée") == 1  # the second one
     assert "192.0.2.1" not in table
     assert "ce compte : 2." in html.unescape(page)  # two browsers trusted for it
+
+
+def test_a_new_password_forgets_every_other_trusted_browser(app: FastAPI, service: Service) -> None:
+    """A stolen laptop's device cookie is trusted no more once the password changes."""
+    from antirelou.web import devices
+
+    with client_for(app, MODERATOR) as (laptop, _):
+        stolen = laptop.cookies[devices.SECURE_COOKIE]
+    with client_for(app, MODERATOR) as (phone, csrf):
+        kept = phone.cookies[devices.SECURE_COOKIE]
+        assert change(phone, csrf, PASSWORD, NEW).status_code == 303
+        renewed = phone.cookies[devices.SECURE_COOKIE]
+        page = html.unescape(phone.get("/dashboard/account").text)
+    assert renewed not in (stolen, kept)
+    assert "ce compte : 1." in page  # this browser only
+    with client_for(app) as (thief, _):
+        thief.cookies.set(devices.SECURE_COOKIE, stolen, domain="testserver")
+        for _ in range(5):
+            post_login(thief, MODERATOR, "a guess a guess")
+    with client_for(app) as (anyone, _):  # the old cookie made a stranger of the thief:
+        assert post_login(anyone, MODERATOR, NEW).status_code == 429  # the account counted

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from antirelou.operations import OperationError
 from antirelou.service import Service
-from antirelou.web import credentials, places
+from antirelou.web import credentials, devices, places
 from antirelou.web.accounts import change_user, check_password
 from antirelou.web.context import done, show
 from antirelou.web.credentials import Refusal
@@ -55,17 +55,22 @@ def _logins(service: Service, viewer: Viewer) -> dict[str, Any]:
         return {"logins": logins, "browsers": places.trusted_browsers(conn, viewer.user)}
 
 
-def _change(service: Service, viewer: Viewer, proof: credentials.Proof, new: str) -> str | Refusal:
-    """The new session's token once the password is changed, or why it was not; `proof`
-    is the current password, a code and the client's address."""
+def _change(
+    service: Service, viewer: Viewer, proof: credentials.Proof, new: str
+) -> tuple[str, str] | Refusal:
+    """The new session's token and this browser's new device token once the password is
+    changed, or why it was not; `proof` is the current password, a code and the browser."""
     check_password(new)  # before anything is counted or changed
     refusal = credentials.reconfirm(service, viewer, proof, CHANGING_THE_PASSWORD)
     if refusal is not None:
         return refusal
-    change_user(service, viewer.user.id, viewer.actor, password=new)  # ends every session
+    # Ends every session and forgets every trusted browser; this one is trusted again.
+    change_user(service, viewer.user.id, viewer.actor, password=new)
+    now = service.clock.now()
     with service.engine.begin() as conn:
-        token, _csrf = open_session(conn, viewer.user.id, service.clock.now())
-    return token
+        token, _csrf = open_session(conn, viewer.user.id, now)
+        device = devices.trust(conn, viewer.user.id, now)
+    return token, device
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -79,7 +84,7 @@ async def new_password(
 ) -> Response:
     service = service_of(request)
     proof = credentials.proof_of(request, current, code)
-    changed: str | Refusal = NOT_THE_SAME
+    changed: tuple[str, str] | Refusal = NOT_THE_SAME
     if new == repeat:
         try:
             changed = await run_in_threadpool(_change, service, viewer, proof, new)
@@ -89,5 +94,7 @@ async def new_password(
         error = translator(viewer.user.language)(changed.message)
         return await _page(request, viewer, error, changed.status)
     response = done("/dashboard/account", "password_changed")
-    set_session_cookie(response, service, changed)
+    session, device = changed
+    set_session_cookie(response, service, session)
+    devices.set_cookie(response, service, device)
     return response

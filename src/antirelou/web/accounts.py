@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select, update
 from antirelou.operations import OperationError, audit
 from antirelou.service import Service
 from antirelou.web import totp
-from antirelou.web.auth_tables import email_of, sessions, users
+from antirelou.web.auth_tables import email_of, sessions, trusted_devices, users
 from antirelou.web.reads import reader
 from antirelou.web.sealing import SecretBox
 
@@ -157,7 +157,8 @@ def change_user(
     disabled: bool | None = None,
     password: str | None = None,
 ) -> None:
-    """Change an account (audited). Disabling or a new password ends its sessions."""
+    """Change an account (audited). Disabling or a new password ends its sessions and
+    forgets the browsers trusted for it (devices.py)."""
     values: dict[str, object] = {}
     if role is not None:
         values["role"] = role.value
@@ -172,8 +173,9 @@ def change_user(
     with service.engine.begin() as conn:
         email = email_of(conn, user_id)
         conn.execute(update(users).where(users.c.id == user_id).values(**values))
-        if disabled or password is not None:
+        if disabled or password is not None:  # and a stolen laptop is trusted no more
             conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+            conn.execute(trusted_devices.delete().where(trusted_devices.c.user_id == user_id))
         shown = {k: v for k, v in values.items() if k != "password_hash"}
         audit(conn, actor, "user_change", email, now, password=password is not None, **shown)
 

@@ -66,6 +66,11 @@ def remember(conn: Connection, token: str | None, user_id: int, now: datetime) -
         )
         if touched.rowcount == 1:
             return None
+    return trust(conn, user_id, now)
+
+
+def trust(conn: Connection, user_id: int, now: datetime) -> str:
+    """A new token for a browser that just proved it is the account's holder."""
     fresh = secrets.token_urlsafe(32)
     row = {"token_hash": digest(fresh), "user_id": user_id, "created_at": now}
     conn.execute(_d.insert().values(**row, last_used_at=now))
