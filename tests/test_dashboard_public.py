@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi import FastAPI
 
 from antirelou import operations
+from antirelou.clock import VirtualClock
 from antirelou.inbound import receive
 from antirelou.service import Service
 from antirelou.web import public
@@ -30,6 +33,23 @@ def test_why_in_french_and_english_with_the_privacy_notice(app: FastAPI) -> None
         assert words in en.text
     assert fr.headers["cache-control"].startswith("public")
     assert 'lang="en"' in en.text
+
+
+def test_why_says_how_often_the_number_answers(database_url: str, clock: VirtualClock) -> None:
+    """The page promises what the service does: once per the line's reply window."""
+    from antirelou.db import make_engine
+    from antirelou.service import Service as Svc
+    from tests.helpers import make_settings
+
+    settings = make_settings(database_url)
+    week = {"reply_window": timedelta(days=7)}
+    lines = tuple(line.model_copy(update=week) for line in settings.lines)
+    service = Svc(settings.model_copy(update={"lines": lines}), make_engine(database_url), clock)
+    with client_for(dashboard_app(service)) as (client, _):
+        fr, en = client.get("/why").text, client.get("/why/en").text
+    assert "qu'une fois par période de 7 jours" in fr.replace("&#39;", "'")
+    assert "answers you once in 7 days" in en
+    service.dispose()
 
 
 def test_why_is_served_from_memory_with_an_etag(app: FastAPI) -> None:

@@ -76,7 +76,10 @@ def install(app: FastAPI, *, poll_ms: int = 5000, public_counter: bool = True) -
     live = LiveSettings(service)
     live.refresh()
     contact = str(getattr(service.settings.web, "privacy_contact", ""))
-    app.state.dashboard = DashboardState(live, public.PublicCache(contact, public_counter), poll_ms)
+    window = min((line.reply_window for line in service.settings.lines), default=None)
+    days = window.days if window is not None else 0
+    cache = public.PublicCache(contact, public_counter, window_days=days)
+    app.state.dashboard = DashboardState(live, cache, poll_ms)
     routers = (login, pages, page_actions, admin_pages, account_pages, api, api_actions, public)
     for module in routers:
         app.include_router(module.router)

@@ -34,6 +34,7 @@ ANSWERED = (ReplyStatus.SENT, ReplyStatus.DELIVERED, ReplyStatus.UNDELIVERED)
 class PublicCache:
     contact: str = ""
     counter_enabled: bool = True
+    window_days: int = 0  # a sender is answered once per window (the lines' shortest)
     pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     counter: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     counted_at: float = -COUNTER_TTL
@@ -42,7 +43,10 @@ class PublicCache:
     def why(self, lang: str) -> tuple[bytes, str]:
         if lang not in self.pages:
             html = env.get_template("why.html").render(
-                lang=lang, contact=self.contact, counter=self.counter_enabled
+                lang=lang,
+                contact=self.contact,
+                counter=self.counter_enabled,
+                window_days=self.window_days,
             )
             body = html.encode()
             self.pages[lang] = (body, _etag(body))
