@@ -228,3 +228,21 @@ def test_a_new_password_forgets_every_other_trusted_browser(app: FastAPI, servic
             post_login(thief, MODERATOR, "a guess a guess")
     with client_for(app) as (anyone, _):  # the old cookie made a stranger of the thief:
         assert post_login(anyone, MODERATOR, NEW).status_code == 429  # the account counted
+
+
+def test_the_terminal_lists_an_accounts_last_logins(
+    app: FastAPI, service: Service, tmp_path: Path
+) -> None:
+    for address in ("203.0.113.5", "198.51.100.9"):
+        with TestClient(app, base_url="https://testserver", client=(address, 50000)) as client:
+            log_in(client, MODERATOR)
+    config = config_for(service, tmp_path)
+    listed = CliRunner().invoke(users, ["logins", MODERATOR, "--config", str(config)])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert "198.51.100.9  new network: alert sent" in lines[0]
+    assert lines[1].endswith("203.0.113.5")
+    assert lines[-1] == f"2 logins shown; 2 browsers trusted for {MODERATOR}"
+    unknown = CliRunner().invoke(users, ["logins", "nobody@example.org", "--config", str(config)])
+    assert unknown.exit_code != 0
+    assert "no account nobody@example.org" in unknown.output

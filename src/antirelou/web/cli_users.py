@@ -105,6 +105,26 @@ def users_list(config_path: Path | None) -> None:
             click.echo(f"{user.email} {user.role.value}{factor}{state}")
 
 
+@users.command("logins")
+@_config
+@click.argument("email")
+def users_logins(config_path: Path | None, email: str) -> None:
+    """The account's last ten dashboard logins, and which came from a new network."""
+    from antirelou.web import places
+    from antirelou.web.accounts import find_user
+
+    with _service(config_path) as service, service.engine.connect() as conn:
+        user = find_user(conn, email)
+        if user is None:
+            _fail(OperationError(f"no account {email}"))
+        logins = places.recent_logins(conn, user)
+        browsers = places.trusted_browsers(conn, user)
+    for login in logins:
+        news = "  new network: alert sent" if login.new_network else ""
+        click.echo(f"{login.at.isoformat(timespec='seconds')}  {login.address}{news}")
+    click.echo(f"{len(logins)} logins shown; {browsers} browsers trusted for {email}")
+
+
 @users.command("disable")
 @_config
 @click.argument("email")
