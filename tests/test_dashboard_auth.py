@@ -248,3 +248,20 @@ def test_a_flood_of_logins_spends_little_cpu_and_operators_still_get_in(
         failures = conn.execute(select(func.count()).select_from(login_failures)).scalar()
     assert failures == 4  # two wrong guesses, each under its account and its address
     service.dispose()
+
+
+def test_during_a_login_flood_a_form_asking_the_password_again_says_so(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """Not "wrong password": a session from before device cookies has none to show."""
+    from tests.test_dashboard_tokens import make_token
+
+    web = {"login_checks_per_minute": 1, "login_checks_burst": 1}
+    service = Service(make_settings(database_url, web=web), make_engine(database_url), clock)
+    add_accounts(service)
+    with client_for(dashboard_app(service), ADMIN) as (client, csrf):  # the one check
+        client.cookies.delete(devices.SECURE_COOKIE)
+        status, page = make_token(client, csrf, PASSWORD)
+    assert status == 429
+    assert "Trop de connexions sont tentées en ce moment" in page
+    service.dispose()

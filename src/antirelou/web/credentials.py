@@ -92,10 +92,10 @@ class Reconfirm:
 
 def reconfirm(service: Service, viewer: Viewer, proof: Proof, asking: Reconfirm) -> Refusal | None:
     """None when the logged-in operator proved again who they are with `proof`; else
-    LIMITED or `asking.wrong`, the failure audited."""
+    LIMITED, BUSY or `asking.wrong`, the refusal audited."""
     proved = check(service, viewer.user.email, proof)
     if isinstance(proved, User) and proved.id == viewer.user.id:
         return None
     address = proof.address
     actions.record(service, viewer.actor, asking.refused, viewer.user.email, address=address)
-    return LIMITED if proved == LIMITED else asking.wrong
+    return proved if proved in (LIMITED, BUSY) else asking.wrong
