@@ -55,8 +55,7 @@ def book_inbound(
     conn: Connection, *, at: datetime, amount: int, line: str, message_id: int
 ) -> None:
     """Record what receiving one text cost."""
-    entry = {"at": at, "kind": "inbound", "amount_micros": amount, "line": line, "note": None}
-    entry |= {"message_id": message_id, "reply_id": None}
+    entry = _ledger_row("inbound", at, amount, line, message_id=message_id)
     key = f"inbound:{message_id % INBOUND_SHARDS}"
     both = _ledger_and_bump(conn.dialect.name)
     if both is not None:
@@ -74,20 +73,20 @@ def _ledger_and_bump(dialect: str) -> Any | None:
 
 def book_reply(conn: Connection, *, at: datetime, amount: int, line: str, reply_id: int) -> None:
     """Record what one reply cost in the ledger (commit_spend moves the counters)."""
-    _ledger(conn, "reply", at, amount, line, reply_id=reply_id)
+    row = _ledger_row("reply", at, amount, line, reply_id=reply_id)
+    driver_execute(conn, _LEDGER_INSERT, row)
 
 
-def _ledger(
-    conn: Connection,
+def _ledger_row(
     kind: str,
     at: datetime,
     amount: int,
     line: str,
     message_id: int | None = None,
     reply_id: int | None = None,
-) -> None:
+) -> dict[str, Any]:
     row = {"at": at, "kind": kind, "amount_micros": amount, "line": line, "note": None}
-    driver_execute(conn, _LEDGER_INSERT, row | {"message_id": message_id, "reply_id": reply_id})
+    return row | {"message_id": message_id, "reply_id": reply_id}
 
 
 _LEDGER_INSERT = models.ledger.insert()

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from antirelou import budget, models
 from antirelou.dbutil import db_time, driver_execute
 from antirelou.evidence import hooks as evidence
+from antirelou.killswitch import PAUSED_COLUMN
 
 
 class ReplyStatus(enum.StrEnum):
@@ -260,12 +261,7 @@ def is_opted_out(conn: Connection, line: str, number: str) -> bool:
     return found is not None
 
 
-_STOPPED = select(
-    _OPTED_OUT.scalar_subquery(),
-    select(models.lines.c.paused)
-    .where(models.lines.c.number == bindparam("line"))
-    .scalar_subquery(),
-)
+_STOPPED = select(_OPTED_OUT.scalar_subquery(), PAUSED_COLUMN)
 
 
 def stopped(conn: Connection, line: str, number: str) -> tuple[bool, bool]:

@@ -44,20 +44,30 @@ _SET_HEAD = update(_h).where(_h.c.id == HEAD_ID).values(record_hash=bindparam("n
 _HEAD = select(_h.c.seq, _h.c.record_hash).where(_h.c.id == HEAD_ID)
 
 
+_RECORD = (
+    "INSERT INTO evidence_records (seq, at, kind, ref, content_digest, prev_hash, "
+    "record_hash, salt, content) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+)
+_NEW_HEAD = "UPDATE evidence_head SET seq = {p}, record_hash = {p} WHERE id = 1"
+# Per database: the statement that reads (and locks) the head, then the writes, each with
+# the slice of (seq, new_hash, *record) it takes.
 _SQL = {
     "sqlite": (  # writers are already serialised by BEGIN IMMEDIATE
         "SELECT seq, record_hash FROM evidence_head WHERE id = 1",
-        "INSERT INTO evidence_records (seq, at, kind, ref, content_digest, prev_hash, "
-        "record_hash, salt, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "UPDATE evidence_head SET seq = ?, record_hash = ? WHERE id = 1",
+        (
+            (_RECORD.format(p="?"), slice(2, None)),
+            (_NEW_HEAD.format(p="?"), slice(0, 2)),
+        ),
     ),
     "postgresql": (  # the row lock orders appenders until they commit
         "SELECT seq, record_hash FROM evidence_head WHERE id = 1 FOR UPDATE",
         # Steps 2 and 3 in one statement (a round trip less on every text's path).
-        "WITH head AS (UPDATE evidence_head SET seq = %s, record_hash = %s WHERE id = 1) "
-        "INSERT INTO evidence_records (seq, at, kind, ref, content_digest, prev_hash, "
-        "record_hash, salt, content) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        "",
+        (
+            (
+                f"WITH head AS ({_NEW_HEAD.format(p='%s')}) {_RECORD.format(p='%s')}",
+                slice(None),
+            ),
+        ),
     ),
 }
 
@@ -76,7 +86,7 @@ def append(
     dialect = conn.dialect.name
     if dialect not in _SQL:
         return _append_portable(conn, kind, ref, now, (at, digest, salt, body))
-    lock_head, insert, set_head = _SQL[dialect]
+    lock_head, writes = _SQL[dialect]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(lock_head)
@@ -84,11 +94,9 @@ def append(
         seq = int(last) + 1
         new_hash = hashing.record_hash(seq, kind, ref, at, digest, prev_hash)
         record = (seq, _db_time(dialect, now), kind, ref, digest, prev_hash, new_hash, salt, body)
-        if set_head:
-            cursor.execute(insert, record)
-            cursor.execute(set_head, (seq, new_hash))
-        else:  # the head is set in the insert's WITH
-            cursor.execute(insert, (seq, new_hash, *record))
+        params = (seq, new_hash, *record)
+        for sql, taken in writes:
+            cursor.execute(sql, params[taken])
     finally:
         cursor.close()
     return int(seq)
