@@ -246,3 +246,81 @@ def test_the_terminal_lists_an_accounts_last_logins(
     unknown = CliRunner().invoke(users, ["logins", "nobody@example.org", "--config", str(config)])
     assert unknown.exit_code != 0
     assert "no account nobody@example.org" in unknown.output
+
+
+# --- a lost laptop: log out the other browsers, the password unchanged -----------------------
+
+
+def log_out_others(client: TestClient, csrf: str, current: str = PASSWORD) -> Response:
+    form = {"csrf": csrf, "current": current, "code": ""}
+    return client.post("/dashboard/account/others", data=form, follow_redirects=False)
+
+
+def guess_five_times(app: FastAPI, device: str) -> None:
+    """Five wrong passwords for the moderator from a browser carrying `device`."""
+    from antirelou.web import devices
+
+    with client_for(app) as (thief, _):
+        thief.cookies.set(devices.SECURE_COOKIE, device)
+        for _ in range(5):
+            post_login(thief, MODERATOR, "a guess a guess")
+
+
+def test_my_other_browsers_are_logged_out_and_trusted_no_more(
+    app: FastAPI, service: Service
+) -> None:
+    from antirelou.web import devices
+
+    with client_for(app, MODERATOR) as (laptop, _), client_for(app, MODERATOR) as (phone, csrf):
+        stolen = laptop.cookies[devices.SECURE_COOKIE]
+        kept = phone.cookies[devices.SECURE_COOKIE]
+        response = log_out_others(phone, csrf)
+        assert response.status_code == 303
+        page = html.unescape(phone.get(response.headers["location"]).text)
+        assert "Vos autres navigateurs sont déconnectés" in page
+        assert "ce compte : 1." in page  # this browser only
+        assert logged_in(phone)
+        assert not logged_in(laptop)
+        assert phone.cookies[devices.SECURE_COOKIE] == kept  # still trusted, not renewed
+    guess_five_times(app, stolen)  # the laptop is a stranger now: its guesses count
+    with client_for(app) as (anyone, _):  # against the account...
+        assert post_login(anyone, MODERATOR).status_code == 429
+    with client_for(app) as (mine, _):  # ...but not against the browser she kept
+        mine.cookies.set(devices.SECURE_COOKIE, kept)
+        assert post_login(mine, MODERATOR).status_code == 303
+    assert audited(service, "user_logout_others") == 1
+
+
+def test_logging_out_the_other_browsers_needs_the_password(app: FastAPI, service: Service) -> None:
+    """A stolen session alone cannot turn the holder's own browsers out."""
+    with client_for(app, MODERATOR) as (mine, _), client_for(app, MODERATOR) as (thief, csrf):
+        response = log_out_others(thief, csrf, "not the password")
+        assert response.status_code == 403
+        assert "aucun navigateur n'a été déconnecté" in html.unescape(response.text)
+        assert 'id="others-error"' in response.text
+        assert 'id="password-error"' not in response.text
+        assert log_out_others(thief, "forged").status_code == 403  # and the form's token
+        assert logged_in(mine)
+    assert audited(service, "user_logout_others") == 0
+    assert audited(service, "user_logout_others_refused") == 1
+
+
+def test_the_terminal_logs_an_account_out_of_every_browser(
+    app: FastAPI, service: Service, tmp_path: Path
+) -> None:
+    from antirelou.web import devices
+
+    config = config_for(service, tmp_path)
+    with client_for(app, MODERATOR) as (laptop, _), client_for(app, VIEWER) as (other, _):
+        stolen = laptop.cookies[devices.SECURE_COOKIE]
+        done = CliRunner().invoke(users, ["logout", MODERATOR, "--config", str(config)])
+        assert done.exit_code == 0, done.output
+        assert done.output.strip().endswith("1 trusted browsers forgotten")
+        assert not logged_in(laptop)
+        assert logged_in(other)  # another account's session goes on
+    guess_five_times(app, stolen)
+    with client_for(app) as (anyone, _):
+        assert post_login(anyone, MODERATOR).status_code == 429
+    unknown = CliRunner().invoke(users, ["logout", "nobody@example.org", "--config", str(config)])
+    assert unknown.exit_code != 0
+    assert "no account nobody@example.org" in unknown.output

@@ -81,6 +81,7 @@ ACCOUNT_ACTIONS = {
     "token_create": "API token created",
     "token_revoke_all": "every API token revoked",
     "login_new_network": "login from a network not used in the last 90 days",
+    "user_logout_others": "other browsers logged out and no longer trusted",
 }
 
 

@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from antirelou.operations import OperationError
 from antirelou.service import Service
 from antirelou.web import credentials, devices, places
-from antirelou.web.accounts import change_user, check_password
+from antirelou.web.accounts import change_user, check_password, log_out_others
 from antirelou.web.context import done, show
 from antirelou.web.credentials import Refusal
-from antirelou.web.guard import Acting, Reader, Viewer, service_of
+from antirelou.web.guard import Acting, Reader, Viewer, cookie_name, service_of
 from antirelou.web.i18n import translator
 from antirelou.web.login import set_session_cookie
 from antirelou.web.reads import reader
@@ -34,19 +34,27 @@ CHANGING_THE_PASSWORD = credentials.Reconfirm(
     Refusal("Wrong current password or code: the password was not changed.", 403),
     "password_change_refused",
 )
+LOGGING_OUT_OTHERS = credentials.Reconfirm(
+    Refusal("Wrong password or code: no browser was logged out.", 403),
+    "user_logout_others_refused",
+)
 NOT_THE_SAME = Refusal("The two new passwords differ: the password was not changed.", 400)
 
 
 @router.get("/account", response_class=HTMLResponse)
 async def account(request: Request, viewer: Reader) -> HTMLResponse:
-    return await _page(request, viewer, error=None)
+    return await _page(request, viewer)
 
 
 async def _page(
-    request: Request, viewer: Viewer, error: str | None, status: int = 200
+    request: Request, viewer: Viewer, refusal: Refusal | None = None, form: str = "password"
 ) -> HTMLResponse:
+    """The page; with `refusal`, its message shown above `form` ("password" or "others")."""
     seen = await run_in_threadpool(_logins, service_of(request), viewer)
-    return await show(request, viewer, "account.html", status, error=error, **seen)
+    if refusal is None:
+        return await show(request, viewer, "account.html", **seen)
+    error = translator(viewer.user.language)(refusal.message)
+    return await show(request, viewer, "account.html", refusal.status, errors={form: error}, **seen)
 
 
 def _logins(service: Service, viewer: Viewer) -> dict[str, Any]:
@@ -91,10 +99,34 @@ async def new_password(
         except OperationError as exc:  # a password too short
             changed = Refusal(str(exc), 400)
     if isinstance(changed, Refusal):
-        error = translator(viewer.user.language)(changed.message)
-        return await _page(request, viewer, error, changed.status)
+        return await _page(request, viewer, changed)
     response = done("/dashboard/account", "password_changed")
     session, device = changed
     set_session_cookie(response, service, session)
     devices.set_cookie(response, service, device)
     return response
+
+
+@router.post("/account/others", response_class=HTMLResponse)
+async def others(request: Request, viewer: Acting, current: Text = "", code: Text = "") -> Response:
+    """Log out every other browser of the account and trust them no more (a lost laptop):
+    the password again, so a stolen session cannot turn the holder's browsers out."""
+    service = service_of(request)
+    proof = credentials.proof_of(request, current, code)
+    keep = (request.cookies.get(cookie_name(service)), proof.device)
+    refusal = await run_in_threadpool(_log_out_others, service, viewer, proof, keep)
+    if refusal is not None:
+        return await _page(request, viewer, refusal, form="others")
+    return done("/dashboard/account", "others_logged_out")
+
+
+def _log_out_others(
+    service: Service,
+    viewer: Viewer,
+    proof: credentials.Proof,
+    keep: tuple[str | None, str | None],
+) -> Refusal | None:
+    refusal = credentials.reconfirm(service, viewer, proof, LOGGING_OUT_OTHERS)
+    if refusal is None:
+        log_out_others(service, viewer.user.id, viewer.actor, keep)
+    return refusal

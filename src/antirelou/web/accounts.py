@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select, update
 from antirelou.operations import OperationError, audit
 from antirelou.service import Service
 from antirelou.web import totp
-from antirelou.web.auth_tables import email_of, sessions, trusted_devices, users
+from antirelou.web.auth_tables import digest, email_of, sessions, trusted_devices, users
 from antirelou.web.reads import reader
 from antirelou.web.sealing import SecretBox
 
@@ -178,6 +178,29 @@ def change_user(
             conn.execute(trusted_devices.delete().where(trusted_devices.c.user_id == user_id))
         shown = {k: v for k, v in values.items() if k != "password_hash"}
         audit(conn, actor, "user_change", email, now, password=password is not None, **shown)
+
+
+def log_out_others(
+    service: Service, user_id: int, actor: str, keep: tuple[str | None, str | None] = (None, None)
+) -> int:
+    """End the account's sessions and forget the browsers trusted for it (audited), all but
+    `keep`: this browser's (session token, device token) when its holder asks from the
+    dashboard. For a lost or stolen laptop, without changing the password. Returns how
+    many trusted browsers were forgotten."""
+    session, device = keep
+    ended = sessions.delete().where(sessions.c.user_id == user_id)
+    forgotten = trusted_devices.delete().where(trusted_devices.c.user_id == user_id)
+    if session:
+        ended = ended.where(sessions.c.token_hash != digest(session))
+    if device:
+        forgotten = forgotten.where(trusted_devices.c.token_hash != digest(device))
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        email = email_of(conn, user_id)
+        closed = conn.execute(ended).rowcount
+        count = conn.execute(forgotten).rowcount
+        audit(conn, actor, "user_logout_others", email, now, sessions=closed, browsers=count)
+    return count
 
 
 def set_language(service: Service, user_id: int, language: str) -> None:

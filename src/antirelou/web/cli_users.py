@@ -150,6 +150,19 @@ def _set_disabled(config_path: Path | None, email: str, disabled: bool) -> None:
         change_user(service, _user_id(service, email), _actor(), disabled=disabled)
 
 
+@users.command("logout")
+@_config
+@click.argument("email")
+def users_logout(config_path: Path | None, email: str) -> None:
+    """End every session of the account and trust none of its browsers any more (a lost
+    or stolen laptop), without changing its password."""
+    from antirelou.web.accounts import log_out_others
+
+    with _service(config_path) as service:
+        forgotten = log_out_others(service, _user_id(service, email), _actor())
+    click.echo(f"{email}: every session closed; {forgotten} trusted browsers forgotten")
+
+
 @users.command("password")
 @_config
 @click.argument("email")

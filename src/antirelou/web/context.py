@@ -38,6 +38,7 @@ FLASHES = {
     "tokens_revoked": "Every API token of that account is revoked.",
     "password_set": "New password set: that account's sessions are closed.",
     "password_changed": "Password changed: every other session of this account is closed.",
+    "others_logged_out": "Your other browsers are logged out and trusted no more.",
 }
 
 

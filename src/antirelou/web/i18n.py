@@ -267,6 +267,18 @@ FR: dict[str, str] = {
         "Mot de passe changé : toutes les autres sessions de ce compte sont fermées."
     ),
     "Code from your app": "Code de votre application",
+    "Log out my other browsers": "Déconnecter mes autres navigateurs",
+    "A lost or stolen laptop or phone: its sessions end and it is trusted no more.": (
+        "Un ordinateur ou un téléphone perdu ou volé : ses sessions sont fermées et il n'est "
+        "plus reconnu."
+    ),
+    "This browser stays logged in.": "Ce navigateur reste connecté.",
+    "Wrong password or code: no browser was logged out.": (
+        "Mot de passe ou code incorrect : aucun navigateur n'a été déconnecté."
+    ),
+    "Your other browsers are logged out and trusted no more.": (
+        "Vos autres navigateurs sont déconnectés et ne sont plus reconnus."
+    ),
     "Wrong password or code: no token was made.": (
         "Mot de passe ou code incorrect : aucun jeton n'a été créé."
     ),
