@@ -23,6 +23,7 @@ from antirelou.web import (
     twilio_hooks,
     vonage_hooks,
 )
+from antirelou.web.forwarding import ForwardingCheck
 from antirelou.web.state import AppState
 
 
@@ -57,6 +58,8 @@ def create_app(service: Service) -> FastAPI:
     dashboard.install(app)
     metrics.install(app)
     limits.install(app, service.settings.web)
+    # Outermost: it sees the requests the limits refuse too.
+    app.add_middleware(ForwardingCheck, seen=app.state.antirelou.unbelieved)
     if service.settings.web.intake == "inline":  # this process decides the texts
         abuse.load()
     return app

@@ -1,8 +1,9 @@
-"""What every dashboard page needs: the operator, the incident banner, the time zone, and
-the redirect-after-POST messages."""
+"""What every dashboard page needs: the operator, the incident banner, the time zone, the
+redirect-after-POST messages, and for admins a reverse proxy the server does not believe."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -14,10 +15,12 @@ from antirelou.operations import OperationError
 from antirelou.service import Service
 from antirelou.web import render
 from antirelou.web.accounts import Role
+from antirelou.web.forwarding import Sighting
 from antirelou.web.guard import Viewer, service_of
 from antirelou.web.i18n import translator
 from antirelou.web.insights import line_statuses
 from antirelou.web.reads import reader
+from antirelou.web.state import AppState
 
 # Messages a redirect may ask a page to show: keys only, never text from the query string.
 FLASHES = {
@@ -47,6 +50,13 @@ def _banner(service: Service) -> list[Any]:
         return [s.incident for s in line_statuses(service, conn) if s.incident is not None]
 
 
+def _unbelieved(request: Request, viewer: Viewer) -> list[Sighting]:
+    """Proxies whose X-Forwarded-For this process ignored (web/forwarding.py): admins fix it."""
+    if not viewer.can(Role.ADMIN):
+        return []
+    return AppState.of(request).unbelieved.recent(time.monotonic())
+
+
 async def show(
     request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any
 ) -> HTMLResponse:
@@ -59,6 +69,7 @@ async def show(
         "viewer": viewer,
         "roles": Role,
         "banner": banner,
+        "unbelieved": _unbelieved(request, viewer),
         "zone": service.settings.lines[0].zone,
         "flash": flash,
         "flash_kind": "ok",

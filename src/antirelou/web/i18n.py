@@ -268,6 +268,21 @@ FR: dict[str, str] = {
     ),
     "Code from your app": "Code de votre application",
     "Log out my other browsers": "Déconnecter mes autres navigateurs",
+    "Reverse proxy not believed": "Proxy inverse non reconnu",
+    "requests from": "requêtes venues de",
+    "carried X-Forwarded-For, which was ignored.": (
+        "portaient un en-tête X-Forwarded-For, qui a été ignoré."
+    ),
+    "If it is your reverse proxy, add it to [web] forwarded_allow_ips and restart.": (
+        "Si c'est votre proxy inverse, ajoutez-le à [web] forwarded_allow_ips et redémarrez."
+    ),
+    "Until then every visitor counts as that address: login limits, new-network alerts.": (
+        "D'ici là, tous les visiteurs comptent pour cette adresse : limites de connexion, "
+        "alertes de nouveau réseau."
+    ),
+    "If it is not, someone sends forged headers.": (
+        "Sinon, quelqu'un envoie des en-têtes falsifiés."
+    ),
     "A lost or stolen laptop or phone: its sessions end and it is trusted no more.": (
         "Un ordinateur ou un téléphone perdu ou volé : ses sessions sont fermées et il n'est "
         "plus reconnu."

@@ -14,6 +14,7 @@ from antirelou import inbox
 from antirelou.inbound import Receipt, receive
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
+from antirelou.web.forwarding import Unbelieved
 from antirelou.web.intake import Intake
 from antirelou.web.limits import CheckGate
 from antirelou.web.parking import LoopParking
@@ -38,6 +39,7 @@ class AppState:
     # docs/load.md). (A thread's semaphore, not asyncio's: those are bound to one loop.)
     receiving: threading.BoundedSemaphore = field(init=False)
     password_checks: CheckGate = field(init=False)  # web/credentials.py
+    unbelieved: Unbelieved = field(default_factory=Unbelieved)  # web/forwarding.py
 
     def __post_init__(self) -> None:
         self.intake = Intake(self.service)
