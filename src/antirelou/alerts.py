@@ -82,6 +82,7 @@ ACCOUNT_ACTIONS = {
     "token_revoke_all": "every API token revoked",
     "login_new_network": "login from a network not used in the last 90 days",
     "user_logout_others": "other browsers logged out and no longer trusted",
+    "device_link_create": "a link to trust a new browser was made on the server",
 }
 
 

@@ -94,6 +94,8 @@ trusted_devices = Table(
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime, nullable=False),
+    # Set while the row is a link to trust a browser (devices.make_link), not yet used.
+    Column("link_until", UtcDateTime),
     Index("ix_trusted_devices_user", "user_id"),
 )
 

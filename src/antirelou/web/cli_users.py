@@ -11,6 +11,7 @@ import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -161,6 +162,34 @@ def users_logout(config_path: Path | None, email: str) -> None:
     with _service(config_path) as service:
         forgotten = log_out_others(service, _user_id(service, email), _actor())
     click.echo(f"{email}: every session closed; {forgotten} trusted browsers forgotten")
+
+
+@users.command("trust-link")
+@_config
+@click.argument("email")
+@click.option("--valid", default="15m", show_default=True, help="How long the link works.")
+def users_trust_link(config_path: Path | None, email: str, valid: str) -> None:
+    """A single-use link that makes the browser it is opened in trusted for the account:
+    for an operator on a new browser while a raid keeps her account locked out. She still
+    logs in with her password (and code)."""
+    from antirelou.durations import parse_duration
+    from antirelou.operations import audit
+    from antirelou.web import devices
+
+    try:
+        lasts = parse_duration(valid, longest=timedelta(days=1))
+        if lasts <= timedelta(0):
+            raise ValueError("a link must work for some time, e.g. 15m")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--valid") from None
+    with _service(config_path) as service:
+        user_id, now = _user_id(service, email), service.clock.now()
+        with service.engine.begin() as conn:
+            token = devices.make_link(conn, user_id, now, lasts)
+            audit(conn, _actor(), "device_link_create", email, now, valid=valid)
+        url = f"{service.settings.public_base}/login/device?t={token}"
+    click.echo(f"Open this link once, before {now + lasts:%H:%M} UTC, in the browser to trust:")
+    click.echo(url)
 
 
 @users.command("password")

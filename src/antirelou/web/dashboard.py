@@ -23,6 +23,7 @@ from antirelou.web import (
     admin_pages,
     api,
     api_actions,
+    device_links,
     login,
     page_actions,
     pages,
@@ -80,8 +81,8 @@ def install(app: FastAPI, *, poll_ms: int = 5000, public_counter: bool = True) -
     days = window.days if window is not None else 0
     cache = public.PublicCache(contact, public_counter, window_days=days)
     app.state.dashboard = DashboardState(live, cache, poll_ms)
-    routers = (login, pages, page_actions, admin_pages, account_pages, api, api_actions, public)
-    for module in routers:
+    html = (login, device_links, pages, page_actions, admin_pages, account_pages, public)
+    for module in (*html, api, api_actions):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(NotLoggedIn, _not_logged_in)

@@ -10,6 +10,13 @@ that browser alone: a stranger's failures do not lock it out, and its own failur
 stolen laptop guessing) lock only it. Attempts without one are limited as before, per
 account and per address. A device cookie opens nothing by itself: the password (and the
 code) are still asked.
+
+A new browser during such an attack is a stranger, locked out with the rest. An admin on
+the server makes it a link (`antirelou users trust-link EMAIL`): single-use, valid for
+minutes, and opened in that browser it makes the browser trusted for the account, as a
+login would have. The row waits in this table with `link_until` set; the token the link
+carries is replaced by a fresh one when it is used, so the printed one is worth nothing
+afterwards (terminals and proxies keep what they saw).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,9 +34,11 @@ from antirelou.web.accounts import normalise_email
 from antirelou.web.auth_tables import digest, trusted_devices, users
 
 KEEP = timedelta(days=365)  # a browser not used to log in for this long is forgotten
+LINK_LASTS = timedelta(minutes=15)  # a link to trust a browser, unless asked otherwise
 SECURE_COOKIE = "__Host-antirelou-device"  # https: Path=/, Secure, no Domain
 PLAIN_COOKIE = "antirelou_device"  # plain http on a loopback address (development)
 _d = trusted_devices
+_BROWSER = _d.c.link_until.is_(None)  # a trusted browser, not a link waiting to be used
 
 
 def cookie_name(service: Service) -> str:
@@ -48,7 +57,7 @@ def failure_key(conn: Connection, token: str | None, email: str, now: datetime) 
     query = (
         select(_d.c.token_hash)
         .join(users, users.c.id == _d.c.user_id)
-        .where(_d.c.token_hash == digest(token), _d.c.last_used_at > now - KEEP)
+        .where(_d.c.token_hash == digest(token), _d.c.last_used_at > now - KEEP, _BROWSER)
         .where(users.c.email == normalise_email(email))
     )
     found = conn.execute(query).scalar()
@@ -58,9 +67,9 @@ def failure_key(conn: Connection, token: str | None, email: str, now: datetime) 
 def remember(conn: Connection, token: str | None, user_id: int, now: datetime) -> str | None:
     """After a login: the browser's token, if it is trusted for this account, is touched;
     else a new one is made and returned, for the caller to set (set_cookie)."""
-    conn.execute(_d.delete().where(_d.c.last_used_at <= now - KEEP))  # logins are rare
-    if token:
-        known = _d.c.token_hash == digest(token)
+    conn.execute(delete(_d).where(or_(_d.c.last_used_at <= now - KEEP, _d.c.link_until <= now)))
+    if token:  # (logins are rare: the sweep above costs nothing)
+        known = (_d.c.token_hash == digest(token)) & _BROWSER
         touched = conn.execute(
             update(_d).where(known, _d.c.user_id == user_id).values(last_used_at=now)
         )
@@ -79,3 +88,24 @@ def trust(conn: Connection, user_id: int, now: datetime) -> str:
 
 def set_cookie(response: Response, service: Service, token: str) -> None:
     cookies.set_private(response, service, cookie_name(service), token, KEEP)
+
+
+def make_link(conn: Connection, user_id: int, now: datetime, lasts: timedelta) -> str:
+    """A single-use token that trusts the browser it is opened in for the account."""
+    token = secrets.token_urlsafe(32)
+    row = {"token_hash": digest(token), "user_id": user_id, "created_at": now}
+    conn.execute(_d.insert().values(**row, last_used_at=now, link_until=now + lasts))
+    return token
+
+
+def use_link(conn: Connection, token: str, now: datetime) -> tuple[str, str] | None:
+    """(the account's email, a new device token) for a link not used nor expired; None for
+    any other token. The link is gone either way once used."""
+    link = (_d.c.token_hash == digest(token)) & (_d.c.link_until > now)
+    query = select(_d.c.user_id, users.c.email).join(users, users.c.id == _d.c.user_id)
+    found = conn.execute(query.where(link, users.c.disabled.is_(False))).first()
+    if found is None:
+        return None
+    if conn.execute(delete(_d).where(link)).rowcount != 1:  # used at the same moment
+        return None
+    return found.email, trust(conn, found.user_id, now)

@@ -268,6 +268,20 @@ FR: dict[str, str] = {
     ),
     "Code from your app": "Code de votre application",
     "Log out my other browsers": "Déconnecter mes autres navigateurs",
+    "Trust this browser": "Faire confiance à ce navigateur",
+    "An admin made this link: this browser can log in during an attack.": (
+        "Une admin a créé ce lien : ce navigateur pourra se connecter pendant une attaque."
+    ),
+    "It works once; then log in as usual, with your password and code.": (
+        "Il ne sert qu'une fois ; connectez-vous ensuite comme d'habitude, avec votre mot de "
+        "passe et votre code."
+    ),
+    "This link is unknown, already used or expired: ask an admin for a new one.": (
+        "Ce lien est inconnu, déjà utilisé ou expiré : demandez-en un nouveau à une admin."
+    ),
+    "This browser is trusted for {email}: log in.": (
+        "Ce navigateur est reconnu pour {email} : connectez-vous."
+    ),
     "Reverse proxy not believed": "Proxy inverse non reconnu",
     "requests from": "requêtes venues de",
     "carried X-Forwarded-For, which was ignored.": (

@@ -40,11 +40,15 @@ def _safe_next(target: str) -> str:
     return "/dashboard"
 
 
-def _form(request: Request, next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+def login_page(
+    request: Request, next_path: str, message: str = "", status: int = 200, kind: str = ""
+) -> HTMLResponse:
+    """The login form, with its CSRF cookie; `message` above it (`kind` "ok", or an error)."""
     service = service_of(request)
     lang = pick_language(request)
     token = secrets.token_urlsafe(24)
-    context = {"viewer": None, "login_csrf": token, "next": _safe_next(next_path), "flash": error}
+    context = {"viewer": None, "login_csrf": token, "next": _safe_next(next_path)}
+    context |= {"flash": message, "flash_kind": kind}
     response = render.page(request, "login.html", context, lang=lang, status=status)
     lasts = timedelta(hours=1)
     cookies.set_private(
@@ -57,7 +61,7 @@ def _form(request: Request, next_path: str, error: str = "", status: int = 200) 
 async def login_form(request: Request, next: str = "/dashboard") -> Response:
     if await identify(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _form(request, next)
+    return login_page(request, next)
 
 
 # Said only once the password (and code, if any) were right: no help to a guesser, and the
@@ -104,13 +108,13 @@ async def login(
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not csrf or not expected or not same_text(csrf, expected):
         t = translator(pick_language(request))
-        return _form(request, next, t("The form expired: please try again."), 403)
+        return login_page(request, next, t("The form expired: please try again."), 403)
     service = service_of(request)
     proof = credentials.proof_of(request, password, code)
     outcome = await run_in_threadpool(_try_login, service, email, proof)
     if isinstance(outcome, Refusal):
         t = translator(pick_language(request))
-        return _form(request, next, t(outcome.message), outcome.status)
+        return login_page(request, next, t(outcome.message), outcome.status)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_session_cookie(response, service, outcome.session)
     if outcome.device is not None:

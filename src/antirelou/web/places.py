@@ -101,5 +101,6 @@ def recent_logins(conn: Connection, user: User, limit: int = 10) -> list[Login]:
 
 def trusted_browsers(conn: Connection, user: User) -> int:
     """How many browsers are trusted for the account (web/devices.py)."""
-    query = select(func.count()).where(trusted_devices.c.user_id == user.id)
+    mine = trusted_devices.c.user_id == user.id
+    query = select(func.count()).where(mine, trusted_devices.c.link_until.is_(None))
     return int(conn.execute(query).scalar_one())
