@@ -24,7 +24,7 @@ from antirelou.providers.base import InboundSms
 from antirelou.providers.sandbox import SandboxSender
 from antirelou.replay import read_scenario
 from antirelou.service import Service
-from antirelou.web import totp
+from antirelou.web import devices, ratelimit, totp
 from antirelou.web.accounts import find_user
 from antirelou.worker import Worker
 from tests.dashboard_kit import ADMIN, PASSWORD, VIEWER, add_accounts, dashboard_app
@@ -126,10 +126,11 @@ def test_change_my_password_from_the_menu(page: object, live: Live) -> None:
     log_in(page, live, VIEWER)
     page.click("nav >> text=Mon compte")  # type: ignore[attr-defined]
     page.wait_for_url(live.base + "/dashboard/account")  # type: ignore[attr-defined]
-    page.fill("input[name=current]", PASSWORD)  # type: ignore[attr-defined]
-    page.fill("input[name=new]", "une phrase de passe toute neuve")  # type: ignore[attr-defined]
-    page.fill("input[name=repeat]", "une phrase de passe toute neuve")  # type: ignore[attr-defined]
-    page.click("form[action='/dashboard/account/password'] button")  # type: ignore[attr-defined]
+    form = "form[action='/dashboard/account/password']"
+    page.fill(f"{form} input[name=current]", PASSWORD)  # type: ignore[attr-defined]
+    page.fill(f"{form} input[name=new]", "une phrase de passe toute neuve")  # type: ignore[attr-defined]
+    page.fill(f"{form} input[name=repeat]", "une phrase de passe toute neuve")  # type: ignore[attr-defined]
+    page.click(f"{form} button")  # type: ignore[attr-defined]
     flash = page.locator(".flash")  # type: ignore[attr-defined]
     playwright.expect(flash).to_contain_text("Mot de passe changé")
     page.goto(live.base + "/dashboard")  # type: ignore[attr-defined]
@@ -137,6 +138,28 @@ def test_change_my_password_from_the_menu(page: object, live: Live) -> None:
     with live.service.engine.connect() as conn:
         audit = conn.execute(select(models.audit_log.c.action, models.audit_log.c.actor)).all()
     assert ("user_change", f"web:{VIEWER}") in audit
+
+
+def test_a_link_from_the_server_lets_a_new_browser_in_during_a_lockout(
+    page: object, live: Live
+) -> None:
+    now = live.clock.now()
+    with live.service.engine.begin() as conn:
+        for _ in range(ratelimit.PER_ACCOUNT):  # a raid failing logins with her address
+            ratelimit.record_failure(conn, ADMIN, "203.0.113.9", now)
+        user = find_user(conn, ADMIN)
+        assert user is not None
+        token = devices.make_link(conn, user.id, now, devices.LINK_LASTS)
+    page.goto(live.base + "/login")  # type: ignore[attr-defined]
+    page.fill("input[name=email]", ADMIN)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("#login-form button[type=submit]")  # type: ignore[attr-defined]
+    flash = page.locator(".flash")  # type: ignore[attr-defined]
+    playwright.expect(flash).to_contain_text("15 minutes")  # locked out, right password too
+    page.goto(f"{live.base}/login/device?t={token}")  # type: ignore[attr-defined]
+    page.click("#device-link-form button")  # type: ignore[attr-defined]
+    playwright.expect(flash).to_contain_text(f"This browser is trusted for {ADMIN}")
+    log_in(page, live)  # the same form, the same password: in, the lockout notwithstanding
 
 
 def test_overview_changes_as_texts_arrive(page: object, live: Live) -> None:
