@@ -109,6 +109,7 @@ def test_an_expired_link_or_a_forged_form_trusts_nothing(
         posted = forged.post("/login/device", data={"t": fresh, "csrf": "forged"})
         assert posted.status_code == 403
         assert open_link(forged, fresh).status_code == 200  # still usable once, properly
+        assert forged.get("/login/device", params={"t": "x" * 65}).status_code == 400
     assert audited(service, "device_link_used") == 1
 
 

@@ -9,45 +9,44 @@ asked, its failures counted against it alone.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from antirelou.providers.common import same_text
 from antirelou.service import Service
-from antirelou.web import actions, cookies, devices, render
+from antirelou.web import actions, devices, render
 from antirelou.web.credentials import address_of
 from antirelou.web.guard import service_of
 from antirelou.web.i18n import pick_language, translator
-from antirelou.web.login import LOGIN_COOKIE, login_page
+from antirelou.web.login import login_csrf_ok, login_page, set_login_csrf
 
 router = APIRouter(include_in_schema=False)
 PATH = "/login/device"
+LONGEST = 64  # a link's token is 43 characters (token_urlsafe(32))
 UNUSABLE = "This link is unknown, already used or expired: ask an admin for a new one."
 
 
 @router.get(PATH, response_class=HTMLResponse)
-async def link_page(request: Request, t: str = "") -> HTMLResponse:
+async def link_page(
+    request: Request, t: Annotated[str, Query(max_length=LONGEST)] = ""
+) -> HTMLResponse:
     csrf = secrets.token_urlsafe(24)
     context = {"viewer": None, "login_csrf": csrf, "token": t}
     response = render.page(request, "device_link.html", context, lang=pick_language(request))
-    cookies.set_private(
-        response, service_of(request), LOGIN_COOKIE, csrf, timedelta(hours=1), path="/login",
-        samesite="strict",
-    )  # fmt: skip
+    set_login_csrf(response, service_of(request), csrf)
     return response
 
 
 @router.post(PATH, response_class=HTMLResponse)
 async def use_link(
-    request: Request, t: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+    request: Request,
+    t: Annotated[str, Form(max_length=LONGEST)] = "",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     say = translator(pick_language(request))
-    expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not csrf or not expected or not same_text(csrf, expected):
+    if not login_csrf_ok(request, csrf):
         return login_page(request, "/dashboard", say("The form expired: please try again."), 403)
     service = service_of(request)
     used = await run_in_threadpool(_use, service, t, address_of(request))
@@ -64,5 +63,6 @@ def _use(service: Service, token: str, address: str) -> tuple[str, str] | None:
     with service.engine.begin() as conn:
         used = devices.use_link(conn, token, service.clock.now())
     if used is not None:
-        actions.record(service, "web:" + used[0], "device_link_used", used[0], address=address)
+        email = used[0]  # not logged in yet: the link, not the account, is the actor
+        actions.record(service, "link:" + email, "device_link_used", email, address=address)
     return used

@@ -50,11 +50,21 @@ def login_page(
     context = {"viewer": None, "login_csrf": token, "next": _safe_next(next_path)}
     context |= {"flash": message, "flash_kind": kind}
     response = render.page(request, "login.html", context, lang=lang, status=status)
+    set_login_csrf(response, service, token)
+    return response
+
+
+def set_login_csrf(response: Response, service: Service, token: str) -> None:
+    """The cookie half of a form under /login's CSRF token (no session exists yet)."""
     lasts = timedelta(hours=1)
     cookies.set_private(
         response, service, LOGIN_COOKIE, token, lasts, path="/login", samesite="strict"
     )
-    return response
+
+
+def login_csrf_ok(request: Request, sent: str) -> bool:
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    return bool(sent and expected and same_text(sent, expected))
 
 
 @router.get("/login")
@@ -105,8 +115,7 @@ async def login(
     csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:
-    expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not csrf or not expected or not same_text(csrf, expected):
+    if not login_csrf_ok(request, csrf):
         t = translator(pick_language(request))
         return login_page(request, next, t("The form expired: please try again."), 403)
     service = service_of(request)
