@@ -181,6 +181,29 @@ def test_a_device_cookie_counts_only_for_its_own_account(app: FastAPI) -> None:
         assert client.cookies[devices.SECURE_COOKIE] == cookie  # known: not replaced
 
 
+def test_a_shared_laptop_is_trusted_for_every_account_that_logged_in_on_it(
+    app: FastAPI,
+) -> None:
+    """A collective's laptop: both operators stay trusted on it, and a raid failing logins
+    with either address locks neither out of it. Its own guesses at one account lock only
+    that account on it."""
+    with client_for(app, ADMIN) as (laptop, csrf):
+        cookie = laptop.cookies[devices.SECURE_COOKIE]
+        laptop.post("/logout", data={"csrf": csrf})
+        laptop.post("/logout", data={"csrf": log_in(laptop, MODERATOR)})
+        assert laptop.cookies[devices.SECURE_COOKIE] == cookie  # the same token, for both
+        with client_for(app) as (raid, _):
+            for account in (ADMIN, MODERATOR):
+                for _ in range(ratelimit.PER_ACCOUNT):
+                    guess(raid, account)
+                assert guess(raid, account, PASSWORD) == 429
+        for _ in range(ratelimit.PER_DEVICE):
+            guess(laptop, MODERATOR)
+        assert guess(laptop, MODERATOR, PASSWORD) == 429  # its guesses lock it for her...
+        assert guess(laptop, ADMIN, PASSWORD) == 303  # ...not for the other account
+        assert laptop.cookies[devices.SECURE_COOKIE] == cookie
+
+
 def test_rate_limit_per_address_covers_many_accounts(service: Service) -> None:
     now = service.clock.now()
     with service.engine.begin() as conn:

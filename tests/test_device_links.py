@@ -141,3 +141,17 @@ def test_the_terminal_makes_a_link(app: FastAPI, service: Service, tmp_path: Pat
     unknown = runner.invoke(users, ["trust-link", "nobody@example.org", "--config", str(config)])
     assert unknown.exit_code != 0
     assert "no account nobody@example.org" in unknown.output
+
+
+def test_a_link_opened_on_a_shared_laptop_keeps_its_other_account(
+    app: FastAPI, service: Service
+) -> None:
+    from tests.dashboard_kit import ADMIN
+
+    with client_for(app, ADMIN) as (laptop, csrf):
+        cookie = laptop.cookies[devices.SECURE_COOKIE]
+        laptop.post("/logout", data={"csrf": csrf})
+        lock_out(app)
+        assert open_link(laptop, make_link(service)).status_code == 200
+        assert laptop.cookies[devices.SECURE_COOKIE] == cookie  # trusted for both now
+        assert post_login(laptop, MODERATOR).status_code == 303

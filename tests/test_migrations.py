@@ -87,3 +87,42 @@ def test_is_up_to_date_after_upgrade(empty_engine: Engine) -> None:
     migrate.upgrade(empty_engine)
     assert migrate.is_up_to_date(empty_engine)
     assert migrate.head_revision() is not None
+
+
+def test_0015_keeps_the_trusted_browsers_and_keys_them_by_account_too(
+    empty_engine: Engine,
+) -> None:
+    """The browsers trusted before the upgrade stay trusted; after it the same token can be
+    trusted for a second account."""
+    migrate.upgrade(empty_engine, "0014")
+    at = "2026-11-30 12:00:00+00:00"
+    with empty_engine.begin() as conn:
+        for user in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash, role, language, disabled,"
+                    " created_at) VALUES (:id, :email, 'x', 'admin', 'fr', false, :at)"
+                ),
+                {"id": user, "email": f"u{user}@example.org", "at": at},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO trusted_devices (token_hash, user_id, created_at, last_used_at)"
+                " VALUES ('h1', 1, :at, :at)"
+            ),
+            {"at": at},
+        )
+    migrate.upgrade(empty_engine)
+    key = inspect(empty_engine).get_pk_constraint("trusted_devices")["constrained_columns"]
+    assert key == ["token_hash", "user_id"]
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO trusted_devices (token_hash, user_id, created_at, last_used_at)"
+                " VALUES ('h1', 2, :at, :at)"
+            ),
+            {"at": at},
+        )
+        rows = conn.execute(text("SELECT token_hash, user_id FROM trusted_devices")).all()
+    assert sorted(rows) == [("h1", 1), ("h1", 2)]
+    assert schema_differences(empty_engine) == []

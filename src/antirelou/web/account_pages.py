@@ -65,9 +65,10 @@ def _logins(service: Service, viewer: Viewer) -> dict[str, Any]:
 
 def _change(
     service: Service, viewer: Viewer, proof: credentials.Proof, new: str
-) -> tuple[str, str] | Refusal:
-    """The new session's token and this browser's new device token once the password is
-    changed, or why it was not; `proof` is the current password, a code and the browser."""
+) -> tuple[str, str | None] | Refusal:
+    """The new session's token and this browser's new device token (None: it keeps its own,
+    trusted for other accounts too) once the password is changed, or why it was not;
+    `proof` is the current password, a code and the browser."""
     check_password(new)  # before anything is counted or changed
     refusal = credentials.reconfirm(service, viewer, proof, CHANGING_THE_PASSWORD)
     if refusal is not None:
@@ -77,7 +78,7 @@ def _change(
     now = service.clock.now()
     with service.engine.begin() as conn:
         token, _csrf = open_session(conn, viewer.user.id, now)
-        device = devices.trust(conn, viewer.user.id, now)
+        device = devices.trust_browser(conn, proof.device, viewer.user.id, now)
     return token, device
 
 
@@ -92,7 +93,7 @@ async def new_password(
 ) -> Response:
     service = service_of(request)
     proof = credentials.proof_of(request, current, code)
-    changed: tuple[str, str] | Refusal = NOT_THE_SAME
+    changed: tuple[str, str | None] | Refusal = NOT_THE_SAME
     if new == repeat:
         try:
             changed = await run_in_threadpool(_change, service, viewer, proof, new)
@@ -103,7 +104,8 @@ async def new_password(
     response = done("/dashboard/account", "password_changed")
     session, device = changed
     set_session_cookie(response, service, session)
-    devices.set_cookie(response, service, device)
+    if device is not None:
+        devices.set_cookie(response, service, device)
     return response
 
 

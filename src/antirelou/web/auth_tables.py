@@ -90,8 +90,9 @@ api_tokens = Table(
 trusted_devices = Table(
     "trusted_devices",
     metadata,
+    # One row per account the browser logged in to: the same token may be trusted for more.
     Column("token_hash", String(64), primary_key=True),
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime, nullable=False),
     # Set while the row is a link to trust a browser (devices.make_link), not yet used.

@@ -49,19 +49,23 @@ async def use_link(
     if not login_csrf_ok(request, csrf):
         return login_page(request, "/dashboard", say("The form expired: please try again."), 403)
     service = service_of(request)
-    used = await run_in_threadpool(_use, service, t, address_of(request))
+    browser = devices.token_of(request, service)
+    used = await run_in_threadpool(_use, service, t, browser, address_of(request))
     if used is None:
         return login_page(request, "/dashboard", say(UNUSABLE), 403)
     email, device = used
     trusted = say("This browser is trusted for {email}: log in.").format(email=email)
     response = login_page(request, "/dashboard", trusted, kind="ok")
-    devices.set_cookie(response, service, device)
+    if device is not None:
+        devices.set_cookie(response, service, device)
     return response
 
 
-def _use(service: Service, token: str, address: str) -> tuple[str, str] | None:
+def _use(
+    service: Service, token: str, browser: str | None, address: str
+) -> tuple[str, str | None] | None:
     with service.engine.begin() as conn:
-        used = devices.use_link(conn, token, service.clock.now())
+        used = devices.use_link(conn, token, browser, service.clock.now())
     if used is not None:
         email = used[0]  # not logged in yet: the link, not the account, is the actor
         actions.record(service, "link:" + email, "device_link_used", email, address=address)

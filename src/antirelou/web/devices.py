@@ -51,22 +51,23 @@ def token_of(request: Request, service: Service) -> str | None:
 
 def failure_key(conn: Connection, token: str | None, email: str, now: datetime) -> str | None:
     """The key a login attempt's failures count under when `token` is a browser trusted for
-    `email`'s account (ratelimit.py); None for any other attempt."""
+    `email`'s account (ratelimit.py); None for any other attempt. The key names the account
+    too: a shared laptop guessing one account's password is not locked out of the others."""
     if not token:
         return None
     query = (
-        select(_d.c.token_hash)
+        select(_d.c.token_hash, _d.c.user_id)
         .join(users, users.c.id == _d.c.user_id)
         .where(_d.c.token_hash == digest(token), _d.c.last_used_at > now - KEEP, _BROWSER)
         .where(users.c.email == normalise_email(email))
     )
-    found = conn.execute(query).scalar()
-    return None if found is None else f"device:{found}"
+    found = conn.execute(query).first()
+    return None if found is None else f"device:{found.token_hash}:{found.user_id}"
 
 
 def remember(conn: Connection, token: str | None, user_id: int, now: datetime) -> str | None:
     """After a login: the browser's token, if it is trusted for this account, is touched;
-    else a new one is made and returned, for the caller to set (set_cookie)."""
+    else the browser is trusted for it (trust_browser)."""
     conn.execute(delete(_d).where(or_(_d.c.last_used_at <= now - KEEP, _d.c.link_until <= now)))
     if token:  # (logins are rare: the sweep above costs nothing)
         known = (_d.c.token_hash == digest(token)) & _BROWSER
@@ -75,15 +76,31 @@ def remember(conn: Connection, token: str | None, user_id: int, now: datetime) -
         )
         if touched.rowcount == 1:
             return None
-    return trust(conn, user_id, now)
+    return trust_browser(conn, token, user_id, now)
 
 
-def trust(conn: Connection, user_id: int, now: datetime) -> str:
-    """A new token for a browser that just proved it is the account's holder."""
+def trust_browser(conn: Connection, token: str | None, user_id: int, now: datetime) -> str | None:
+    """Trust the browser whose cookie holds `token` for the account. A browser trusted for
+    other accounts (a collective's shared laptop) keeps its token, trusted for this one too:
+    returns None. Any other gets a new token, returned for the caller to set."""
+    if token:
+        known = digest(token)
+        others = select(_d.c.token_hash).where(_d.c.token_hash == known, _BROWSER).limit(1)
+        if conn.execute(others).first() is not None:
+            mine = (_d.c.token_hash == known) & (_d.c.user_id == user_id)
+            conn.execute(delete(_d).where(mine))  # a link of its own, say
+            _insert(conn, known, user_id, now)
+            return None
     fresh = secrets.token_urlsafe(32)
-    row = {"token_hash": digest(fresh), "user_id": user_id, "created_at": now}
-    conn.execute(_d.insert().values(**row, last_used_at=now))
+    _insert(conn, digest(fresh), user_id, now)
     return fresh
+
+
+def _insert(
+    conn: Connection, token_hash: str, user_id: int, now: datetime, until: datetime | None = None
+) -> None:
+    row = {"token_hash": token_hash, "user_id": user_id, "created_at": now, "last_used_at": now}
+    conn.execute(_d.insert().values(**row, link_until=until))
 
 
 def set_cookie(response: Response, service: Service, token: str) -> None:
@@ -93,14 +110,16 @@ def set_cookie(response: Response, service: Service, token: str) -> None:
 def make_link(conn: Connection, user_id: int, now: datetime, lasts: timedelta) -> str:
     """A single-use token that trusts the browser it is opened in for the account."""
     token = secrets.token_urlsafe(32)
-    row = {"token_hash": digest(token), "user_id": user_id, "created_at": now}
-    conn.execute(_d.insert().values(**row, last_used_at=now, link_until=now + lasts))
+    _insert(conn, digest(token), user_id, now, until=now + lasts)
     return token
 
 
-def use_link(conn: Connection, token: str, now: datetime) -> tuple[str, str] | None:
-    """(the account's email, a new device token) for a link not used nor expired; None for
-    any other token. The link is gone either way once used."""
+def use_link(
+    conn: Connection, token: str, browser: str | None, now: datetime
+) -> tuple[str, str | None] | None:
+    """For a link not used nor expired, opened in the browser whose device cookie is
+    `browser`: (the account's email, the browser's new device token or None to keep its
+    own, see trust_browser); None for any other token. Once used, the link is gone."""
     link = (_d.c.token_hash == digest(token)) & (_d.c.link_until > now)
     query = select(_d.c.user_id, users.c.email).join(users, users.c.id == _d.c.user_id)
     found = conn.execute(query.where(link, users.c.disabled.is_(False))).first()
@@ -108,4 +127,4 @@ def use_link(conn: Connection, token: str, now: datetime) -> tuple[str, str] | N
         return None
     if conn.execute(delete(_d).where(link)).rowcount != 1:  # used at the same moment
         return None
-    return found.email, trust(conn, found.user_id, now)
+    return found.email, trust_browser(conn, browser, found.user_id, now)
