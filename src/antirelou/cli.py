@@ -482,6 +482,24 @@ def incidents_close(config_path: Path | None, incident_id: int) -> None:
     click.echo(f"incident {incident_id} closed")
 
 
+@main.command("check")
+@config_option
+def check(config_path: Path | None) -> None:
+    """Is this instance ready for its number to be handed out? Accounts, second factors,
+    alerts, the pot, the lines, and the webhook addresses to paste into each provider's
+    console. Exits 1 when something would stop the replies."""
+    from antirelou.readiness import Level, findings, report
+
+    service = open_service(settings_from(config_path))
+    try:
+        found = findings(service)
+    finally:
+        service.dispose()
+    click.echo(report(found))
+    if any(finding.level == Level.FAIL for finding in found):
+        sys.exit(1)
+
+
 @main.group()
 def money() -> None:
     """The pot, donations and spending."""

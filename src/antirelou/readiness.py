@@ -1,0 +1,177 @@
+"""`antirelou check`: is this instance ready for its number to be handed out?
+
+A configuration that is unsafe does not even load (settings.insecure_problems). This looks
+at what loads but would hurt on the first raid night: nobody hears of an incident, nobody
+can log in to pause the line, a second factor missing where a raid would try passwords, a
+pot already spent, a line still on the sandbox or paused. And it prints the addresses to
+paste into each provider's console, from `public_url`, so they are not typed by hand.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection
+
+from antirelou import budget, killswitch, migrate
+from antirelou.money import format_eur
+from antirelou.service import Service
+from antirelou.settings import Settings
+
+
+class Level(enum.StrEnum):
+    OK = "ok"
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    text: str
+
+
+# What to paste where, per provider (docs/providers/): (what the console calls it, path).
+WEBHOOKS = {
+    "twilio": [
+        ("Messaging, 'A message comes in' (POST)", "/webhooks/twilio/sms"),
+        ("Voice, 'A call comes in' (POST)", "/webhooks/twilio/voice"),
+    ],
+    "vonage": [
+        ("Inbound SMS webhooks (POST)", "/webhooks/vonage/inbound"),
+        ("Delivery receipts (POST)", "/webhooks/vonage/status"),
+    ],
+    "plivo": [("the application's Message URL (POST)", "/webhooks/plivo/sms")],
+    "android": [
+        ("webhook for sms:received", "/webhooks/android/sms"),
+        ("webhooks for sms:sent, sms:delivered, sms:failed", "/webhooks/android/status"),
+    ],
+}
+
+
+def findings(service: Service) -> list[Finding]:
+    """Everything `antirelou check` reports, in the order it prints them."""
+    settings = service.settings
+    with service.engine.connect() as conn:
+        found = [_schema(service)]
+        found += _accounts(conn, settings)
+        found += _money(conn, service)
+        found += _lines(conn, settings)
+    return found + _alerts(settings) + _evidence(settings) + _public_url(settings)
+
+
+def _schema(service: Service) -> Finding:
+    if migrate.is_up_to_date(service.engine):
+        return Finding(Level.OK, "database: reachable, schema up to date")
+    return Finding(Level.FAIL, "database: schema out of date: run `antirelou db upgrade`")
+
+
+def _accounts(conn: Connection, settings: Settings) -> list[Finding]:
+    from antirelou.web.accounts import Role, user_from_row
+    from antirelou.web.auth_tables import users
+
+    accounts = [user_from_row(row) for row in conn.execute(users.select())]
+    active = [a for a in accounts if not a.disabled]
+    admins = [a for a in active if a.role == Role.ADMIN]
+    if not admins:
+        add = "`antirelou users add EMAIL --role admin`"
+        return [Finding(Level.WARN, f"accounts: no admin can log in to the dashboard: {add}")]
+    found = [Finding(Level.OK, f"accounts: {len(active)} active, {len(admins)} admins")]
+    acting = [a.email for a in active if a.role != Role.VIEWER and not a.totp]
+    if acting:
+        found.append(
+            Finding(
+                Level.WARN,
+                "accounts without a second factor, yet able to pause the line and see "
+                f"numbers: {', '.join(acting)} (`antirelou users totp enable EMAIL`)",
+            )
+        )
+    return found
+
+
+def _money(conn: Connection, service: Service) -> list[Finding]:
+    caps = service.caps
+    day = service.local_day(service.settings.lines[0], service.clock.now())
+    snap = budget.snapshot(conn, day, caps)
+    left = snap.total_cap - snap.total_used
+    if caps.daily <= 0:
+        return [Finding(Level.WARN, "money: the daily cap is 0: no reply will be sent")]
+    if left <= 0:
+        return [
+            Finding(
+                Level.FAIL,
+                f"money: the pot is spent ({format_eur(left)} left): no reply will be sent;"
+                " `antirelou money donate EUROS` records what came in",
+            )
+        ]
+    text = f"money: {format_eur(left)} left in the pot, daily cap {format_eur(caps.daily)}"
+    return [Finding(Level.OK if left >= caps.daily else Level.WARN, text)]
+
+
+def _lines(conn: Connection, settings: Settings) -> list[Finding]:
+    found = []
+    for line in settings.lines:
+        where = f"line {line.number}"
+        if killswitch.line_paused(conn, line.number):
+            found.append(Finding(Level.WARN, f"{where}: paused: `antirelou lines resume`"))
+        if line.provider == "sandbox":
+            found.append(Finding(Level.WARN, f"{where}: on the sandbox: no real SMS"))
+            continue
+        found.append(Finding(Level.OK, f"{where}: via {line.provider}"))
+        for what, path in WEBHOOKS[line.provider]:
+            found.append(Finding(Level.INFO, f"{where}: {what}: {settings.public_base}{path}"))
+    return found
+
+
+def _alerts(settings: Settings) -> list[Finding]:
+    alerts = settings.alerts
+    channels = []
+    if alerts.webhook_url:
+        channels.append(f"webhook to {urlsplit(alerts.webhook_url).netloc}")
+    if alerts.smtp_host and alerts.smtp_to:
+        channels.append(f"mail to {', '.join(alerts.smtp_to)}")
+    if channels:
+        return [Finding(Level.OK, f"alerts: {'; '.join(channels)}")]
+    return [
+        Finding(
+            Level.WARN,
+            "alerts: none configured: an incident or a cap passed tells nobody "
+            "([alerts] webhook_url, or smtp_host and smtp_to)",
+        )
+    ]
+
+
+def _evidence(settings: Settings) -> list[Finding]:
+    evidence = settings.evidence
+    found = []
+    if Path(evidence.key_path).exists():
+        found.append(Finding(Level.OK, f"evidence: signing key {evidence.key_path}"))
+    else:
+        found.append(
+            Finding(Level.INFO, f"evidence: signing key made at first start: {evidence.key_path}")
+        )
+    if not evidence.tsa_url:
+        found.append(
+            Finding(
+                Level.INFO,
+                "evidence: no timestamping authority ([evidence] tsa_url): checkpoints are "
+                "signed by this server alone",
+            )
+        )
+    return found
+
+
+def _public_url(settings: Settings) -> list[Finding]:
+    host = urlsplit(settings.public_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        text = f"public_url is {settings.public_url}: fine to try, not for a published number"
+        return [Finding(Level.WARN, text)]
+    return [Finding(Level.OK, f"public_url: {settings.public_url}")]
+
+
+def report(found: list[Finding]) -> str:
+    return "\n".join(f"{finding.level.value:<5} {finding.text}" for finding in found)
