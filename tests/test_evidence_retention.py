@@ -130,3 +130,53 @@ def test_the_cli_runs_retention(
     assert "2 messages" in result.output
     held = CliRunner().invoke(retention_cli, ["hold", "--sender", "+33699999999"])
     assert held.exit_code == 1  # unknown sender
+
+
+def test_ip_addresses_in_the_audit_log_go_after_their_period(
+    ev: Service, clock: VirtualClock
+) -> None:
+    """Logins (and the new-network alert they raised) lose their addresses after 180 days,
+    with the evidence content of those entries; who did what and when stays, and so does
+    every entry without an address. The chain still verifies."""
+    import json
+
+    from antirelou.operations import set_paused
+    from antirelou.web import places
+    from antirelou.web.accounts import Role, create_user, find_user
+
+    create_user(ev, "op@example.org", "correct horse battery", Role.ADMIN, "test")
+    with ev.engine.connect() as conn:
+        user = find_user(conn, "op@example.org")
+    assert user is not None
+    places.record_login(ev, user, "203.0.113.5")
+    places.record_login(ev, user, "198.51.100.9")  # another network: audited and alerted
+    set_paused(ev, LINE, True, "web:op@example.org", "a test")
+    clock.advance(timedelta(days=181))
+    places.record_login(ev, user, "198.51.100.10")  # recent: kept
+    done = retention.run(ev)
+    assert done.addresses == done.records == 3  # two logins, one new-network entry
+    log = models.audit_log
+    with ev.engine.connect() as conn:
+        rows = conn.execute(select(log.c.action, log.c.details).order_by(log.c.id)).all()
+        payloads = conn.execute(select(models.alerts.c.payload)).scalars().all()
+    details = [(action, json.loads(text)) for action, text in rows]
+    logins = [d for action, d in details if action == "login"]
+    assert [d.get("address") for d in logins] == [None, None, "198.51.100.10"]
+    assert logins[1] == {"new_network": True}  # what My account needs stays
+    assert ("user_add", {"role": "admin"}) in details
+    assert ("pause", {"reason": "a test"}) in details
+    assert not any("198.51.100.9" in p or "203.0.113.5" in p for p in payloads)
+    assert any("login_new_network" in p for p in payloads)  # the alert row stays
+    report = verify_database(ev)
+    assert report.ok, report.problems
+    assert report.purged == 3
+    assert retention.run(ev).addresses == 0
+
+
+def test_addresses_are_kept_as_long_as_new_network_alerts_look_back() -> None:
+    from pydantic import ValidationError
+
+    from antirelou.evidence.settings import EvidenceSettings
+
+    with pytest.raises(ValidationError, match="at least 90d"):
+        EvidenceSettings(retention_addresses=timedelta(days=30))

@@ -11,11 +11,17 @@ What stays: message rows without personal fields (time, line, decision, reasons,
 incident), traffic counters, the ledger, incidents. Every purge appends a `retention`
 record listing the seqs whose content it erased, so `verify` can tell a purge from a
 deletion, and the chain still verifies since it only ever hashed digests.
+
+Operators and strangers are people too: after `retention_addresses` (180 days) the IP
+addresses (and networks) in the audit log go (logins, refused logins, links used), with the
+evidence content of those audit entries and the addresses quoted by the alerts sent about
+them. What the audit row keeps: who, what, when.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import weakref
 from dataclasses import dataclass, fields
@@ -61,6 +67,7 @@ class Purge:
     records: int = 0
     senders: int = 0
     fingerprints: int = 0
+    addresses: int = 0  # audit entries whose addresses were erased
 
     def __iadd__(self, other: Purge) -> Purge:
         for f in fields(self):
@@ -130,9 +137,15 @@ def run(service: Service, now: datetime | None = None) -> Purge:
         total += done
         if done.messages + done.calls < config.retention_batch:
             break
+    while True:
+        with service.engine.begin() as conn:
+            done = _purge_addresses(conn, config, when)
+        total += done
+        if done.addresses < config.retention_batch:
+            break
     total += _purge_dedup_state(service, config, when)
     _last_runs[service.engine] = when
-    if total.records or total.senders:
+    if total.records or total.senders or total.addresses:
         log.info("retention: %s", total.describe())
     return total
 
@@ -192,6 +205,9 @@ def _record(
         "replies": purge.replies,
         "calls": purge.calls,
     }
+    if purge.addresses:  # an address purge (_purge_addresses), not a texts one
+        content = {"before": before, "purged": ranges_text(seqs), "records": len(seqs)}
+        content["audit_addresses"] = purge.addresses
     append(conn, "retention", f"retention:{now.strftime('%Y%m%dT%H%M%S%f')}", content, now)
 
 
@@ -209,3 +225,59 @@ def _purge_dedup_state(service: Service, config: EvidenceSettings, now: datetime
         senders = conn.execute(delete(s).where(stale), params).rowcount
         fingerprints = conn.execute(delete(keys).where(keys.c.first_at < before)).rowcount
     return Purge(senders=senders, fingerprints=fingerprints)
+
+
+ADDRESS_KEYS = ("address", "network")
+_audit, _alerts = models.audit_log, models.alerts
+# json.dumps writes a key so; a value that says "address" does not match (a comma or a
+# brace follows it, and a quote inside a value is escaped), so every row matched changes.
+_HAS_ADDRESS = '%"address": %'
+
+
+def _purge_addresses(conn: Connection, config: EvidenceSettings, now: datetime) -> Purge:
+    """One batch of audit entries older than retention_addresses that hold an address:
+    the address goes from the row, from the alerts that quoted it, and the entry's
+    evidence content goes (its digest stays in the chain)."""
+    before = now - config.retention_addresses
+    rows = conn.execute(
+        select(_audit.c.id, _audit.c.details)
+        .where(_audit.c.at < before, _audit.c.details.like(_HAS_ADDRESS))
+        .order_by(_audit.c.id)
+        .limit(config.retention_batch)
+    ).all()
+    if not rows:
+        return Purge()
+    conn.execute(
+        update(_audit).where(_audit.c.id == bindparam("audit_id")),
+        [{"audit_id": row.id, "details": _without_address(row.details)} for row in rows],
+    )
+    refs = [f"audit:{row.id}" for row in rows]
+    _scrub_alerts(conn, refs)
+    seqs = list(conn.execute(_statements()["erase_content"], {"refs": refs}).scalars())
+    purge = Purge(records=len(seqs), addresses=len(rows))
+    _record(conn, purge, seqs, before, now)
+    return purge
+
+
+def _scrub_alerts(conn: Connection, refs: list[str]) -> None:
+    """The alerts sent about these audit entries (their dedupe key is the entry's ref)."""
+    quoted = select(_alerts.c.id, _alerts.c.payload).where(_alerts.c.dedupe_key.in_(refs))
+    changes = []
+    for alert in conn.execute(quoted.where(_alerts.c.payload.like(_HAS_ADDRESS))):
+        changes.append({"alert_id": alert.id, "payload": _without_address(alert.payload)})
+    if changes:
+        statement = update(_alerts).where(_alerts.c.id == bindparam("alert_id"))
+        conn.execute(statement, changes)
+
+
+def _without_address(details: str) -> str:
+    return json.dumps(_strip(json.loads(details)), default=str, sort_keys=True)
+
+
+def _strip(value: Any) -> Any:
+    """`value` without ADDRESS_KEYS, at any depth."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in ADDRESS_KEYS}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value

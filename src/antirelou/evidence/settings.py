@@ -13,6 +13,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from antirelou.durations import parse_duration
 
+# How far back a login's network is compared with the account's earlier ones (web/places.py);
+# their addresses must be kept at least this long.
+NEW_NETWORK_WINDOW = timedelta(days=90)
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
@@ -37,6 +41,10 @@ class EvidenceSettings(BaseModel):
     retention_senders: Duration = timedelta(days=90)
     # Incidents without a legal hold are kept this long after they close, with their texts.
     retention_incidents: Duration = timedelta(days=365)
+    # The IP addresses in the audit log (logins, refused logins, links used) and in the
+    # alerts that quoted them. At least NEW_NETWORK_WINDOW: the new-network alerts compare a
+    # login with the account's logins of that long (web/places.py).
+    retention_addresses: Duration = timedelta(days=180)
     retention_batch: int = Field(5000, ge=1)
 
     @model_validator(mode="after")
@@ -46,6 +54,11 @@ class EvidenceSettings(BaseModel):
                 raise ValueError(f"evidence.{name} must be positive")
         if self.retention_incidents < self.retention_texts:
             raise ValueError("evidence.retention_incidents cannot be shorter than retention_texts")
+        if self.retention_addresses < NEW_NETWORK_WINDOW:
+            raise ValueError(
+                "evidence.retention_addresses must be at least 90d: new-network alerts compare "
+                "a login with the last 90 days' logins"
+            )
         return self
 
 

@@ -6,7 +6,8 @@ address (as the login limits see it: credentials.address_of). A login from a net
 logged in from in the last RECENT days is audited once more, as `login_new_network`: an
 account change, so the collective and the account's holder get an alert (alerts.py), as
 for a changed password. After a silence longer than RECENT, the network of the last login
-is the one expected.
+is the one expected, while its address is kept ([evidence] retention_addresses, 180 days);
+after that, any login is news.
 
 Never an alert: an account's first login (nothing to compare it with), and an address that
 is no IP address. `[alerts] new_network_logins = false` keeps the audit rows and sends no
@@ -18,17 +19,18 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
 from antirelou import models
+from antirelou.evidence.settings import NEW_NETWORK_WINDOW
 from antirelou.operations import audit
 from antirelou.service import Service
 from antirelou.web.accounts import User
 from antirelou.web.auth_tables import trusted_devices
 
-RECENT = timedelta(days=90)
+RECENT = NEW_NETWORK_WINDOW  # addresses are kept longer ([evidence] retention_addresses)
 LOGIN, NEW_NETWORK = "login", "login_new_network"
 _KEPT = 500  # logins read back at most (a few a day for 90 days)
 
