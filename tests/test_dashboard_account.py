@@ -222,10 +222,7 @@ def test_a_new_password_forgets_every_other_trusted_browser(app: FastAPI, servic
         page = html.unescape(phone.get("/dashboard/account").text)
     assert renewed not in (stolen, kept)
     assert "ce compte : 1." in page  # this browser only
-    with client_for(app) as (thief, _):
-        thief.cookies.set(devices.SECURE_COOKIE, stolen, domain="testserver")
-        for _ in range(5):
-            post_login(thief, MODERATOR, "a guess a guess")
+    guess_five_times(app, stolen)
     with client_for(app) as (anyone, _):  # the old cookie made a stranger of the thief:
         assert post_login(anyone, MODERATOR, NEW).status_code == 429  # the account counted
 
