@@ -13,13 +13,14 @@ from antirelou.clock import VirtualClock
 from antirelou.operations import set_paused
 from antirelou.readiness import Finding, Level, findings
 from antirelou.service import Service
-from antirelou.web import totp
+from antirelou.web import devices, totp
 from antirelou.web.accounts import Role, create_user
 from tests.dashboard_kit import config_for
 from tests.helpers import LINE, make_settings
 from tests.test_dashboard_totp import SECRET, code_at
 
 READY: dict[str, Any] = {
+    "web": {"second_factor_roles": ["moderator", "admin"]},
     "lines": [{"number": LINE, "provider": "twilio"}],
     "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": "a-real-auth-token"},
     "alerts": {"webhook_url": "https://hooks.example.org/antirelou"},
@@ -33,6 +34,8 @@ def ready_service(service: Service, clock: VirtualClock, **overrides: Any) -> Se
     ready.sync_lines()
     admin = create_user(ready, "admin@example.org", "correct horse battery", Role.ADMIN, "t")
     totp.enable(ready, admin, SECRET, code_at(clock), "test")
+    with ready.engine.begin() as conn:  # she logged in once: her browser is trusted
+        devices.trust_browser(conn, None, admin, clock.now())
     return ready
 
 
@@ -65,9 +68,21 @@ def test_an_operator_who_can_pause_without_a_second_factor_is_named(
     ready = ready_service(service, clock)
     create_user(ready, "mod@example.org", "correct horse battery", Role.MODERATOR, "t")
     create_user(ready, "view@example.org", "correct horse battery", Role.VIEWER, "t")
+    unguarded, never = levels(findings(ready), Level.WARN)
+    assert "without a second factor" in unguarded
+    assert "never logged in" in never
+    for warning in (unguarded, never):
+        assert "mod@example.org" in warning
+        assert "admin@example.org" not in warning
+        assert "view@example.org" not in warning  # a viewer cannot pause nor see numbers
+
+
+def test_a_second_factor_left_optional_for_new_accounts_is_said(
+    service: Service, clock: VirtualClock
+) -> None:
+    ready = ready_service(service, clock, web={"second_factor_roles": ["admin"]})
     (warning,) = levels(findings(ready), Level.WARN)
-    assert "mod@example.org" in warning
-    assert "view@example.org" not in warning  # a viewer cannot pause nor see numbers
+    assert "second_factor_roles leaves out moderator" in warning
 
 
 def test_a_paused_line_and_a_spent_pot_are_said(service: Service, clock: VirtualClock) -> None:

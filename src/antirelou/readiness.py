@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from antirelou import budget, killswitch, migrate
 from antirelou.money import format_eur
@@ -72,7 +72,7 @@ def _schema(service: Service) -> Finding:
 
 def _accounts(conn: Connection, settings: Settings) -> list[Finding]:
     from antirelou.web.accounts import Role, user_from_row
-    from antirelou.web.auth_tables import users
+    from antirelou.web.auth_tables import trusted_devices, users
 
     accounts = [user_from_row(row) for row in conn.execute(users.select())]
     active = [a for a in accounts if not a.disabled]
@@ -81,13 +81,32 @@ def _accounts(conn: Connection, settings: Settings) -> list[Finding]:
         add = "`antirelou users add EMAIL --role admin`"
         return [Finding(Level.WARN, f"accounts: no admin can log in to the dashboard: {add}")]
     found = [Finding(Level.OK, f"accounts: {len(active)} active, {len(admins)} admins")]
-    acting = [a.email for a in active if a.role != Role.VIEWER and not a.totp]
-    if acting:
+    acting = [a for a in active if a.role != Role.VIEWER]
+    if unguarded := [a.email for a in acting if not a.totp]:
         found.append(
             Finding(
                 Level.WARN,
                 "accounts without a second factor, yet able to pause the line and see "
-                f"numbers: {', '.join(acting)} (`antirelou users totp enable EMAIL`)",
+                f"numbers: {', '.join(unguarded)} (`antirelou users totp enable EMAIL`)",
+            )
+        )
+    if missing := {"moderator", "admin"} - set(settings.web.second_factor_roles):
+        roles = " and ".join(sorted(missing))
+        found.append(
+            Finding(
+                Level.WARN,
+                f"[web] second_factor_roles leaves out {roles}: an account added later "
+                'can skip the second factor (second_factor_roles = ["moderator", "admin"])',
+            )
+        )
+    trusted = set(conn.execute(select(trusted_devices.c.user_id).distinct()).scalars())
+    if strangers := [a.email for a in acting if a.id not in trusted]:
+        found.append(
+            Finding(
+                Level.WARN,
+                f"never logged in to the dashboard: {', '.join(strangers)}. Log in once, "
+                "before, from the browser to use during a raid: a raid that fails logins "
+                "with your address locks out only browsers that never did",
             )
         )
     return found
