@@ -168,11 +168,11 @@ def _evidence(settings: Settings) -> list[Finding]:
     evidence = settings.evidence
     found = []
     if Path(evidence.key_path).exists():
-        found.append(Finding(Level.OK, f"evidence: signing key {evidence.key_path}"))
+        text = f"evidence: signing key {evidence.key_path} (back it up apart from the database)"
+        found.append(Finding(Level.OK, text))
     else:
-        found.append(
-            Finding(Level.INFO, f"evidence: signing key made at first start: {evidence.key_path}")
-        )
+        text = f"evidence: signing key not made yet (at the first checkpoint): {evidence.key_path}"
+        found.append(Finding(Level.INFO, text + "; back it up apart from the database then"))
     if not evidence.tsa_url:
         found.append(
             Finding(
