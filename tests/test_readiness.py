@@ -66,8 +66,10 @@ def test_an_operator_who_can_pause_without_a_second_factor_is_named(
     service: Service, clock: VirtualClock
 ) -> None:
     ready = ready_service(service, clock)
-    create_user(ready, "mod@example.org", "correct horse battery", Role.MODERATOR, "t")
+    mod = create_user(ready, "mod@example.org", "correct horse battery", Role.MODERATOR, "t")
     create_user(ready, "view@example.org", "correct horse battery", Role.VIEWER, "t")
+    with ready.engine.begin() as conn:  # a link she has not opened yet trusts no browser
+        devices.make_link(conn, mod, clock.now(), devices.LINK_LASTS)
     unguarded, never = levels(findings(ready), Level.WARN)
     assert "without a second factor" in unguarded
     assert "never logged in" in never

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from antirelou import budget, killswitch, migrate
 from antirelou.money import format_eur
@@ -58,7 +58,7 @@ def findings(service: Service) -> list[Finding]:
     settings = service.settings
     with service.engine.connect() as conn:
         found = [_schema(service)]
-        found += _accounts(conn, settings)
+        found += _accounts(conn, service)
         found += _money(conn, service)
         found += _lines(conn, settings)
     return found + _alerts(settings) + _evidence(settings) + _public_url(settings)
@@ -70,12 +70,12 @@ def _schema(service: Service) -> Finding:
     return Finding(Level.FAIL, "database: schema out of date: run `antirelou db upgrade`")
 
 
-def _accounts(conn: Connection, settings: Settings) -> list[Finding]:
-    from antirelou.web.accounts import Role, user_from_row
-    from antirelou.web.auth_tables import trusted_devices, users
+def _accounts(conn: Connection, service: Service) -> list[Finding]:
+    from antirelou.web.accounts import Role, list_users
+    from antirelou.web.places import trusted_browsers
 
-    accounts = [user_from_row(row) for row in conn.execute(users.select())]
-    active = [a for a in accounts if not a.disabled]
+    settings = service.settings
+    active = [a for a in list_users(service) if not a.disabled]
     admins = [a for a in active if a.role == Role.ADMIN]
     if not admins:
         add = "`antirelou users add EMAIL --role admin`"
@@ -99,8 +99,7 @@ def _accounts(conn: Connection, settings: Settings) -> list[Finding]:
                 'can skip the second factor (second_factor_roles = ["moderator", "admin"])',
             )
         )
-    trusted = set(conn.execute(select(trusted_devices.c.user_id).distinct()).scalars())
-    if strangers := [a.email for a in acting if a.id not in trusted]:
+    if strangers := [a.email for a in acting if trusted_browsers(conn, a) == 0]:
         found.append(
             Finding(
                 Level.WARN,

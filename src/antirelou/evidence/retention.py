@@ -197,17 +197,12 @@ def _record(
     conn: Connection, purge: Purge, seqs: list[int], before: datetime, now: datetime
 ) -> None:
     """The retention record: which contents were erased, so verify knows it was us."""
-    content = {
-        "before": before,
-        "purged": ranges_text(seqs),
-        "records": len(seqs),
-        "messages": purge.messages,
-        "replies": purge.replies,
-        "calls": purge.calls,
-    }
-    if purge.addresses:  # an address purge (_purge_addresses), not a texts one
-        content = {"before": before, "purged": ranges_text(seqs), "records": len(seqs)}
+    content: dict[str, Any] = {"before": before, "purged": ranges_text(seqs)}
+    content["records"] = len(seqs)
+    if purge.addresses:  # _purge_addresses
         content["audit_addresses"] = purge.addresses
+    else:
+        content |= {"messages": purge.messages, "replies": purge.replies, "calls": purge.calls}
     append(conn, "retention", f"retention:{now.strftime('%Y%m%dT%H%M%S%f')}", content, now)
 
 

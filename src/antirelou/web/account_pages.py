@@ -115,20 +115,18 @@ async def others(request: Request, viewer: Acting, current: Text = "", code: Tex
     the password again, so a stolen session cannot turn the holder's browsers out."""
     service = service_of(request)
     proof = credentials.proof_of(request, current, code)
-    keep = (request.cookies.get(cookie_name(service)), proof.device)
-    refusal = await run_in_threadpool(_log_out_others, service, viewer, proof, keep)
+    session = request.cookies.get(cookie_name(service))
+    refusal = await run_in_threadpool(_log_out_others, service, viewer, proof, session)
     if refusal is not None:
         return await _page(request, viewer, refusal, form="others")
     return done("/dashboard/account", "others_logged_out")
 
 
 def _log_out_others(
-    service: Service,
-    viewer: Viewer,
-    proof: credentials.Proof,
-    keep: tuple[str | None, str | None],
+    service: Service, viewer: Viewer, proof: credentials.Proof, session: str | None
 ) -> Refusal | None:
     refusal = credentials.reconfirm(service, viewer, proof, LOGGING_OUT_OTHERS)
     if refusal is None:
-        log_out_others(service, viewer.user.id, viewer.actor, keep)
+        user = viewer.user.id
+        log_out_others(service, user, viewer.actor, session=session, device=proof.device)
     return refusal

@@ -181,13 +181,17 @@ def change_user(
 
 
 def log_out_others(
-    service: Service, user_id: int, actor: str, keep: tuple[str | None, str | None] = (None, None)
+    service: Service,
+    user_id: int,
+    actor: str,
+    *,
+    session: str | None = None,
+    device: str | None = None,
 ) -> int:
     """End the account's sessions and forget the browsers trusted for it (audited), all but
-    `keep`: this browser's (session token, device token) when its holder asks from the
-    dashboard. For a lost or stolen laptop, without changing the password. Returns how
-    many trusted browsers were forgotten."""
-    session, device = keep
+    this browser's `session` and `device` tokens when its holder asks from the dashboard.
+    For a lost or stolen laptop, without changing the password. Returns how many trusted
+    browsers were forgotten."""
     ended = sessions.delete().where(sessions.c.user_id == user_id)
     forgotten = trusted_devices.delete().where(trusted_devices.c.user_id == user_id)
     if session:

@@ -173,7 +173,6 @@ def users_trust_link(config_path: Path | None, email: str, valid: str) -> None:
     for an operator on a new browser while a raid keeps her account locked out. She still
     logs in with her password (and code)."""
     from antirelou.durations import parse_duration
-    from antirelou.operations import audit
     from antirelou.web import devices
 
     try:
@@ -183,12 +182,11 @@ def users_trust_link(config_path: Path | None, email: str, valid: str) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--valid") from None
     with _service(config_path) as service:
-        user_id, now = _user_id(service, email), service.clock.now()
-        with service.engine.begin() as conn:
-            token = devices.make_link(conn, user_id, now, lasts)
-            audit(conn, _actor(), "device_link_create", email, now, valid=valid)
-        url = f"{service.settings.public_base}/login/device?t={token}"
-    click.echo(f"Open this link once, before {now + lasts:%H:%M} UTC, in the browser to trust:")
+        try:
+            url, until = devices.issue_link(service, email, _actor(), lasts)
+        except OperationError as exc:
+            _fail(exc)
+    click.echo(f"Open this link once, before {until:%H:%M} UTC, in the browser to trust:")
     click.echo(url)
 
 

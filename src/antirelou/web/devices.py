@@ -28,9 +28,11 @@ from sqlalchemy import Connection, delete, or_, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 
+from antirelou.durations import format_duration
+from antirelou.operations import OperationError, audit
 from antirelou.service import Service
 from antirelou.web import cookies
-from antirelou.web.accounts import normalise_email
+from antirelou.web.accounts import find_user, normalise_email
 from antirelou.web.auth_tables import digest, trusted_devices, users
 
 KEEP = timedelta(days=365)  # a browser not used to log in for this long is forgotten
@@ -112,6 +114,19 @@ def make_link(conn: Connection, user_id: int, now: datetime, lasts: timedelta) -
     token = secrets.token_urlsafe(32)
     _insert(conn, digest(token), user_id, now, until=now + lasts)
     return token
+
+
+def issue_link(service: Service, email: str, actor: str, lasts: timedelta) -> tuple[str, datetime]:
+    """A link (make_link) for the account, audited: its URL and when it stops working.
+    OperationError when there is no such account."""
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        user = find_user(conn, email)
+        if user is None:
+            raise OperationError(f"no account {email}")
+        token = make_link(conn, user.id, now, lasts)
+        audit(conn, actor, "device_link_create", user.email, now, valid=format_duration(lasts))
+    return f"{service.settings.public_base}/login/device?t={token}", now + lasts
 
 
 def use_link(
