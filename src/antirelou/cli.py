@@ -484,7 +484,13 @@ def incidents_close(config_path: Path | None, incident_id: int) -> None:
 
 @main.command("check")
 @config_option
-def check(config_path: Path | None) -> None:
+@click.option(
+    "--providers",
+    is_flag=True,
+    help="Also ask each provider (read-only, free): credentials, money on the account, "
+    "and whether each line's texts come to this server's webhook.",
+)
+def check(config_path: Path | None, providers: bool) -> None:
     """Is this instance ready for its number to be handed out? Accounts, second factors,
     alerts, the pot, the lines, and the webhook addresses to paste into each provider's
     console. Exits 1 when something would stop the replies."""
@@ -492,7 +498,7 @@ def check(config_path: Path | None) -> None:
 
     service = open_service(settings_from(config_path))
     try:
-        found = findings(service)
+        found = findings(service, providers=providers)
     finally:
         service.dispose()
     click.echo(report(found))

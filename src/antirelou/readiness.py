@@ -9,59 +9,50 @@ paste into each provider's console, from `public_url`, so they are not typed by 
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
 from antirelou import budget, killswitch, migrate
-from antirelou.money import format_eur
+from antirelou.findings import Finding, Level, report
+from antirelou.money import format_eur, to_micros
+from antirelou.providers import preflight
 from antirelou.service import Service
 from antirelou.settings import Settings
 
-
-class Level(enum.StrEnum):
-    OK = "ok"
-    INFO = "info"
-    WARN = "warn"
-    FAIL = "FAIL"
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    text: str
-
+__all__ = ["WEBHOOKS", "Finding", "Level", "findings", "report"]
 
 # What to paste where, per provider (docs/providers/): (what the console calls it, path).
 WEBHOOKS = {
     "twilio": [
-        ("Messaging, 'A message comes in' (POST)", "/webhooks/twilio/sms"),
-        ("Voice, 'A call comes in' (POST)", "/webhooks/twilio/voice"),
+        ("Messaging, 'A message comes in' (POST)", preflight.TWILIO_SMS),
+        ("Voice, 'A call comes in' (POST)", preflight.TWILIO_VOICE),
     ],
     "vonage": [
-        ("Inbound SMS webhooks (POST)", "/webhooks/vonage/inbound"),
-        ("Delivery receipts (POST)", "/webhooks/vonage/status"),
+        ("Inbound SMS webhooks (POST)", preflight.VONAGE_INBOUND),
+        ("Delivery receipts (POST)", preflight.VONAGE_STATUS),
     ],
-    "plivo": [("the application's Message URL (POST)", "/webhooks/plivo/sms")],
+    "plivo": [("the application's Message URL (POST)", preflight.PLIVO_SMS)],
     "android": [
-        ("webhook for sms:received", "/webhooks/android/sms"),
-        ("webhooks for sms:sent, sms:delivered, sms:failed", "/webhooks/android/status"),
+        ("webhook for sms:received", preflight.ANDROID_SMS),
+        ("webhooks for sms:sent, sms:delivered, sms:failed", preflight.ANDROID_STATUS),
     ],
 }
 
 
-def findings(service: Service) -> list[Finding]:
-    """Everything `antirelou check` reports, in the order it prints them."""
+def findings(service: Service, providers: bool = False) -> list[Finding]:
+    """Everything `antirelou check` reports, in the order it prints them; `providers` asks
+    each provider too (read-only requests, see providers/preflight.py)."""
     settings = service.settings
     with service.engine.connect() as conn:
         found = [_schema(service)]
         found += _accounts(conn, service)
-        found += _money(conn, service)
+        pot_left = _pot_left(conn, service)
+        found += _money(service, pot_left)
         found += _lines(conn, settings)
-    return found + _alerts(settings) + _evidence(settings) + _public_url(settings)
+    found += _alerts(settings) + _evidence(settings) + _public_url(settings)
+    return found + (_providers(settings, pot_left) if providers else _not_asked(settings))
 
 
 def _schema(service: Service) -> Finding:
@@ -111,11 +102,15 @@ def _accounts(conn: Connection, service: Service) -> list[Finding]:
     return found
 
 
-def _money(conn: Connection, service: Service) -> list[Finding]:
-    caps = service.caps
+def _pot_left(conn: Connection, service: Service) -> int:
+    """Micro-euros left in the pot."""
     day = service.local_day(service.settings.lines[0], service.clock.now())
-    snap = budget.snapshot(conn, day, caps)
-    left = snap.total_cap - snap.total_used
+    snap = budget.snapshot(conn, day, service.caps)
+    return snap.total_cap - snap.total_used
+
+
+def _money(service: Service, left: int) -> list[Finding]:
+    caps = service.caps
     if caps.daily <= 0:
         return [Finding(Level.WARN, "money: the daily cap is 0: no reply will be sent")]
     if left <= 0:
@@ -143,6 +138,35 @@ def _lines(conn: Connection, settings: Settings) -> list[Finding]:
         for what, path in WEBHOOKS[line.provider]:
             found.append(Finding(Level.INFO, f"{where}: {what}: {settings.public_base}{path}"))
     return found
+
+
+def _providers(settings: Settings, pot_left: int) -> list[Finding]:
+    found = []
+    for asked in preflight.ask(settings):
+        found += asked.findings
+        balance = asked.balance
+        if balance is None or balance.currency != settings.pricing.currency.upper():
+            continue  # another currency: no honest comparison with the pot
+        if to_micros(balance.amount) < pot_left:
+            found.append(
+                Finding(
+                    Level.WARN,
+                    f"{asked.provider} holds {balance.amount:,.2f} {balance.currency}, less than "
+                    f"the pot's {format_eur(pot_left)}: replies will stop at the provider "
+                    "before the caps stop them; top the account up",
+                )
+            )
+    return found
+
+
+def _not_asked(settings: Settings) -> list[Finding]:
+    if all(line.provider == "sandbox" for line in settings.lines):
+        return []
+    text = (
+        "providers: not asked; `antirelou check --providers` asks them whether the "
+        "credentials, the numbers and the webhook addresses are right (read-only, free)"
+    )
+    return [Finding(Level.INFO, text)]
 
 
 def _alerts(settings: Settings) -> list[Finding]:
@@ -189,7 +213,3 @@ def _public_url(settings: Settings) -> list[Finding]:
         text = f"public_url is {settings.public_url}: fine to try, not for a published number"
         return [Finding(Level.WARN, text)]
     return [Finding(Level.OK, f"public_url: {settings.public_url}")]
-
-
-def report(found: list[Finding]) -> str:
-    return "\n".join(f"{finding.level.value:<5} {finding.text}" for finding in found)

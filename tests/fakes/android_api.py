@@ -53,6 +53,8 @@ class FakeAndroid(FakeServer):
         self._messages: dict[str, dict[str, Any]] = {}
         self._send_script = self.script_for(SEND_BEHAVIOURS)
         self._lookup_script = self.script_for(LOOKUP_BEHAVIOURS)
+        # The webhooks registered on the phone, as `GET /webhooks` lists them.
+        self.webhooks: list[dict[str, str]] = []
 
     @property
     def requests(self) -> list[Any]:
@@ -75,7 +77,13 @@ class FakeAndroid(FakeServer):
         return [
             Route("/message", self._send_endpoint, methods=["POST"]),
             Route("/message/{id}", self._lookup_endpoint, methods=["GET"]),
+            Route("/webhooks", self._webhooks_endpoint, methods=["GET"]),
         ]
+
+    async def _webhooks_endpoint(self, request: Request) -> Response:
+        authorized = self._authorized(request)
+        self.record(Call("GET", request.url.path, authorized))
+        return JSONResponse(self.webhooks) if authorized else Response(status_code=401)
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization")

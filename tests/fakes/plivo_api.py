@@ -52,6 +52,11 @@ class FakePlivo(FakeServer):
         self._messages: list[dict[str, Any]] = []
         self._send_script = self.script_for(SEND_BEHAVIOURS)
         self._list_script = self.script_for(LIST_BEHAVIOURS)
+        # The account, for `antirelou check --providers`: its credit (USD), its numbers
+        # (no "+") with the application each is attached to, and the applications.
+        self.cash_credits = "23.28"
+        self.numbers: dict[str, str | None] = {}  # number -> application id
+        self.applications: dict[str, dict[str, str]] = {}  # id -> message_url, message_method
 
     @property
     def requests(self) -> list[Any]:
@@ -71,7 +76,47 @@ class FakePlivo(FakeServer):
         self._list_script.extend(behaviours)
 
     def routes(self) -> list[BaseRoute]:
-        return [Route(MESSAGES_PATH, self._endpoint, methods=["GET", "POST"])]
+        return [
+            Route(MESSAGES_PATH, self._endpoint, methods=["GET", "POST"]),
+            Route("/v1/Account/{auth_id}/", self._account_endpoint),
+            Route("/v1/Account/{auth_id}/Number/{number}/", self._number_endpoint),
+            Route("/v1/Account/{auth_id}/Application/{app}/", self._application_endpoint),
+        ]
+
+    def _account_call(self, request: Request) -> Response | None:
+        """None when the request may be answered, else the refusal."""
+        header = request.headers.get("authorization")
+        authorized = basic_auth_matches(header, self.auth_id, self.auth_token)
+        self.record(Call("GET", request.url.path, authorized))
+        if not authorized:
+            return _error(401, "authentication failed")
+        if request.path_params["auth_id"] != self.auth_id:
+            return _error(404, "not found")
+        return None
+
+    async def _account_endpoint(self, request: Request) -> Response:
+        refusal = self._account_call(request)
+        return refusal or JSONResponse({"auth_id": self.auth_id, "cash_credits": self.cash_credits})
+
+    async def _number_endpoint(self, request: Request) -> Response:
+        number = request.path_params["number"]
+        if refusal := self._account_call(request):
+            return refusal
+        if number not in self.numbers:
+            return _error(404, "not found")
+        app = self.numbers[number]
+        path = f"/v1/Account/{self.auth_id}/Application/{app}/" if app else None
+        return JSONResponse({"number": number, "application": path, "sms_enabled": True})
+
+    async def _application_endpoint(self, request: Request) -> Response:
+        if refusal := self._account_call(request):
+            return refusal
+        app = self.applications.get(request.path_params["app"])
+        return (
+            JSONResponse({"app_id": request.path_params["app"], **app})
+            if app
+            else _error(404, "not found")
+        )
 
     async def _endpoint(self, request: Request) -> Response:
         authorized = basic_auth_matches(

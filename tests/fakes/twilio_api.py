@@ -31,6 +31,7 @@ __all__ = ["Call", "FakeTwilio", "fake_twilio", "num_segments"]
 SEND_BEHAVIOURS = frozenset({"ok", "500", "500_after_create", "429", "21610", "21211", "hang"})
 LIST_BEHAVIOURS = frozenset({"ok", "500", "hang"})
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
+ACCOUNT_PATH = "/2010-04-01/Accounts/{account_sid}"
 
 _ERRORS: dict[str, tuple[int, int, str]] = {
     "500": (500, 20500, "Internal Server Error"),
@@ -103,6 +104,11 @@ class FakeTwilio(FakeServer):
         self.most_in_flight = 0
         self._in_flight = 0
         self._list_script = self.script_for(LIST_BEHAVIOURS)
+        # The account, for `antirelou check --providers`: its balance, and its numbers by
+        # E.164 number (sms_url, sms_method, voice_url...), as the IncomingPhoneNumber
+        # resource names them.
+        self.balance = {"balance": "12.34", "currency": "USD"}
+        self.numbers: dict[str, dict[str, object]] = {}
 
     # --- what tests read and script ---------------------------------------------------
 
@@ -129,7 +135,33 @@ class FakeTwilio(FakeServer):
     # --- the API ------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        return [Route(MESSAGES_PATH, self._messages_endpoint, methods=["GET", "POST"])]
+        return [
+            Route(MESSAGES_PATH, self._messages_endpoint, methods=["GET", "POST"]),
+            Route(f"{ACCOUNT_PATH}/Balance.json", self._balance_endpoint),
+            Route(f"{ACCOUNT_PATH}/IncomingPhoneNumbers.json", self._numbers_endpoint),
+        ]
+
+    def _account_call(self, request: Request) -> bool:
+        authorized = self._authorized(request.headers.get("authorization"))
+        query = dict(request.query_params)
+        self.record(Call("GET", request.url.path, authorized, query=query))
+        return authorized and request.path_params["account_sid"] == self.account_sid
+
+    async def _balance_endpoint(self, request: Request) -> Response:
+        if not self._account_call(request):
+            return _error(401, 20003, "Authenticate")
+        return JSONResponse({"account_sid": self.account_sid, **self.balance})
+
+    async def _numbers_endpoint(self, request: Request) -> Response:
+        if not self._account_call(request):
+            return _error(401, 20003, "Authenticate")
+        wanted = request.query_params.get("PhoneNumber")
+        numbers = [
+            {"phone_number": number, "sms_method": "POST", "voice_method": "POST", **fields}
+            for number, fields in self.numbers.items()
+            if wanted in (None, number)
+        ]
+        return JSONResponse({"incoming_phone_numbers": numbers, "page": 0})
 
     def _authorized(self, header: str | None) -> bool:
         return basic_auth_matches(header, self.account_sid, self.auth_token)

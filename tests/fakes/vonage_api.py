@@ -53,6 +53,10 @@ class FakeVonage(FakeServer):
         self.hang_creates = hang_creates
         self._messages: list[dict[str, str]] = []
         self._script = self.script_for(SEND_BEHAVIOURS)
+        # The account, for `antirelou check --providers`: its balance (EUR), and its
+        # numbers by msisdn (no "+") with their fields (moHttpUrl...).
+        self.balance = 10.28
+        self.numbers: dict[str, dict[str, object]] = {}
 
     @property
     def requests(self) -> list[dict[str, str]]:
@@ -70,7 +74,36 @@ class FakeVonage(FakeServer):
         self._script.extend(behaviours)
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/sms/json", self._send_endpoint, methods=["POST"])]
+        return [
+            Route("/sms/json", self._send_endpoint, methods=["POST"]),
+            Route("/account/get-balance", self._balance_endpoint),
+            Route("/account/numbers", self._numbers_endpoint),
+        ]
+
+    def _account_call(self, request: Request) -> bool:
+        query = dict(request.query_params)
+        authorized = (query.get("api_key"), query.get("api_secret")) == (
+            self.api_key,
+            self.api_secret,
+        )
+        self.record(Call("GET", request.url.path, authorized, query=query))
+        return authorized
+
+    async def _balance_endpoint(self, request: Request) -> Response:
+        if not self._account_call(request):
+            return JSONResponse({"error-code": "401"}, status_code=401)
+        return JSONResponse({"value": self.balance, "autoReload": False})
+
+    async def _numbers_endpoint(self, request: Request) -> Response:
+        if not self._account_call(request):
+            return JSONResponse({"error-code": "401"}, status_code=401)
+        pattern = request.query_params.get("pattern", "")
+        numbers = [
+            {"country": "FR", "msisdn": msisdn, "type": "mobile-lvn", **fields}
+            for msisdn, fields in self.numbers.items()
+            if msisdn.startswith(pattern)
+        ]
+        return JSONResponse({"count": len(numbers), "numbers": numbers})
 
     async def _send_endpoint(self, request: Request) -> Response:
         received = await request.form()

@@ -133,6 +133,10 @@ def retry_after(headers: Mapping[str, str] | Message) -> float | None:
 # --- HTTP -------------------------------------------------------------------------------
 
 
+class Unreachable(Exception):
+    """A read-only question could not be asked (network, TLS, a lost answer); scrubbed."""
+
+
 class ProviderClient:
     """One provider's API over `wire.Wire`, every failure turned into a classified SendError.
 
@@ -182,6 +186,14 @@ class ProviderClient:
             return self._wire.get(path, query)
         except (NotSent, AnswerLost) as exc:
             raise self.lookup_error(self.scrub(str(exc))) from exc
+
+    def ask(self, path: str, query: Mapping[str, str] | None = None) -> Answer:
+        """One read-only request whose failure is only reported (`antirelou check
+        --providers`), never acted on: raises Unreachable."""
+        try:
+            return self._wire.get(path, query)
+        except (NotSent, AnswerLost) as exc:
+            raise Unreachable(self.scrub(str(exc))) from exc
 
     def _sending(self, request: Callable[[], Answer]) -> Answer:
         try:
