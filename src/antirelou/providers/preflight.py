@@ -18,9 +18,9 @@ are scrubbed from every message built here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from antirelou.findings import Finding, Level
@@ -49,12 +49,9 @@ class Balance:
 class Preflight:
     """What one provider said: its findings, and its balance when it gives one."""
 
-    provider: str = ""
+    provider: str
     findings: list[Finding] = field(default_factory=list)
     balance: Balance | None = None
-
-    def add(self, level: Level, text: str) -> None:
-        self.findings.append(Finding(level, text))
 
 
 def _json(answer: Answer) -> Any:
@@ -62,17 +59,6 @@ def _json(answer: Answer) -> Any:
         return json.loads(answer.body)
     except ValueError:
         return None
-
-
-def _refused(
-    name: str, answer: Answer, fix: str, credentials: tuple[int, ...] = (401, 403)
-) -> Finding | None:
-    """A FAIL for an answer that is not 200 (credentials refused, or anything else)."""
-    if answer.status in credentials:
-        return Finding(Level.FAIL, f"{name}: credentials refused (HTTP {answer.status}): {fix}")
-    if answer.status != 200:
-        return Finding(Level.FAIL, f"{name}: answered HTTP {answer.status} to a read-only request")
-    return None
 
 
 def _hook(where: str, what: str, found: str, method: str | None, expected: str) -> Finding:
@@ -86,38 +72,76 @@ def _hook(where: str, what: str, found: str, method: str | None, expected: str) 
     return Finding(Level.OK, f"{where}: {what} is {expected}")
 
 
+class _Account:
+    """One provider's account: how to reach it, what its first (balance) request is, and
+    what it says about each line. Subclasses fill in the provider's own API."""
+
+    name: ClassVar[str]
+    fix: ClassVar[str]  # what to check when the credentials are refused
+    refusals: ClassVar[tuple[int, ...]] = (401, 403)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base = settings.public_base
+
+    def client(self) -> ProviderClient:
+        raise NotImplementedError
+
+    def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
+        """The first request (the balance, where there is one) and what it says."""
+        raise NotImplementedError
+
+    def lines(
+        self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
+    ) -> list[Finding]:
+        raise NotImplementedError
+
+    def refusal(self, answer: Answer) -> str | None:
+        """Why an answer is no answer (credentials refused, or anything else), or None."""
+        if answer.status in self.refusals:
+            return f"credentials refused (HTTP {answer.status}): {self.fix}"
+        if answer.status != 200:
+            return f"answered HTTP {answer.status} to a read-only request"
+        return None
+
+
+def _basic(name: str, base_url: str, user: str, secret: str, timeout: float) -> ProviderClient:
+    return ProviderClient(
+        name, base_url, secrets=[secret], timeout=timeout, basic_auth=(user, secret)
+    )
+
+
 # --- Twilio ---------------------------------------------------------------------------------
 
 
-def twilio(settings: Settings, lines: Sequence[LineSettings]) -> Preflight:
-    conf = settings.twilio
-    token = conf.auth_token.get_secret_value()
-    http = ProviderClient(
-        "Twilio",
-        conf.api_base_url,
-        secrets=[token],
-        timeout=conf.timeout,
-        basic_auth=(conf.account_sid, token),
-    )
-    return _asking("twilio", http, lambda client: _twilio(client, settings, lines))
-
-
-def _twilio(client: ProviderClient, settings: Settings, lines: Sequence[LineSettings]) -> Preflight:
-    result = Preflight()
-    account = f"/2010-04-01/Accounts/{quote(settings.twilio.account_sid, safe='')}"
-    answer = client.ask(f"{account}/Balance.json")
+class _Twilio(_Account):
+    name = "twilio"
     fix = "check [twilio] account_sid and auth_token"
-    if refusal := _refused("twilio", answer, fix):
-        result.findings.append(refusal)
-        return result
-    result.balance = _balance(_json(answer), "balance", "currency")
-    result.add(Level.OK, f"twilio: credentials accepted{_said(result.balance)}")
-    for line in lines:
-        query = {"PhoneNumber": line.number}
-        found = client.ask(f"{account}/IncomingPhoneNumbers.json", query)
-        number = _listed(_json(found), "incoming_phone_numbers", "phone_number", line.number)
-        result.findings += _twilio_number(line.number, number, settings.public_base)
-    return result
+
+    def client(self) -> ProviderClient:
+        conf = self.settings.twilio
+        token = conf.auth_token.get_secret_value()
+        return _basic("Twilio", conf.api_base_url, conf.account_sid, token, conf.timeout)
+
+    @property
+    def _account(self) -> str:
+        return f"/2010-04-01/Accounts/{quote(self.settings.twilio.account_sid, safe='')}"
+
+    def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
+        answer = client.ask(f"{self._account}/Balance.json")
+        return answer, _balance(_json(answer), "balance", "currency")
+
+    def lines(
+        self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
+    ) -> list[Finding]:
+        found = []
+        for line in lines:
+            query = {"PhoneNumber": line.number}
+            answer = client.ask(f"{self._account}/IncomingPhoneNumbers.json", query)
+            entries = _json(answer)
+            number = _listed(entries, "incoming_phone_numbers", "phone_number", line.number)
+            found += _twilio_number(line.number, number, self.base)
+        return found
 
 
 def _twilio_number(line: str, number: Mapping[str, Any] | None, base: str) -> list[Finding]:
@@ -126,10 +150,8 @@ def _twilio_number(line: str, number: Mapping[str, Any] | None, base: str) -> li
         return [Finding(Level.FAIL, f"{where}: not a number of this Twilio account")]
     found = []
     if app := number.get("sms_application_sid"):
-        text = (
-            f"{where}: texts go to messaging application {app}: its URL must be {base}{TWILIO_SMS}"
-        )
-        found.append(Finding(Level.WARN, text))
+        text = f"{where}: texts go to TwiML application {app}: its SMS URL must be"
+        found.append(Finding(Level.WARN, f"{text} {base}{TWILIO_SMS}"))
     else:
         what = "'A message comes in'"
         url, method = str(number.get("sms_url") or ""), number.get("sms_method")
@@ -145,35 +167,35 @@ def _twilio_number(line: str, number: Mapping[str, Any] | None, base: str) -> li
 # --- Vonage ---------------------------------------------------------------------------------
 
 
-def vonage(settings: Settings, lines: Sequence[LineSettings]) -> Preflight:
-    conf = settings.vonage
-    secret = conf.api_secret.get_secret_value()
-    http = ProviderClient("Vonage", conf.api_base_url, secrets=[secret], timeout=conf.timeout)
-    credentials = {"api_key": conf.api_key, "api_secret": secret}
-    ask = lambda client: _vonage(client, credentials, settings, lines)  # noqa: E731
-    return _asking("vonage", http, ask)
+class _Vonage(_Account):
+    name = "vonage"
+    fix = "check [vonage] api_key and api_secret"
 
+    def client(self) -> ProviderClient:
+        conf = self.settings.vonage
+        secret = conf.api_secret.get_secret_value()
+        return ProviderClient("Vonage", conf.api_base_url, secrets=[secret], timeout=conf.timeout)
 
-def _vonage(
-    client: ProviderClient,
-    credentials: Mapping[str, str],
-    settings: Settings,
-    lines: Sequence[LineSettings],
-) -> Preflight:
-    result = Preflight()
-    answer = client.ask("/account/get-balance", credentials)
-    if refusal := _refused("vonage", answer, "check [vonage] api_key and api_secret"):
-        result.findings.append(refusal)
-        return result
-    result.balance = _balance(_json(answer), "value", None, default_currency="EUR")
-    result.add(Level.OK, f"vonage: credentials accepted{_said(result.balance)}")
-    for line in lines:
-        # search_pattern 0: numbers that start with the pattern (the whole number here).
-        query = {**credentials, "pattern": bare(line.number), "search_pattern": "0"}
-        found = client.ask("/account/numbers", query)
-        number = _listed(_json(found), "numbers", "msisdn", bare(line.number))
-        result.findings.append(_vonage_number(line.number, number, settings.public_base))
-    return result
+    @property
+    def _credentials(self) -> dict[str, str]:  # Vonage's account API takes them in the query
+        conf = self.settings.vonage
+        return {"api_key": conf.api_key, "api_secret": conf.api_secret.get_secret_value()}
+
+    def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
+        answer = client.ask("/account/get-balance", self._credentials)
+        return answer, _balance(_json(answer), "value", None, default_currency="EUR")
+
+    def lines(
+        self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
+    ) -> list[Finding]:
+        found = []
+        for line in lines:
+            # search_pattern 0: numbers that start with the pattern (the whole number here).
+            query = {**self._credentials, "pattern": bare(line.number), "search_pattern": "0"}
+            answer = client.ask("/account/numbers", query)
+            number = _listed(_json(answer), "numbers", "msisdn", bare(line.number))
+            found.append(_vonage_number(line.number, number, self.base))
+        return found
 
 
 def _vonage_number(line: str, number: Mapping[str, Any] | None, base: str) -> Finding:
@@ -193,124 +215,146 @@ def _vonage_number(line: str, number: Mapping[str, Any] | None, base: str) -> Fi
 # --- Plivo ----------------------------------------------------------------------------------
 
 
-def plivo(settings: Settings, lines: Sequence[LineSettings]) -> Preflight:
-    conf = settings.plivo
-    token = conf.auth_token.get_secret_value()
-    http = ProviderClient(
-        "Plivo",
-        conf.api_base_url,
-        secrets=[token],
-        timeout=conf.timeout,
-        basic_auth=(conf.auth_id, token),
-    )
-    return _asking("plivo", http, lambda client: _plivo(client, settings, lines))
-
-
-def _plivo(client: ProviderClient, settings: Settings, lines: Sequence[LineSettings]) -> Preflight:
-    result = Preflight()
-    account = f"/v1/Account/{quote(settings.plivo.auth_id, safe='')}"
-    answer = client.ask(f"{account}/")
+class _Plivo(_Account):
+    name = "plivo"
     fix = "check [plivo] auth_id and auth_token"
-    # Plivo answers 404 to an auth ID it does not know.
-    if refusal := _refused("plivo", answer, fix, credentials=(401, 403, 404)):
-        result.findings.append(refusal)
-        return result
-    result.balance = _balance(_json(answer), "cash_credits", None, default_currency="USD")
-    result.add(Level.OK, f"plivo: credentials accepted{_said(result.balance)}")
-    for line in lines:
-        result.findings.append(_plivo_number(client, account, line.number, settings.public_base))
-    return result
+    refusals = (401, 403, 404)  # Plivo answers 404 to an auth ID it does not know
 
+    def client(self) -> ProviderClient:
+        conf = self.settings.plivo
+        token = conf.auth_token.get_secret_value()
+        return _basic("Plivo", conf.api_base_url, conf.auth_id, token, conf.timeout)
 
-def _plivo_number(client: ProviderClient, account: str, line: str, base: str) -> Finding:
-    where = f"line {line}"
-    number = client.ask(f"{account}/Number/{quote(bare(line), safe='')}/")
-    body = _json(number)
-    if number.status != 200 or not isinstance(body, dict):
-        return Finding(Level.FAIL, f"{where}: not a number of this Plivo account")
-    app = body.get("application")
-    if not isinstance(app, str) or not app.startswith("/v1/"):
-        text = f"{where}: no application on the number: its texts go nowhere; attach one"
-        return Finding(Level.FAIL, f"{text} whose Message URL is {base}{PLIVO_SMS} (POST)")
-    application = _json(client.ask(app))
-    if not isinstance(application, dict):
-        return Finding(Level.FAIL, f"{where}: its application {app} could not be read")
-    url, method = str(application.get("message_url") or ""), application.get("message_method")
-    return _hook(where, "the application's Message URL", url, method, base + PLIVO_SMS)
+    @property
+    def _account(self) -> str:
+        return f"/v1/Account/{quote(self.settings.plivo.auth_id, safe='')}"
+
+    def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
+        answer = client.ask(f"{self._account}/")
+        return answer, _balance(_json(answer), "cash_credits", None, default_currency="USD")
+
+    def lines(
+        self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
+    ) -> list[Finding]:
+        return [self._number(client, line.number) for line in lines]
+
+    def _number(self, client: ProviderClient, line: str) -> Finding:
+        where = f"line {line}"
+        answer = client.ask(f"{self._account}/Number/{quote(bare(line), safe='')}/")
+        body = _json(answer)
+        if answer.status != 200 or not isinstance(body, dict):
+            return Finding(Level.FAIL, f"{where}: not a number of this Plivo account")
+        app = body.get("application")
+        if not isinstance(app, str) or not app.startswith("/v1/"):
+            text = f"{where}: no application on the number: its texts go nowhere; attach one"
+            return Finding(Level.FAIL, f"{text} whose Message URL is {self.base}{PLIVO_SMS} (POST)")
+        application = _json(client.ask(app))
+        if not isinstance(application, dict):
+            return Finding(Level.FAIL, f"{where}: its application {app} could not be read")
+        url, method = str(application.get("message_url") or ""), application.get("message_method")
+        return _hook(where, "the application's Message URL", url, method, self.base + PLIVO_SMS)
 
 
 # --- SMS Gateway for Android -----------------------------------------------------------------
 
 
-def android(settings: Settings, lines: Sequence[LineSettings]) -> Preflight:
-    conf = settings.android
-    password = conf.password.get_secret_value()
-    http = ProviderClient(
-        "the Android gateway",
-        conf.api_url,
-        secrets=[password],
-        timeout=conf.timeout,
-        basic_auth=(conf.username, password),
-    )
-    return _asking("android", http, lambda client: _android(client, settings))
+class _Android(_Account):
+    """The phone has no balance to give (a SIM plan's credit is the operator's business):
+    its first request lists the webhooks registered on it."""
 
+    name = "android"
+    fix = "check [android] username and password"
 
-def _android(client: ProviderClient, settings: Settings) -> Preflight:
-    result = Preflight()
-    answer = client.ask("/webhooks")
-    if refusal := _refused("android", answer, "check [android] username and password"):
-        result.findings.append(refusal)
-        return result
-    result.add(Level.OK, "android: the gateway answers and accepts our credentials")
-    hooks = _json(answer)
-    registered = {
-        (str(hook.get("event")), str(hook.get("url")))
-        for hook in (hooks if isinstance(hooks, list) else [])
-        if isinstance(hook, dict)
-    }
-    base = settings.public_base
-    ours = {base + ANDROID_SMS, base + ANDROID_STATUS}  # either path takes any event
-    if not any(event == "sms:received" and url in ours for event, url in registered):
-        text = f"android: no sms:received webhook to {base}{ANDROID_SMS}: no text reaches us"
-        result.add(Level.FAIL, text)
-    else:
-        result.add(Level.OK, f"android: sms:received comes to {base}{ANDROID_SMS}")
-    missing = [
-        event
-        for event in ANDROID_STATUS_EVENTS
-        if not any(e == event and url in ours for e, url in registered)
-    ]
-    if missing:
-        text = f"android: no webhook to {base}{ANDROID_STATUS} for {', '.join(missing)}"
-        result.add(Level.WARN, f"{text}: whether replies arrive stays unknown")
-    return result
+    def client(self) -> ProviderClient:
+        conf = self.settings.android
+        password = conf.password.get_secret_value()
+        return _basic("the Android gateway", conf.api_url, conf.username, password, conf.timeout)
+
+    def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
+        return client.ask("/webhooks"), None
+
+    def lines(
+        self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
+    ) -> list[Finding]:
+        hooks = _json(first)
+        registered = {
+            (str(hook.get("event")), str(hook.get("url")))
+            for hook in (hooks if isinstance(hooks, list) else [])
+            if isinstance(hook, dict)
+        }
+        ours = {self.base + ANDROID_SMS, self.base + ANDROID_STATUS}  # either takes any event
+
+        def here(event: str) -> bool:
+            return any(e == event and url in ours for e, url in registered)
+
+        sms = f"{self.base}{ANDROID_SMS}"
+        if here("sms:received"):
+            found = [Finding(Level.OK, f"android: sms:received comes to {sms}")]
+        else:
+            text = f"android: no sms:received webhook to {sms}: no text reaches us"
+            found = [Finding(Level.FAIL, text)]
+        if missing := [event for event in ANDROID_STATUS_EVENTS if not here(event)]:
+            text = f"android: no webhook to {self.base}{ANDROID_STATUS} for {', '.join(missing)}"
+            found.append(Finding(Level.WARN, f"{text}: whether replies arrive stays unknown"))
+        return found
 
 
 # --- shared ---------------------------------------------------------------------------------
 
-_ASK = {"twilio": twilio, "vonage": vonage, "plivo": plivo, "android": android}
+_ACCOUNTS: dict[str, type[_Account]] = {
+    "twilio": _Twilio,
+    "vonage": _Vonage,
+    "plivo": _Plivo,
+    "android": _Android,
+}
+
+
+class NoBalance(Exception):
+    """The provider did not say how much money is on its account; says why (scrubbed)."""
 
 
 def ask(settings: Settings) -> list[Preflight]:
     """Every provider a line uses, asked once for all its lines (the sandbox is not asked)."""
     used: dict[str, list[LineSettings]] = {}
     for line in settings.lines:
-        if line.provider in _ASK:
+        if line.provider in _ACCOUNTS:
             used.setdefault(line.provider, []).append(line)
-    return [_ASK[provider](settings, lines) for provider, lines in used.items()]
+    return [_preflight(_ACCOUNTS[name](settings), lines) for name, lines in used.items()]
 
 
-def _asking(
-    name: str, client: ProviderClient, questions: Callable[[ProviderClient], Preflight]
-) -> Preflight:
+def _preflight(account: _Account, lines: Sequence[LineSettings]) -> Preflight:
+    name, client = account.name, account.client()
     try:
-        result = questions(client)
+        first, balance = account.first(client)
+        if refusal := account.refusal(first):
+            return Preflight(name, [Finding(Level.FAIL, f"{name}: {refusal}")])
+        accepted = Finding(Level.OK, f"{name}: credentials accepted{_said(balance)}")
+        return Preflight(name, [accepted, *account.lines(client, first, lines)], balance)
     except Unreachable as exc:
-        result = Preflight(findings=[Finding(Level.FAIL, f"{name}: could not be asked ({exc})")])
+        return Preflight(name, [Finding(Level.FAIL, f"{name}: could not be asked ({exc})")])
     finally:
         client.close()
-    result.provider = name
-    return result
+
+
+def has_balance(provider: str) -> bool:
+    return provider in _ACCOUNTS and provider != "android"
+
+
+def fetch_balance(settings: Settings, provider: str) -> Balance:
+    """The money on `provider`'s account now (one read-only request). Raises NoBalance."""
+    account = _ACCOUNTS[provider](settings)
+    client = account.client()
+    try:
+        answer, balance = account.first(client)
+    except Unreachable as exc:
+        raise NoBalance(f"could not be asked ({exc})") from exc
+    finally:
+        client.close()
+    if refusal := account.refusal(answer):
+        raise NoBalance(refusal)
+    if balance is None:
+        raise NoBalance("no balance in its answer")
+    return balance
 
 
 def _listed(body: Any, key: str, field_name: str, wanted: str) -> Mapping[str, Any] | None:
