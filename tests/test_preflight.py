@@ -16,6 +16,7 @@ from antirelou.cli import main
 from antirelou.clock import VirtualClock
 from antirelou.findings import Finding, Level
 from antirelou.providers import preflight
+from antirelou.providers.base import Balance
 from antirelou.readiness import findings
 from antirelou.service import Service
 from antirelou.settings import Settings
@@ -64,7 +65,7 @@ def test_a_twilio_number_set_up_right_is_all_ok(twilio: FakeTwilio) -> None:
     (asked,) = preflight.ask(twilio_settings(twilio))
     assert [f.level for f in asked.findings] == [Level.OK] * 3
     assert asked.findings[0].text == "twilio: credentials accepted; 12.34 USD on the account"
-    assert asked.balance == preflight.Balance(12.34, "USD")
+    assert asked.balance == Balance(12.34, "USD")
     assert f"line {LINE}: 'A message comes in' is {BASE}/webhooks/twilio/sms" in texts(
         asked.findings, Level.OK
     )

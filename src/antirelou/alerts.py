@@ -252,6 +252,9 @@ def subject(payload: dict[str, Any]) -> str:
     if kind == "spend_threshold":
         share = int(float(payload.get("threshold", 0)) * 100)
         return f"{payload.get('what')} {share}% used ({payload.get('used_eur'):.2f} EUR)"
+    if kind == "provider_balance_low":
+        left = f"{float(payload.get('balance', 0)):.2f} {payload.get('currency')}"
+        return f"only {left} left on the {payload.get('provider')} account: top it up"
     return str(kind)
 
 

@@ -334,13 +334,20 @@ def _child_worker(config_path: Path | None) -> Any:
 
 
 def _worker(service: Any) -> Any:
+    from antirelou.balances import BalanceWatch
     from antirelou.providers.multipart import receive_stale_parts
+    from antirelou.providers.preflight import WITH_BALANCE, fetch_balance
     from antirelou.web.overrides import LiveSettings
     from antirelou.worker import Worker
 
-    # A worker in its own process must see the reply and caps edited on the dashboard.
     live = LiveSettings(service)
-    chores = [lambda: receive_stale_parts(service), live.maybe_refresh]
+    # A worker in its own process must see the reply and caps edited on the dashboard; it
+    # also asks the providers what is left on their accounts (balances.py).
+    chores: list[Callable[[], object]] = [
+        lambda: receive_stale_parts(service),
+        live.maybe_refresh,
+        BalanceWatch(service, fetch_balance, WITH_BALANCE),
+    ]
     return Worker(service, _senders(service.settings), chores=chores)
 
 

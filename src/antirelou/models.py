@@ -279,6 +279,19 @@ budget_counters = Table(
     Column("reserved_micros", BigInteger, nullable=False, default=0),
 )
 
+# The money on each provider's account, as the worker last asked it (balances.py). Only
+# the latest answer is kept, one row per provider. Migration 0016.
+provider_balances = Table(
+    "provider_balances",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("amount_micros", BigInteger, nullable=True),  # in `currency`; None: never said
+    Column("currency", String(8), nullable=True),
+    Column("asked_at", UtcDateTime, nullable=True),  # the last answer with a balance
+    Column("error", Text, nullable=True),  # why the last question had no answer, or None
+    Column("error_at", UtcDateTime, nullable=True),
+)
+
 # The parts of long inbound texts that a provider delivers one by one (Vonage), kept until
 # the whole text is there: the decision is taken once, on the joined text. Migration 0002.
 inbound_parts = Table(

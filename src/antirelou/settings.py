@@ -135,6 +135,11 @@ class PricingSettings(Strict):
 class BudgetSettings(Strict):
     daily_cap: float = Field(20.0, ge=0)
     total: float = Field(3700.0, ge=0)
+    # How often the worker asks each provider how much money is on its account (0: never),
+    # and under what balance, in the provider's currency, an alert goes out (None: the
+    # daily cap, when the provider bills in [pricing] currency).
+    provider_balance_every: Duration = timedelta(minutes=15)
+    provider_balance_floor: float | None = Field(None, ge=0)
 
 
 class TwilioSettings(Strict):

@@ -26,6 +26,18 @@ class InboundSms:
     num_media: int = 0
 
 
+@dataclass(frozen=True)
+class Balance:
+    """The money on a provider's account, in its own currency."""
+
+    amount: float
+    currency: str
+
+
+class NoBalance(Exception):
+    """The provider did not say how much money is on its account; says why (scrubbed)."""
+
+
 class DeliveryState(enum.StrEnum):
     """Where a sent reply stands according to the provider's status callbacks."""
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from antirelou.findings import Finding, Level
+from antirelou.providers.base import Balance, NoBalance
 from antirelou.providers.common import ProviderClient, Unreachable, bare
 from antirelou.providers.wire import Answer
 from antirelou.settings import LineSettings, Settings
@@ -37,12 +38,6 @@ PLIVO_SMS = "/webhooks/plivo/sms"
 ANDROID_SMS = "/webhooks/android/sms"
 ANDROID_STATUS = "/webhooks/android/status"
 ANDROID_STATUS_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")
-
-
-@dataclass(frozen=True)
-class Balance:
-    amount: float
-    currency: str
 
 
 @dataclass
@@ -309,10 +304,6 @@ _ACCOUNTS: dict[str, type[_Account]] = {
 }
 
 
-class NoBalance(Exception):
-    """The provider did not say how much money is on its account; says why (scrubbed)."""
-
-
 def ask(settings: Settings) -> list[Preflight]:
     """Every provider a line uses, asked once for all its lines (the sandbox is not asked)."""
     used: dict[str, list[LineSettings]] = {}
@@ -336,8 +327,8 @@ def _preflight(account: _Account, lines: Sequence[LineSettings]) -> Preflight:
         client.close()
 
 
-def has_balance(provider: str) -> bool:
-    return provider in _ACCOUNTS and provider != "android"
+# The providers whose account has a balance to ask (the phone's SIM plan has none).
+WITH_BALANCE = frozenset({"twilio", "vonage", "plivo"})
 
 
 def fetch_balance(settings: Settings, provider: str) -> Balance:

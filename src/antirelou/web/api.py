@@ -82,6 +82,16 @@ def overview_out(
         pot_left_label=eur(o.pot_left),
         days_left=o.days_left,
         days_left_label=days,
+        provider_balances=[
+            s.ProviderBalanceOut(
+                provider=b.provider,
+                amount=b.amount,
+                currency=b.currency,
+                asked_at=b.asked_at,
+                error=b.error,
+            )
+            for b in o.provider_balances
+        ],
         lines=lines,
         incidents=[incident_out(viewer, b, zone) for b in o.incidents],
         series=series_out(series, viewer.user.language),

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, func, select
 
-from antirelou import budget, models
+from antirelou import balances, budget, models
 from antirelou.outbox import ReplyStatus
 from antirelou.service import Service
 from antirelou.web.reads import reader
@@ -77,6 +77,8 @@ class Overview:
     pot_used: int = 0
     days_left: float | None = None
     lines: list[LineStatus] = field(default_factory=list)
+    # What each provider last said it holds (balances.py): the money a raid really drains.
+    provider_balances: list[balances.ProviderBalance] = field(default_factory=list)
 
     @property
     def pot_left(self) -> int:
@@ -151,6 +153,7 @@ def _money(service: Service, conn: Connection, day: str, now: datetime, out: Ove
     snap = budget.snapshot(conn, day, caps)
     out.daily_cap, out.pot, out.pot_used = caps.daily, snap.total_cap, snap.total_used
     out.days_left = budget.days_left(conn, now, caps)
+    out.provider_balances = balances.latest(conn)
 
 
 def line_statuses(service: Service, conn: Connection) -> list[LineStatus]:

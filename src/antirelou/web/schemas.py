@@ -52,6 +52,14 @@ class LineOut(BaseModel):
     incident_id: int | None
 
 
+class ProviderBalanceOut(BaseModel):
+    provider: str
+    amount: float | None = Field(description="in `currency`; None: the provider never said")
+    currency: str | None
+    asked_at: datetime | None = Field(description="when the provider last gave its balance")
+    error: str | None = Field(description="why the last question failed, if it did")
+
+
 class OverviewOut(BaseModel):
     now: datetime
     day: str
@@ -71,6 +79,7 @@ class OverviewOut(BaseModel):
     pot_left_label: str
     days_left: float | None
     days_left_label: str
+    provider_balances: list[ProviderBalanceOut]
     lines: list[LineOut]
     incidents: list[IncidentBriefOut]
     series: SeriesOut
