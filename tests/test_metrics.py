@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from antirelou import models, operations
+from antirelou.balances import BalanceWatch
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.observability import provider_metrics
-from antirelou.providers.base import OutgoingSms, SendError, SendResult
+from antirelou.providers.base import Balance, OutgoingSms, SendError, SendResult
 from antirelou.service import Service
 from antirelou.web.app import create_app
 from antirelou.web.metrics import SETTLE, Tally
@@ -143,6 +144,16 @@ def test_metrics_follow_texts_replies_and_spend(
     raided = scrape(scraper)
     assert value(raided, "antirelou_incident_open", line=LINE) == 1
     assert value(raided, "antirelou_line_paused", line=LINE) == 1
+
+
+def test_the_providers_balances_as_the_worker_last_asked_them(
+    scraper: TestClient, guarded: Service
+) -> None:
+    assert not [k for k in scrape(scraper) if k[0] == "antirelou_provider_balance"]
+    ask = BalanceWatch(guarded, lambda _s, _p: Balance(12.5, "USD"), frozenset({"twilio"}))
+    ask()
+    samples = scrape(scraper)
+    assert value(samples, "antirelou_provider_balance", provider="twilio", currency="USD") == 12.5
 
 
 class Failing:

@@ -7,8 +7,9 @@ scrapes, so it is the same whichever web process answers and however many worker
   content, never its row, so they only grow). Each process keeps what it has counted and
   only reads rows newer than a minute-old watermark, so a scrape stays cheap on a table
   of millions of rows;
-- replies by status, spend, caps, incidents, paused lines and the outbox queue are gauges
-  read with a few small queries (indexed or on tiny tables).
+- replies by status, spend, caps, the providers' balances (as the worker last asked them),
+  incidents, paused lines and the outbox queue are gauges read with a few small queries
+  (indexed or on tiny tables).
 
 Access: with `[web] metrics_token` set, a request needs `Authorization: Bearer <token>`.
 Without a token, only a direct connection from the machine itself is served: a loopback
@@ -37,7 +38,7 @@ from sqlalchemy import Column, ColumnElement, Connection, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from antirelou import budget, inbox, models, observability
+from antirelou import balances, budget, inbox, models, observability
 from antirelou.outbox import ReplyStatus
 from antirelou.providers.common import same_text
 from antirelou.service import Service
@@ -215,6 +216,18 @@ class DatabaseCollector(Collector):
             "The pot: the configured total plus donations.",
             value=budget.pot(conn, caps) / MICROS,
         )
+        yield self._provider_balances(conn)
+
+    def _provider_balances(self, conn: Connection) -> Metric:
+        gauge = GaugeMetricFamily(
+            "antirelou_provider_balance",
+            "The money each provider last said is on its account, in its currency.",
+            labels=["provider", "currency"],
+        )
+        for found in balances.latest(conn):
+            if found.amount is not None:
+                gauge.add_metric([found.provider, found.currency or ""], found.amount)
+        return gauge
 
     def _lines(self, conn: Connection) -> Iterator[Metric]:
         numbers = [line.number for line in self.service.settings.lines]
