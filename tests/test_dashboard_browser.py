@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from antirelou import migrate, models
+from antirelou.balances import BalanceWatch
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
-from antirelou.providers.base import InboundSms
+from antirelou.providers.base import Balance, InboundSms
 from antirelou.providers.sandbox import SandboxSender
 from antirelou.replay import read_scenario
 from antirelou.service import Service
@@ -160,6 +161,18 @@ def test_a_link_from_the_server_lets_a_new_browser_in_during_a_lockout(
     page.click("#device-link-form button")  # type: ignore[attr-defined]
     playwright.expect(flash).to_contain_text(f"This browser is trusted for {ADMIN}")
     log_in(page, live)  # the same form, the same password: in, the lockout notwithstanding
+
+
+def test_the_providers_balance_follows_what_the_worker_asked(page: object, live: Live) -> None:
+    answers = iter([Balance(42.0, "EUR"), Balance(7.5, "EUR")])
+    watch = BalanceWatch(live.service, lambda _s, _p: next(answers), frozenset({"sandbox"}))
+    watch()
+    log_in(page, live)
+    amount = page.locator('.provider-balance[data-provider="sandbox"] .amount')  # type: ignore[attr-defined]
+    playwright.expect(amount).to_have_text("42.00 EUR")
+    live.clock.advance(timedelta(minutes=16))
+    watch()
+    playwright.expect(amount).to_have_text("7.50 EUR", timeout=WAIT)
 
 
 def test_overview_changes_as_texts_arrive(page: object, live: Live) -> None:

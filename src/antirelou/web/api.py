@@ -18,7 +18,7 @@ from antirelou.web import actions, feed, incident_views, insights, overrides, pa
 from antirelou.web import schemas as s
 from antirelou.web.guard import Moderator, Reader, Viewer, service_of
 from antirelou.web.i18n import step_label, translator
-from antirelou.web.render import eur, when
+from antirelou.web.render import balance_label, eur, when
 
 router = APIRouter(prefix="/api", tags=["dashboard"], responses=s.errors(400, 401))
 Span = Literal["hour", "day", "week"]
@@ -87,6 +87,7 @@ def overview_out(
                 provider=b.provider,
                 amount=b.amount,
                 currency=b.currency,
+                amount_label=balance_label(b),
                 asked_at=b.asked_at,
                 error=b.error,
             )

@@ -52,7 +52,15 @@ def when(value: datetime | None, zone: Any = None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def balance_label(balance: Any) -> str:
+    """A provider's balance as the Money card shows it (balances.ProviderBalance)."""
+    if balance.amount is None:
+        return "?"
+    return f"{balance.amount:,.2f} {balance.currency or ''}".strip()
+
+
 env.filters["eur"] = eur
+env.filters["balance_label"] = balance_label
 env.filters["when"] = when
 
 

@@ -56,6 +56,7 @@ class ProviderBalanceOut(BaseModel):
     provider: str
     amount: float | None = Field(description="in `currency`; None: the provider never said")
     currency: str | None
+    amount_label: str
     asked_at: datetime | None = Field(description="when the provider last gave its balance")
     error: str | None = Field(description="why the last question failed, if it did")
 

@@ -62,6 +62,10 @@ function refresh(root, span) {
       setText("spent-today", o.spent_today_label); setText("pot-left", o.pot_left_label);
       setText("days-left", o.days_left_label);
       var meter = document.getElementById("spend-meter"); if (meter) { meter.value = o.spent_today_micros; }
+      (o.provider_balances || []).forEach(function (b) {
+        var amount = document.querySelector('.provider-balance[data-provider="' + b.provider + '"] .amount');
+        if (amount) { amount.textContent = b.amount_label; }
+      });
       o.lines.forEach(function (l) {
         var li = document.querySelector('#lines li[data-line="' + l.number + '"] .state');
         if (li) { li.textContent = l.state_label; }
