@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from antirelou import models
+from antirelou import alerts, models
 from antirelou.balances import BalanceWatch, latest, providers
 from antirelou.cli import _worker
 from antirelou.clock import VirtualClock
@@ -77,6 +77,7 @@ def test_the_balance_is_kept_asked_again_only_when_due_and_alerted_once_a_day(
         "currency": "EUR",
         "floor": 20.0,
     }
+    assert alerts.subject(alert) == "only 10.28 EUR left on the vonage account: top it up"
 
     asked = len(vonage.calls)
     clock.advance(timedelta(minutes=5))

@@ -417,3 +417,22 @@ def test_a_hung_provider_call_holds_back_only_its_own_reply(
 
 def sent_to(service: Service) -> set[str]:
     return {r.recipient for r in replies(service) if r.status == ReplyStatus.SENT}
+
+
+def test_a_failing_chore_stops_neither_the_others_nor_the_tick(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a chore's bug")
+
+    worker = Worker(
+        service, {"sandbox": SandboxSender()}, chores=[broken, lambda: ran.append("next")]
+    )
+    try:
+        assert worker.tick(force=True)
+    finally:
+        worker.close()
+    assert ran == ["next"]
+    assert "a chore's bug" in caplog.text

@@ -75,6 +75,9 @@ class BalanceWatch:
             with writing(self.service.engine) as conn:
                 _save(conn, provider, {"error": str(exc), "error_at": now})
             return
+        except Exception:  # a bug of ours, or of an adapter: said, and asked again later
+            log.exception("asking %s for its balance failed", provider)
+            return
         values = {
             "amount_micros": to_micros(balance.amount),
             "currency": balance.currency,

@@ -125,7 +125,10 @@ class Worker:
         release_held(self.service, now, self._sweeps)
         evidence_tick(self.service, now)  # checkpoints, timestamps (a network call), retention
         for chore in self.chores:
-            chore()
+            try:
+                chore()
+            except Exception:  # one chore's failure must not stop the others, nor alerts
+                log.exception("worker chore %r failed; it runs again next tick", chore)
         if self.deliver_alerts:
             alerts.deliver_pending(self.service, now)
         return True
