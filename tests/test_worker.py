@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from antirelou import models, operations, outbox
+from antirelou import alerts, models, operations, outbox
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
@@ -197,16 +199,51 @@ def test_opted_out_answer_is_not_retried_and_marks_the_number(
     assert counter(twilio_service, "day:2017-10-27") == (0, 0)  # reservation given back
     with twilio_service.engine.connect() as conn:
         assert outbox.is_opted_out(conn, LINE, SENDER)
+    assert failure_alerts(twilio_service) == []  # his choice, not a fault: nobody alerted
 
 
 def test_invalid_recipient_is_permanent(
-    twilio_service: Service, clock: VirtualClock, fake: FakeTwilio
+    twilio_service: Service,
+    clock: VirtualClock,
+    fake: FakeTwilio,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.script("21211")
     receive(twilio_service, sms(sender=SENDER))
     drain_with_time(twilio_service, clock, make_worker(twilio_service))
     assert len(fake.requests) == 1
     assert replies(twilio_service)[0].status == ReplyStatus.FAILED
+    (alert,) = failure_alerts(twilio_service)
+    assert (alert["line"], alert["code"]) == (LINE, "21211")
+    assert SENDER not in json.dumps(alert)  # alerts travel by mail: numbers masked
+    assert "not sent" in caplog.text and SENDER not in caplog.text  # the log too
+
+
+def failure_alerts(service: Service) -> list[dict[str, Any]]:
+    a = models.alerts
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(a.c.payload).where(a.c.kind == "reply_failed"))
+        return [json.loads(row.payload) for row in rows]
+
+
+def test_replies_refused_for_our_credentials_alert_the_operators_once_an_hour(
+    database_url: str, clock: VirtualClock, fake: FakeTwilio
+) -> None:
+    revoked = twilio_of(fake) | {"auth_token": "revoked-token"}
+    lines = [{"number": LINE, "provider": "twilio"}]
+    with service_for(database_url, clock, lines=lines, twilio=revoked) as service:
+        worker = make_worker(service)
+        for n, sender in enumerate(("+33612345678", "+33612345679", "+33612345670")):
+            clock.advance(timedelta(minutes=20 * n))
+            receive(service, sms(sender=sender))
+            worker.drain()
+        assert {r.status for r in replies(service)} == {ReplyStatus.FAILED}
+        found = failure_alerts(service)
+    assert len(found) == 2  # 00:00 and 00:20 in one hour, 01:00 in the next
+    assert "refused our credentials" in found[0]["error"]
+    assert alerts.subject({"kind": "reply_failed", **found[0]}).startswith(
+        f"replies on {LINE} are failing: Twilio refused our credentials"
+    )
 
 
 def test_gives_up_after_max_attempts(

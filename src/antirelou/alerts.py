@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -23,6 +23,7 @@ from antirelou import budget, models
 from antirelou.dbutil import insert_or_ignore
 from antirelou.floods import IncidentNews
 from antirelou.money import to_euros
+from antirelou.phone import mask_numbers
 from antirelou.service import Service
 from antirelou.settings import AlertSettings
 
@@ -100,6 +101,19 @@ def account_change(
         return
     payload = {"action": action, "account": account, "by": actor, "details": details}
     enqueue(conn, "account_change", f"audit:{audit_id}", payload, now)
+
+
+def reply_failed(conn: Connection, line: str, error: str, code: str | None, now: datetime) -> None:
+    """A reply will never go out (the provider refused it for good, or every attempt
+    failed). Most such refusals are about us, not the man texting: credentials revoked, an
+    account suspended or out of money, a number taken back; every reply after it fails the
+    same way, silently. So the operators hear of it, once an hour per line at most (the
+    alert carries the first error of the hour; the dashboard and logs have the others)."""
+    hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    # A provider's error may quote the recipient's number: alerts travel by mail and
+    # webhook, so it is masked there as in the logs.
+    payload = {"line": line, "error": mask_numbers(error), "code": code}
+    enqueue(conn, "reply_failed", f"reply_failed:{line}:{hour}", payload, now)
 
 
 def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:
@@ -252,6 +266,8 @@ def subject(payload: dict[str, Any]) -> str:
     if kind == "spend_threshold":
         share = int(float(payload.get("threshold", 0)) * 100)
         return f"{payload.get('what')} {share}% used ({payload.get('used_eur'):.2f} EUR)"
+    if kind == "reply_failed":
+        return f"replies on {payload.get('line')} are failing: {payload.get('error')}"[:160]
     if kind == "provider_balance_low":
         left = f"{float(payload.get('balance', 0)):.2f} {payload.get('currency')}"
         return f"only {left} left on the {payload.get('provider')} account: top it up"
@@ -259,6 +275,13 @@ def subject(payload: dict[str, Any]) -> str:
 
 
 def _advice(payload: dict[str, Any]) -> str:
+    if payload.get("kind") == "reply_failed":
+        return (
+            "A reply could not be sent and will not be tried again. If it is about the\n"
+            "account (credentials, money, the number), every reply fails the same way:\n"
+            "`antirelou check --providers` says what the provider sees; the dashboard's\n"
+            "Messages page shows the failed replies.\n\n"
+        )
     if payload.get("kind") != "account_change":
         return ""
     return (

@@ -221,8 +221,8 @@ def mark_failed(
     code: str | None,
     now: datetime,
     status: ReplyStatus = ReplyStatus.FAILED,
-) -> None:
-    """The reply will never go out: give its money back."""
+) -> bool:
+    """The reply will never go out: give its money back. False if our lease was lost."""
     r = models.replies
     result = conn.execute(
         update(r)
@@ -237,8 +237,10 @@ def mark_failed(
         ),
         {"rid": reply.id, "owner": owner},
     )
-    if result.rowcount == 1:
-        budget.release(conn, reply.budget_day, reply.reserved_micros)
+    if result.rowcount != 1:
+        return False
+    budget.release(conn, reply.budget_day, reply.reserved_micros)
+    return True
 
 
 def mark_opted_out(conn: Connection, line: str, number: str, now: datetime) -> None:

@@ -107,6 +107,15 @@ def _kind_of(number_type: int) -> SenderKind:
     return SenderKind.NOT_MOBILE
 
 
+_NUMBER_IN_TEXT = re.compile(r"\+?\d{8,15}")
+
+
+def mask_numbers(text: str) -> str:
+    """Every phone number a text quotes, masked (a provider's error message may quote the
+    recipient's): for what goes to logs and alerts."""
+    return _NUMBER_IN_TEXT.sub(lambda found: mask(found.group()), text)
+
+
 def mask(number: str) -> str:
     """+33612345678 -> +336••••••78: enough to tell numbers apart in logs, not to dial them."""
     if len(number) <= 6:

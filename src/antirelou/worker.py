@@ -38,7 +38,7 @@ from antirelou.floods import IncidentNews, close_calm_incidents
 from antirelou.money import to_micros
 from antirelou.observability import provider_call
 from antirelou.outbox import ClaimedReply, ReplyStatus
-from antirelou.phone import mask
+from antirelou.phone import mask, mask_numbers
 from antirelou.providers.base import OutgoingSms, Sender, SendError, SendResult
 from antirelou.recording import Sent, SentRecorder
 from antirelou.release import release_held
@@ -402,7 +402,9 @@ class Worker:
                 code=error.code,
                 now=now,
             )
-        log.info("reply %s: transient error (%s), retry in %s", reply.id, error, delay)
+        log.info(
+            "reply %s: transient error (%s), retry in %s", reply.id, mask_numbers(str(error)), delay
+        )
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         settings = self.service.settings.worker
@@ -421,12 +423,15 @@ class Worker:
     ) -> None:
         now = self.service.clock.now()
         with self._writing() as conn:
-            outbox.mark_failed(
+            failed = outbox.mark_failed(
                 conn, reply, owner=self.owner, error=error, code=code, now=now, status=status
             )
-            if opted_out:
+            if opted_out:  # the recipient's choice, not a fault: nobody is alerted
                 outbox.mark_opted_out(conn, reply.line, reply.recipient, now)
-        log.warning("reply %s to %s not sent: %s", reply.id, mask(reply.recipient), error)
+            elif failed and status is ReplyStatus.FAILED:
+                alerts.reply_failed(conn, reply.line, error, code, now)
+        recipient, why = mask(reply.recipient), mask_numbers(error)
+        log.warning("reply %s to %s not sent: %s", reply.id, recipient, why)
 
     def _stopped(self, reply: ClaimedReply) -> tuple[bool, bool]:
         """Whether the recipient opted out, and whether the line is paused, right now."""

@@ -38,7 +38,8 @@ _ERRORS: dict[str, tuple[int, int, str]] = {
     "500_after_create": (500, 20500, "Internal Server Error"),
     "429": (429, 20429, "Too Many Requests"),
     "21610": (400, 21610, "Attempt to send to unsubscribed recipient"),
-    "21211": (400, 21211, "The 'To' number is not a valid phone number."),
+    # As Twilio words it, quoting the number.
+    "21211": (400, 21211, "The 'To' number {To} is not a valid phone number."),
 }
 _REQUIRED = (("To", 21604, "A 'To' phone number is required."),
              ("From", 21603, "A 'From' phone number is required."),
@@ -204,7 +205,8 @@ class FakeTwilio(FakeServer):
         if behaviour in _ERRORS:
             if behaviour == "500_after_create":
                 self._create(form)
-            return _error(*_ERRORS[behaviour])
+            status, code, message = _ERRORS[behaviour]
+            return _error(status, code, message.format(To=form.get("To", "")))
         if behaviour == "hang":
             created = self._create(form) if self.hang_creates else self._new_message(form)
             await self.stall()
