@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import tempfile
 from typing import Any
 
@@ -33,6 +34,14 @@ def count(service: Service, table: Any, *where: Any) -> int:
 def replies(service: Service) -> list[Any]:
     with service.engine.connect() as conn:
         return list(conn.execute(select(models.replies).order_by(models.replies.c.id)))
+
+
+def alert_payloads(service: Service, kind: str) -> list[dict[str, Any]]:
+    """The payloads of the alerts of one kind enqueued so far, oldest first."""
+    a = models.alerts
+    query = select(a.c.payload).where(a.c.kind == kind).order_by(a.c.id)
+    with service.engine.connect() as conn:
+        return [json.loads(payload) for payload in conn.execute(query).scalars()]
 
 
 def counter(service: Service, key: str) -> tuple[int, int]:

@@ -4,16 +4,14 @@ dashboard, and tells the operators once a day when it is under the floor."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from antirelou import alerts, models
+from antirelou import alerts
 from antirelou.balances import BalanceWatch, latest, providers
 from antirelou.cli import _worker
 from antirelou.clock import VirtualClock
@@ -22,7 +20,7 @@ from antirelou.service import Service
 from tests.dashboard_kit import VIEWER, add_accounts, client_for, dashboard_app
 from tests.fakes.twilio_api import FakeTwilio
 from tests.fakes.vonage_api import FakeVonage
-from tests.helpers import LINE, make_settings
+from tests.helpers import LINE, alert_payloads, make_settings
 
 
 @pytest.fixture
@@ -52,10 +50,7 @@ def watching(service: Service) -> BalanceWatch:
 
 
 def balance_alerts(service: Service) -> list[dict[str, Any]]:
-    a = models.alerts
-    with service.engine.connect() as conn:
-        rows = conn.execute(select(a.c.payload).where(a.c.kind == "provider_balance_low"))
-        return [json.loads(row.payload) for row in rows]
+    return alert_payloads(service, "provider_balance_low")
 
 
 def test_the_balance_is_kept_asked_again_only_when_due_and_alerted_once_a_day(

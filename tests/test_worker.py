@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from antirelou import alerts, models, operations, outbox
 from antirelou.clock import VirtualClock
@@ -24,7 +23,7 @@ from antirelou.providers.sandbox import SandboxSender
 from antirelou.service import Service
 from antirelou.worker import Worker
 from tests.fakes.twilio_api import FakeTwilio
-from tests.helpers import LINE, count, counter, make_settings, replies, sms
+from tests.helpers import LINE, alert_payloads, count, counter, make_settings, replies, sms
 
 SENDER = "+33612345678"
 
@@ -216,14 +215,12 @@ def test_invalid_recipient_is_permanent(
     (alert,) = failure_alerts(twilio_service)
     assert (alert["line"], alert["code"]) == (LINE, "21211")
     assert SENDER not in json.dumps(alert)  # alerts travel by mail: numbers masked
-    assert "not sent" in caplog.text and SENDER not in caplog.text  # the log too
+    assert "not sent" in caplog.text
+    assert SENDER not in caplog.text  # the log too
 
 
 def failure_alerts(service: Service) -> list[dict[str, Any]]:
-    a = models.alerts
-    with service.engine.connect() as conn:
-        rows = conn.execute(select(a.c.payload).where(a.c.kind == "reply_failed"))
-        return [json.loads(row.payload) for row in rows]
+    return alert_payloads(service, "reply_failed")
 
 
 def test_replies_refused_for_our_credentials_alert_the_operators_once_an_hour(
