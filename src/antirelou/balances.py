@@ -107,8 +107,7 @@ class BalanceWatch:
 
 def providers(settings: Settings, able: frozenset[str]) -> list[str]:
     """The providers the lines use that can say how much money they hold."""
-    used = dict.fromkeys(line.provider for line in settings.lines)
-    return [provider for provider in used if provider in able]
+    return [provider for provider in settings.lines_by_provider if provider in able]
 
 
 def low_water(settings: Settings, currency: str) -> float | None:

@@ -318,6 +318,14 @@ class Settings(Strict):
         return next((line for line in self.lines if line.number == number), None)
 
     @property
+    def lines_by_provider(self) -> dict[str, tuple[LineSettings, ...]]:
+        """The providers the lines use, in the order lines name them, with their lines."""
+        found: dict[str, tuple[LineSettings, ...]] = {}
+        for line in self.lines:
+            found[line.provider] = (*found.get(line.provider, ()), line)
+        return found
+
+    @property
     def public_base(self) -> str:
         return self.public_url.rstrip("/")
 
@@ -414,7 +422,7 @@ def insecure_problems(settings: Settings) -> list[str]:
             "public_url must use https (providers sign the URL; plain http leaks it): "
             f"{settings.public_url}"
         )
-    used = {line.provider for line in settings.lines}
+    used = settings.lines_by_provider.keys()
     if "twilio" in used:
         problems += _twilio_problems(settings.twilio)
     if "vonage" in used:

@@ -183,9 +183,9 @@ class ProviderClient:
     def lookup(self, path: str, query: Mapping[str, str] | None = None) -> Answer:
         """One read-only request (reconciliation); any failure means "ask again later"."""
         try:
-            return self._wire.get(path, query)
-        except (NotSent, AnswerLost) as exc:
-            raise self.lookup_error(self.scrub(str(exc))) from exc
+            return self.ask(path, query)
+        except Unreachable as exc:
+            raise self.lookup_error(str(exc)) from exc
 
     def ask(self, path: str, query: Mapping[str, str] | None = None) -> Answer:
         """One read-only request whose failure is only reported (`antirelou check

@@ -17,7 +17,6 @@ are scrubbed from every message built here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -49,13 +48,6 @@ class Preflight:
     balance: Balance | None = None
 
 
-def _json(answer: Answer) -> Any:
-    try:
-        return json.loads(answer.body)
-    except ValueError:
-        return None
-
-
 def _hook(where: str, what: str, found: str, method: str | None, expected: str) -> Finding:
     """Whether a console's webhook field holds exactly `expected` (and POST, when said)."""
     if not found:
@@ -74,6 +66,7 @@ class _Account:
     name: ClassVar[str]
     fix: ClassVar[str]  # what to check when the credentials are refused
     refusals: ClassVar[tuple[int, ...]] = (401, 403)
+    has_balance: ClassVar[bool] = True  # whether first() says how much money is there
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -124,7 +117,7 @@ class _Twilio(_Account):
 
     def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
         answer = client.ask(f"{self._account}/Balance.json")
-        return answer, _balance(_json(answer), "balance", "currency")
+        return answer, _balance(answer.json(), "balance", "currency")
 
     def lines(
         self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
@@ -133,7 +126,7 @@ class _Twilio(_Account):
         for line in lines:
             query = {"PhoneNumber": line.number}
             answer = client.ask(f"{self._account}/IncomingPhoneNumbers.json", query)
-            entries = _json(answer)
+            entries = answer.json()
             number = _listed(entries, "incoming_phone_numbers", "phone_number", line.number)
             found += _twilio_number(line.number, number, self.base)
         return found
@@ -178,7 +171,7 @@ class _Vonage(_Account):
 
     def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
         answer = client.ask("/account/get-balance", self._credentials)
-        return answer, _balance(_json(answer), "value", None, default_currency="EUR")
+        return answer, _balance(answer.json(), "value", None, default_currency="EUR")
 
     def lines(
         self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
@@ -188,7 +181,7 @@ class _Vonage(_Account):
             # search_pattern 0: numbers that start with the pattern (the whole number here).
             query = {**self._credentials, "pattern": bare(line.number), "search_pattern": "0"}
             answer = client.ask("/account/numbers", query)
-            number = _listed(_json(answer), "numbers", "msisdn", bare(line.number))
+            number = _listed(answer.json(), "numbers", "msisdn", bare(line.number))
             found.append(_vonage_number(line.number, number, self.base))
         return found
 
@@ -226,7 +219,7 @@ class _Plivo(_Account):
 
     def first(self, client: ProviderClient) -> tuple[Answer, Balance | None]:
         answer = client.ask(f"{self._account}/")
-        return answer, _balance(_json(answer), "cash_credits", None, default_currency="USD")
+        return answer, _balance(answer.json(), "cash_credits", None, default_currency="USD")
 
     def lines(
         self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
@@ -236,14 +229,14 @@ class _Plivo(_Account):
     def _number(self, client: ProviderClient, line: str) -> Finding:
         where = f"line {line}"
         answer = client.ask(f"{self._account}/Number/{quote(bare(line), safe='')}/")
-        body = _json(answer)
+        body = answer.json()
         if answer.status != 200 or not isinstance(body, dict):
             return Finding(Level.FAIL, f"{where}: not a number of this Plivo account")
         app = body.get("application")
         if not isinstance(app, str) or not app.startswith("/v1/"):
             text = f"{where}: no application on the number: its texts go nowhere; attach one"
             return Finding(Level.FAIL, f"{text} whose Message URL is {self.base}{PLIVO_SMS} (POST)")
-        application = _json(client.ask(app))
+        application = client.ask(app).json()
         if not isinstance(application, dict):
             return Finding(Level.FAIL, f"{where}: its application {app} could not be read")
         url, method = str(application.get("message_url") or ""), application.get("message_method")
@@ -259,6 +252,7 @@ class _Android(_Account):
 
     name = "android"
     fix = "check [android] username and password"
+    has_balance = False
 
     def client(self) -> ProviderClient:
         conf = self.settings.android
@@ -271,7 +265,7 @@ class _Android(_Account):
     def lines(
         self, client: ProviderClient, first: Answer, lines: Sequence[LineSettings]
     ) -> list[Finding]:
-        hooks = _json(first)
+        hooks = first.json()
         registered = {
             (str(hook.get("event")), str(hook.get("url")))
             for hook in (hooks if isinstance(hooks, list) else [])
@@ -306,11 +300,10 @@ _ACCOUNTS: dict[str, type[_Account]] = {
 
 def ask(settings: Settings) -> list[Preflight]:
     """Every provider a line uses, asked once for all its lines (the sandbox is not asked)."""
-    used: dict[str, list[LineSettings]] = {}
-    for line in settings.lines:
-        if line.provider in _ACCOUNTS:
-            used.setdefault(line.provider, []).append(line)
-    return [_preflight(_ACCOUNTS[name](settings), lines) for name, lines in used.items()]
+    used = settings.lines_by_provider.items()
+    return [
+        _preflight(_ACCOUNTS[name](settings), lines) for name, lines in used if name in _ACCOUNTS
+    ]
 
 
 def _preflight(account: _Account, lines: Sequence[LineSettings]) -> Preflight:
@@ -328,7 +321,7 @@ def _preflight(account: _Account, lines: Sequence[LineSettings]) -> Preflight:
 
 
 # The providers whose account has a balance to ask (the phone's SIM plan has none).
-WITH_BALANCE = frozenset({"twilio", "vonage", "plivo"})
+WITH_BALANCE = frozenset(name for name, account in _ACCOUNTS.items() if account.has_balance)
 
 
 def fetch_balance(settings: Settings, provider: str) -> Balance:

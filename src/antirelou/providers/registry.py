@@ -13,7 +13,7 @@ from antirelou.settings import Settings
 
 def build_senders(settings: Settings) -> dict[str, Sender]:
     """One adapter per provider used by at least one line."""
-    used = {line.provider for line in settings.lines}
+    used = settings.lines_by_provider
     senders: dict[str, Sender] = {}
     if "sandbox" in used:
         senders["sandbox"] = SandboxSender()

@@ -55,12 +55,16 @@ class Answer:
     def is_success(self) -> bool:
         return 200 <= self.status < 300
 
+    def json(self) -> object:
+        """The body's JSON value, or None when it is no JSON (a proxy's error page)."""
+        try:
+            return json.loads(self.body)
+        except ValueError:  # UnicodeDecodeError is one
+            return None
+
     def json_object(self) -> dict[str, object]:
         """The body's JSON object, or {} when the server (or a proxy) answered otherwise."""
-        try:
-            payload = json.loads(self.body)
-        except ValueError:  # UnicodeDecodeError is one
-            return {}
+        payload = self.json()
         return payload if isinstance(payload, dict) else {}
 
 
