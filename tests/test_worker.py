@@ -449,6 +449,37 @@ def test_a_hung_provider_call_holds_back_only_its_own_reply(
         assert len(replies(service)) == 4
 
 
+def test_a_hung_chore_holds_back_no_reply(database_url: str, clock: VirtualClock) -> None:
+    """The tick's chores talk to the network (an SMTP server when an incident opens, the
+    timestamp authority, a provider's balance) and one may hang up to its timeout: the
+    running worker answers texts meanwhile, and stops once the chore comes back."""
+    hanging, release = threading.Event(), threading.Event()
+
+    def hangs() -> None:
+        hanging.set()
+        release.wait(30)
+
+    with service_for(database_url, clock, worker={"poll_interval": 0.05}) as service:
+        worker = Worker(service, {"sandbox": SandboxSender()}, chores=[hangs])
+        _open.append(worker)
+        stop = threading.Event()
+        running = threading.Thread(target=worker.run_forever, args=(stop,))
+        running.start()
+        try:
+            assert hanging.wait(10), "the tick never ran its chores"
+            receive(service, sms(sender="+33622222222"))
+            worker.nudge()
+            deadline = time.monotonic() + 10
+            while not sent_to(service) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sent_to(service) == {"+33622222222"}, "the reply waited behind a chore"
+        finally:
+            release.set()
+            stop.set()
+            running.join(30)
+        assert not running.is_alive()
+
+
 def sent_to(service: Service) -> set[str]:
     return {r.recipient for r in replies(service) if r.status == ReplyStatus.SENT}
 

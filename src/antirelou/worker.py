@@ -242,23 +242,23 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         """Poll until `stop` is set; `wake` shortens the wait when a reply was just queued.
 
+        The tick runs on a thread of its own: its chores talk to the network (alerts by
+        webhook and SMTP, timestamps, the providers' balances), each up to its timeout, and
+        replies must not wait behind a mail server that hangs when an incident opens.
+
         With queued intake, parked texts are decided on a thread of their own: a round of
         provider calls takes as long as the slowest of them (a few hundred milliseconds
         against a real API), and decisions, raid detection with them, must not wait behind
         it (39 texts decided a second instead of 300 when they did, measured)."""
-        decider = None
+        helpers = [self._thread(self._tick_forever, stop, "antirelou-tick")]
         if self._queued:
             abuse.load()  # this process decides the texts
-            decider = threading.Thread(
-                target=self._decide_forever, args=(stop,), name="antirelou-decide", daemon=True
-            )
-            decider.start()
+            helpers.append(self._thread(self._decide_forever, stop, "antirelou-decide"))
         interval = self.service.settings.worker.poll_interval
         try:
             while not stop.is_set():
                 self.wake.clear()  # before looking: a nudge from now on ends the wait below
                 try:
-                    self.tick()
                     busy = self._send_more()
                 except Exception:
                     log.exception("worker round failed; retrying")
@@ -267,8 +267,28 @@ class Worker:
                     self.wake.wait(interval)
         finally:
             self._finish_sending()
-            if decider is not None:
-                decider.join()
+            for helper in helpers:
+                helper.join()
+
+    @staticmethod
+    def _thread(
+        target: Callable[[threading.Event], None], stop: threading.Event, name: str
+    ) -> threading.Thread:
+        thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _tick_forever(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set, waking the senders after a tick (it may have released
+        held replies)."""
+        interval = self.service.settings.worker.poll_interval
+        while not stop.is_set():
+            try:
+                if self.tick():
+                    self.wake.set()
+            except Exception:
+                log.exception("worker tick failed; retrying")
+            stop.wait(interval)
 
     def _send_more(self) -> int:
         """The live loop's round; how many replies it claimed.
