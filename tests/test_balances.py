@@ -88,7 +88,7 @@ def test_the_balance_is_kept_asked_again_only_when_due_and_alerted_once_a_day(
 
 
 def test_no_alert_above_the_floor_and_an_explicit_floor_in_any_currency(
-    service: Service, clock: VirtualClock, vonage: FakeVonage
+    service: Service, clock: VirtualClock, vonage: FakeVonage, caplog: pytest.LogCaptureFixture
 ) -> None:
     vonage.balance = 250.0
     watching(on_vonage(service, clock, vonage))()
@@ -107,9 +107,15 @@ def test_no_alert_above_the_floor_and_an_explicit_floor_in_any_currency(
                 service.settings.database_url, lines=lines, twilio=section, budget=budget
             )
             clock.advance(timedelta(days=1))
-            watching(Service(settings, service.engine, clock))()
+            caplog.clear()
+            watch = watching(Service(settings, service.engine, clock))
+            for _ in range(2):
+                watch()
+                clock.advance(timedelta(hours=1))
             usd = [a for a in balance_alerts(service) if a["currency"] == "USD"]
             assert len(usd) == alerted
+            unwatched = [r for r in caplog.records if "bills in USD" in r.getMessage()]
+            assert len(unwatched) == (0 if floor else 1)  # said once, not at each question
 
 
 def test_a_failed_question_is_recorded_and_logged_without_the_secret(

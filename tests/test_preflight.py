@@ -251,7 +251,10 @@ def test_the_phone_must_send_received_texts_here(android: FakeAndroid) -> None:
 
 
 def vonage_service(service: Service, clock: VirtualClock, fake: FakeVonage) -> Service:
-    settings = vonage_settings(fake)
+    return checked_service(service, clock, vonage_settings(fake))
+
+
+def checked_service(service: Service, clock: VirtualClock, settings: Settings) -> Service:
     settings = settings.model_copy(update={"database_url": service.settings.database_url})
     checked = Service(settings, service.engine, clock)
     checked.sync_lines()
@@ -270,6 +273,24 @@ def test_check_warns_when_the_provider_holds_less_than_the_pot(
     ]
     vonage.balance = 5000.0
     assert not [w for w in texts(findings(checked, providers=True), Level.WARN) if "pot" in w]
+
+
+def test_check_warns_when_no_floor_applies_to_a_balance_in_another_currency(
+    service: Service, clock: VirtualClock, twilio: FakeTwilio
+) -> None:
+    """A Twilio account billed in USD and a pot in EUR: the usual case. Without a floor in
+    USD no low-balance alert would ever go out, and `check` says so."""
+    settings = twilio_settings(twilio)
+    warnings = texts(findings(checked_service(service, clock, settings), True), Level.WARN)
+    assert (
+        "twilio bills in USD, the pot is in EUR: no alert will say its balance runs low; "
+        "set [budget] provider_balance_floor (in USD)"
+    ) in warnings
+
+    budget = settings.budget.model_copy(update={"provider_balance_floor": 50.0})
+    floored = settings.model_copy(update={"budget": budget})
+    warnings = texts(findings(checked_service(service, clock, floored), True), Level.WARN)
+    assert not [w for w in warnings if "bills in" in w]
 
 
 def test_check_says_the_providers_were_not_asked_unless_told(

@@ -57,6 +57,7 @@ class BalanceWatch:
         self._fetch = fetch
         self._providers = providers(service.settings, able)
         self._last: datetime | None = None
+        self._no_floor: set[str] = set()
 
     def __call__(self) -> None:
         every = self.service.settings.budget.provider_balance_every
@@ -93,7 +94,17 @@ class BalanceWatch:
         self, conn: Connection, provider: str, balance: Balance, now: datetime
     ) -> None:
         floor = low_water(self.service.settings, balance.currency)
-        if floor is None or balance.amount >= floor:
+        if floor is None:
+            if provider not in self._no_floor:  # said once, not every 15 minutes
+                self._no_floor.add(provider)
+                log.warning(
+                    "%s bills in %s, not in the pricing currency: no alert will say its "
+                    "balance runs low unless [budget] provider_balance_floor is set",
+                    provider,
+                    balance.currency,
+                )
+            return
+        if balance.amount >= floor:
             return
         day = self.service.local_day(self.service.settings.lines[0], now)
         payload = {

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
-from antirelou import budget, killswitch, migrate
+from antirelou import balances, budget, killswitch, migrate
 from antirelou.findings import Finding, Level, report
 from antirelou.money import format_eur, to_micros
 from antirelou.providers import preflight
@@ -145,8 +145,13 @@ def _providers(settings: Settings, pot_left: int) -> list[Finding]:
     for asked in preflight.ask(settings):
         found += asked.findings
         balance = asked.balance
-        if balance is None or balance.currency != settings.pricing.currency.upper():
-            continue  # another currency: no honest comparison with the pot
+        if balance is None:
+            continue
+        if balance.currency != settings.pricing.currency.upper():
+            # No honest comparison with the pot, and no low-balance alert without a floor:
+            # common (a Twilio account billed in USD, a pot in EUR), so it is said here.
+            found += _no_floor(settings, asked.provider, balance.currency)
+            continue
         if to_micros(balance.amount) < pot_left:
             found.append(
                 Finding(
@@ -157,6 +162,17 @@ def _providers(settings: Settings, pot_left: int) -> list[Finding]:
                 )
             )
     return found
+
+
+def _no_floor(settings: Settings, provider: str, currency: str) -> list[Finding]:
+    if balances.low_water(settings, currency) is not None:
+        return []
+    text = (
+        f"{provider} bills in {currency}, the pot is in {settings.pricing.currency.upper()}: "
+        "no alert will say its balance runs low; set [budget] provider_balance_floor "
+        f"(in {currency})"
+    )
+    return [Finding(Level.WARN, text)]
 
 
 def _not_asked(settings: Settings) -> list[Finding]:
