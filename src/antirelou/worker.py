@@ -7,7 +7,8 @@ recording.py). Provider calls run `[worker] parallel_sends` at a time: a real AP
 few hundred milliseconds to answer, and one call at a time would cap a worker at a few
 replies per second. The live loop (run_forever) waits SLOW_CALL at most for a round's
 calls, so a call that hangs holds back only its own reply; drain() (tests, replays) waits
-for every call of a round.
+for every call of a round. Its housekeeping (tick) runs on a thread of its own there, so a
+chore that hangs on the network holds back no reply either.
 """
 
 from __future__ import annotations
