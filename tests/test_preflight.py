@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import respx
 from click.testing import CliRunner
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
 
 from antirelou.cli import main
 from antirelou.clock import VirtualClock
@@ -20,11 +24,13 @@ from antirelou.providers.base import Balance
 from antirelou.readiness import findings
 from antirelou.service import Service
 from antirelou.settings import Settings
+from tests.dashboard_kit import dashboard_app
 from tests.fakes.android_api import FakeAndroid
 from tests.fakes.plivo_api import FakePlivo
 from tests.fakes.twilio_api import FakeTwilio
 from tests.fakes.vonage_api import FakeVonage
 from tests.helpers import LINE, make_settings
+from tests.live_server import free_port, serving
 
 BASE = "https://decoy.example.org"
 BARE = LINE.removeprefix("+")
@@ -250,6 +256,50 @@ def test_the_phone_must_send_received_texts_here(android: FakeAndroid) -> None:
 # --- in `antirelou check` -------------------------------------------------------------------
 
 
+@pytest.fixture
+def base_answers() -> Iterator[None]:
+    """BASE answers /healthz as antirelou does (`check --providers` asks it first), without
+    a DNS lookup of a name that exists nowhere."""
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(f"{BASE}/healthz").respond(200, text="ok")
+        yield
+
+
+def reach(service: Service, clock: VirtualClock, twilio: FakeTwilio, public: str) -> Finding:
+    """What `check --providers` says of `public` as public_url."""
+    settings = twilio_settings(twilio).model_copy(update={"public_url": public})
+    checked = checked_service(service, clock, settings)
+    (said,) = [f for f in findings(checked, providers=True) if "/healthz" in f.text]
+    return said
+
+
+def test_check_reaches_the_public_url_as_a_provider_would(
+    service: Service, clock: VirtualClock, twilio: FakeTwilio
+) -> None:
+    """Over real HTTP: the service itself answers; a closed port, another server (the fake
+    Twilio, 404) and a redirect (http to https, say) are each named."""
+    with serving(dashboard_app(service), free_port()) as url:
+        said = reach(service, clock, twilio, url)
+    assert (said.level, said.text) == (
+        Level.OK,
+        f"public_url: {url}/healthz answers (DNS, certificate, proxy)",
+    )
+
+    said = reach(service, clock, twilio, f"http://127.0.0.1:{free_port()}")
+    assert said.level == Level.WARN
+    assert "cannot be reached from this machine (ConnectError" in said.text
+
+    said = reach(service, clock, twilio, twilio.base_url)
+    assert said.level == Level.FAIL
+    assert "answered HTTP 404, not antirelou's 'ok'" in said.text
+
+    moved = Starlette(routes=[Route("/healthz", lambda _: RedirectResponse("https://x.test/"))])
+    with serving(moved, free_port()) as url:  # type: ignore[arg-type]
+        said = reach(service, clock, twilio, url)
+    assert said.level == Level.FAIL
+    assert "redirects to https://x.test/: providers do not follow a redirect" in said.text
+
+
 def vonage_service(service: Service, clock: VirtualClock, fake: FakeVonage) -> Service:
     return checked_service(service, clock, vonage_settings(fake))
 
@@ -262,7 +312,7 @@ def checked_service(service: Service, clock: VirtualClock, settings: Settings) -
 
 
 def test_check_warns_when_the_provider_holds_less_than_the_pot(
-    service: Service, clock: VirtualClock, vonage: FakeVonage
+    service: Service, clock: VirtualClock, vonage: FakeVonage, base_answers: None
 ) -> None:
     checked = vonage_service(service, clock, vonage)
     warnings = texts(findings(checked, providers=True), Level.WARN)
@@ -276,7 +326,7 @@ def test_check_warns_when_the_provider_holds_less_than_the_pot(
 
 
 def test_check_warns_when_no_floor_applies_to_a_balance_in_another_currency(
-    service: Service, clock: VirtualClock, twilio: FakeTwilio
+    service: Service, clock: VirtualClock, twilio: FakeTwilio, base_answers: None
 ) -> None:
     """A Twilio account billed in USD and a pot in EUR: the usual case. Without a floor in
     USD no low-balance alert would ever go out, and `check` says so."""
@@ -302,7 +352,7 @@ def test_check_says_the_providers_were_not_asked_unless_told(
 
 
 def test_check_providers_on_the_command_line_exits_1_on_a_failure(
-    tmp_path: Path, service: Service, twilio: FakeTwilio
+    tmp_path: Path, service: Service, twilio: FakeTwilio, base_answers: None
 ) -> None:
     config = tmp_path / "antirelou.toml"
     config.write_text(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import Connection
 
 from antirelou import balances, budget, killswitch, migrate
@@ -141,7 +142,7 @@ def _lines(conn: Connection, settings: Settings) -> list[Finding]:
 
 
 def _providers(settings: Settings, pot_left: int) -> list[Finding]:
-    found = []
+    found = _reachable(settings)
     for asked in preflight.ask(settings):
         found += asked.findings
         balance = asked.balance
@@ -162,6 +163,43 @@ def _providers(settings: Settings, pot_left: int) -> list[Finding]:
                 )
             )
     return found
+
+
+REACH_TIMEOUT = 10.0  # seconds; a provider waits about as long for a webhook's answer
+
+
+def _reachable(settings: Settings) -> list[Finding]:
+    """Whether public_url leads to this service from here: the DNS name, the certificate and
+    the reverse proxy the providers go through, which no provider API can check for us."""
+    if all(line.provider == "sandbox" for line in settings.lines):
+        return []
+    url = f"{settings.public_base}/healthz"
+    try:
+        answer = httpx.get(url, timeout=REACH_TIMEOUT, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        # WARN, not FAIL: some networks cannot reach their own public address from inside
+        # (no hairpin NAT) while the providers can.
+        text = (
+            f"public_url: {url} cannot be reached from this machine ({_why(exc)}): is "
+            "`antirelou serve` running behind it, with a valid certificate? (Some networks "
+            "cannot reach their own public address from inside: then try from outside.)"
+        )
+        return [Finding(Level.WARN, text)]
+    if answer.is_redirect:
+        where = answer.headers.get("location", "elsewhere")
+        text = f"public_url: {url} redirects to {where}: providers do not follow a redirect"
+        return [Finding(Level.FAIL, f"{text}; set public_url to the address it leads to")]
+    if answer.status_code != 200 or answer.text != "ok":
+        text = (
+            f"public_url: {url} answered HTTP {answer.status_code}, not antirelou's 'ok': "
+            "does the reverse proxy pass /webhooks/ and /healthz on to antirelou?"
+        )
+        return [Finding(Level.FAIL, text)]
+    return [Finding(Level.OK, f"public_url: {url} answers (DNS, certificate, proxy)")]
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__
 
 
 def _no_floor(settings: Settings, provider: str, currency: str) -> list[Finding]:
