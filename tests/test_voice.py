@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from antirelou import models, operations
+from antirelou import budget, models, operations
+from antirelou.clock import VirtualClock
+from antirelou.db import make_engine
+from antirelou.inbound import receive
+from antirelou.policy import Reason
 from antirelou.service import Service
 from antirelou.voice import decide_call
+from antirelou.web.app import create_app
+from tests.helpers import alert_payloads, counter, make_settings, sms
 from tests.test_webhooks import LINE, SENDER, post_signed, signed_headers
 
 VOICE_PATH = "/webhooks/twilio/voice"
@@ -134,3 +142,46 @@ def test_recorded_audio_is_played_instead(hook_service: Service) -> None:
 )
 def test_call_decision_table(paused: bool, incident: bool, plays: int, answer: bool) -> None:
     assert decide_call(paused, incident, plays, 2).answer is answer
+
+
+@pytest.fixture
+def capped(database_url: str, clock: VirtualClock) -> Iterator[Service]:
+    """The Twilio line with a daily cap of three answered calls (0.01 EUR a minute)."""
+    settings = make_settings(
+        database_url,
+        lines=[{"number": LINE, "provider": "twilio"}],
+        twilio={"account_sid": "AC" + "0" * 32, "auth_token": "test-token"},
+        budget={"daily_cap": 0.03, "total": 100.0},
+        pricing={"voice_minute": 0.01},
+    )
+    service = Service(settings, make_engine(database_url), clock)
+    service.sync_lines()
+    yield service
+    service.dispose()
+
+
+def test_answered_calls_are_paid_under_the_caps_like_replies(capped: Service) -> None:
+    """A flood of calls from new numbers cannot spend past the daily cap: each answered
+    call takes its cost from the caps, in the counters and the ledger; once the cap is
+    reached calls are rejected (not billed), and texts are refused a reply too."""
+    callers = [f"+3361234{n:04d}" for n in range(5)]
+    with TestClient(create_app(capped)) as client:
+        answered = [verbs(call(client, n, caller)) for n, caller in enumerate(callers)]
+    assert answered == [["Say", "Hangup"]] * 3 + [["Reject"]] * 2
+    with capped.engine.connect() as conn:
+        rows = conn.execute(select(models.calls).order_by(models.calls.c.id)).all()
+        ledger = conn.execute(
+            select(models.ledger.c.amount_micros).where(models.ledger.c.kind == "call")
+        ).all()
+    assert [json.loads(r.reasons) for r in rows[3:]] == [[Reason.DAILY_CAP.value]] * 2
+    assert [r.cost_micros for r in rows] == [10_000] * 3 + [0, 0]
+    assert [amount for (amount,) in ledger] == [10_000] * 3
+    day = capped.local_day(capped.settings.lines[0], capped.clock.now())
+    assert counter(capped, budget.day_key(day)) == (30_000, 0)
+    assert counter(capped, budget.TOTAL) == (30_000, 0)
+    marks = {(a["what"], a["threshold"]) for a in alert_payloads(capped, "spend_threshold")}
+    assert ("daily_cap", 1.0) in marks
+
+    receipt = receive(capped, sms(sender="+33698765432"))
+    assert receipt.reply_id is None
+    assert Reason.DAILY_CAP in receipt.decision.reasons

@@ -77,6 +77,12 @@ def book_reply(conn: Connection, *, at: datetime, amount: int, line: str, reply_
     driver_execute(conn, _LEDGER_INSERT, row)
 
 
+def book_call(conn: Connection, *, at: datetime, amount: int, line: str, call_id: int) -> None:
+    """Record what answering one call cost (voice.charge_call moved the counters)."""
+    row = _ledger_row("call", at, amount, line) | {"note": f"call {call_id}"}
+    driver_execute(conn, _LEDGER_INSERT, row)
+
+
 def _ledger_row(
     kind: str,
     at: datetime,

@@ -262,7 +262,7 @@ ledger = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("at", UtcDateTime, nullable=False),
-    Column("kind", String(16), nullable=False),  # inbound | reply | reply_adjust
+    Column("kind", String(16), nullable=False),  # inbound | reply | reply_adjust | call
     Column("amount_micros", BigInteger, nullable=False),
     Column("line", String(32), nullable=True),
     Column("message_id", ForeignKey("messages.id"), nullable=True),

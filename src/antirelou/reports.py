@@ -37,13 +37,13 @@ def money_report(service: Service) -> str:
         by_day = budget.spend_by_day(conn, now - timedelta(days=7))
         days = budget.days_left(conn, now, caps)
     lines = [
-        f"today ({day}, {line.timezone}): replies {format_eur(spent)} spent"
+        f"today ({day}, {line.timezone}): replies and calls {format_eur(spent)} spent"
         f" + {format_eur(reserved)} reserved, daily cap {format_eur(caps.daily)}",
         f"pot: {format_eur(snap.total_cap)}, used {format_eur(snap.total_used)}"
         f" (inbound included), left {format_eur(snap.total_cap - snap.total_used)}",
         "days of pot left at the last 7 days' pace: "
         + ("no spending yet" if days is None else f"{days:.1f}"),
-        "spend per day (UTC, inbound and replies):",
+        "spend per day (UTC, inbound, replies and answered calls):",
     ]
     lines += [f"  {d}: {format_eur(v)}" for d, v in sorted(by_day.items())]
     return "\n".join(lines)

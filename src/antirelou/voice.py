@@ -3,8 +3,10 @@
 Men call the decoy number as often as they text it. A call is answered with the line's
 message (`<Say>` in the line's language, or a recorded `<Play>`), then `<Hangup/>`. It is
 rejected with `<Reject/>` (the caller hears a busy/unavailable tone and the provider bills
-nothing) while the line is paused, during an incident, or once the caller has already
-heard the message `voice_max_plays` times. Every call is stored, like a text.
+nothing) while the line is paused, during an incident, once the caller has already heard
+the message `voice_max_plays` times, or when the caps cannot pay for it: an answered call
+costs a minute or two of the provider's voice price, and a flood of calls must not spend
+past a cap any more than a flood of texts. Every call is stored, like a text.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from antirelou import floods, models
+from antirelou import alerts, budget, floods, models
 from antirelou.db import writing
+from antirelou.dbutil import Savepoint
 from antirelou.evidence import hooks as evidence
 from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
@@ -93,6 +97,9 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
             return line, CallDecision(existing.answered, tuple(json.loads(existing.reasons)))
         decision, incident_id = _decide(service, conn, line, call)
         cost = estimated_cost(line, service.settings.pricing.voice_minute) if line else 0
+        if line is not None and decision.answer and cost:
+            decision = _reserve(service, conn, line, decision, cost, now)
+        billed = cost if decision.answer else 0
         call_row = conn.execute(
             c.insert()
             .values(
@@ -104,14 +111,45 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
                 raw=json.dumps(call.raw, ensure_ascii=False, sort_keys=True),
                 answered=decision.answer,
                 reasons=json.dumps(decision.reasons),
-                cost_micros=cost if decision.answer else 0,
+                cost_micros=billed,
                 incident_id=incident_id,
             )
             .returning(c.c.id)
         ).scalar_one()
-        billed = cost if decision.answer else 0
+        if line is not None and billed:
+            _book(service, conn, line, billed, int(call_row), now)
         evidence.call(conn, call, int(call_row), decision, incident_id, billed, now)
     return line, decision
+
+
+def _reserve(
+    service: Service,
+    conn: Connection,
+    line: LineSettings,
+    decision: CallDecision,
+    cost: int,
+    now: datetime,
+) -> CallDecision:
+    """Take the call's cost under the caps, as a reply's is taken (budget.reserve): the
+    answer stands, or the call is rejected with the cap that refused it."""
+    day = service.local_day(line, now)
+    savepoint = Savepoint(conn)
+    refusal = budget.reserve(conn, day, cost, service.caps)
+    if refusal is not None:
+        savepoint.rollback()
+        return CallDecision(False, (refusal.value,))
+    savepoint.commit()
+    return decision
+
+
+def _book(
+    service: Service, conn: Connection, line: LineSettings, cost: int, call_id: int, now: datetime
+) -> None:
+    """The call is answered: its reservation becomes spend, in the ledger too."""
+    day = service.local_day(line, now)
+    budget.commit_spend(conn, day, cost, cost)
+    budget.book_call(conn, at=now, amount=cost, line=line.number, call_id=call_id)
+    alerts.spend_thresholds(conn, service, day, now)
 
 
 def _decide(

@@ -72,7 +72,9 @@ class OverviewOut(BaseModel):
     refused_today: int
     held_now: int
     queued_now: int
-    spent_today_micros: int = Field(description="spent and reserved on replies today, micro-euros")
+    spent_today_micros: int = Field(
+        description="spent and reserved on replies and answered calls today, micro-euros"
+    )
     spent_today_label: str
     daily_cap_micros: int
     pot_micros: int
