@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -144,20 +145,34 @@ def test_call_decision_table(paused: bool, incident: bool, plays: int, answer: b
     assert decide_call(paused, incident, plays, 2).answer is answer
 
 
-@pytest.fixture
-def capped(database_url: str, clock: VirtualClock) -> Iterator[Service]:
-    """The Twilio line with a daily cap of three answered calls (0.01 EUR a minute)."""
+@contextmanager
+def capped_service(database_url: str, clock: VirtualClock, **budget: float) -> Iterator[Service]:
+    """The Twilio line, calls at 0.01 EUR a minute, under the given [budget]."""
     settings = make_settings(
         database_url,
         lines=[{"number": LINE, "provider": "twilio"}],
         twilio={"account_sid": "AC" + "0" * 32, "auth_token": "test-token"},
-        budget={"daily_cap": 0.03, "total": 100.0},
+        budget={"total": 100.0, **budget},
         pricing={"voice_minute": 0.01},
     )
     service = Service(settings, make_engine(database_url), clock)
     service.sync_lines()
-    yield service
-    service.dispose()
+    try:
+        yield service
+    finally:
+        service.dispose()
+
+
+@pytest.fixture
+def capped(database_url: str, clock: VirtualClock) -> Iterator[Service]:
+    """A daily cap of three answered calls, all of which calls may take."""
+    with capped_service(database_url, clock, daily_cap=0.03, voice_share=1.0) as service:
+        yield service
+
+
+def calls_from(service: Service, callers: list[str]) -> list[list[str]]:
+    with TestClient(create_app(service)) as client:
+        return [verbs(call(client, n, caller)) for n, caller in enumerate(callers)]
 
 
 def test_answered_calls_are_paid_under_the_caps_like_replies(capped: Service) -> None:
@@ -165,9 +180,7 @@ def test_answered_calls_are_paid_under_the_caps_like_replies(capped: Service) ->
     call takes its cost from the caps, in the counters and the ledger; once the cap is
     reached calls are rejected (not billed), and texts are refused a reply too."""
     callers = [f"+3361234{n:04d}" for n in range(5)]
-    with TestClient(create_app(capped)) as client:
-        answered = [verbs(call(client, n, caller)) for n, caller in enumerate(callers)]
-    assert answered == [["Say", "Hangup"]] * 3 + [["Reject"]] * 2
+    assert calls_from(capped, callers) == [["Say", "Hangup"]] * 3 + [["Reject"]] * 2
     with capped.engine.connect() as conn:
         rows = conn.execute(select(models.calls).order_by(models.calls.c.id)).all()
         ledger = conn.execute(
@@ -185,3 +198,20 @@ def test_answered_calls_are_paid_under_the_caps_like_replies(capped: Service) ->
     receipt = receive(capped, sms(sender="+33698765432"))
     assert receipt.reply_id is None
     assert Reason.DAILY_CAP in receipt.decision.reasons
+
+
+def test_calls_take_no_more_than_their_share_of_the_day(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """voice_share 0.25 of a 0.10 EUR day: two calls; the third is rejected while the
+    replies to texts still have the rest of the day."""
+    with capped_service(database_url, clock, daily_cap=0.10, voice_share=0.25) as service:
+        callers = [f"+3361234{n:04d}" for n in range(3)]
+        assert calls_from(service, callers) == [["Say", "Hangup"]] * 2 + [["Reject"]]
+        with service.engine.connect() as conn:
+            last = conn.execute(select(models.calls.c.reasons).order_by(models.calls.c.id.desc()))
+            assert json.loads(last.scalars().first()) == ["voice_share_reached"]
+        day = service.local_day(service.settings.lines[0], service.clock.now())
+        assert counter(service, budget.voice_key(day)) == (20_000, 0)
+        assert counter(service, budget.day_key(day)) == (20_000, 0)
+        assert receive(service, sms(sender="+33698765432")).reply_id is not None

@@ -45,6 +45,11 @@ def day_key(day: str) -> str:
     return f"day:{day}"
 
 
+def voice_key(day: str) -> str:
+    """Answered calls' share of a day (also counted in the day's own row)."""
+    return f"voice:{day}"
+
+
 @dataclass(frozen=True)
 class Caps:
     daily: int
@@ -206,6 +211,17 @@ def reserve(conn: Connection, day: str, amount: int, caps: Caps) -> Reason | Non
     if not _reserve_one(conn, day_key(day), amount, caps.daily):
         return Reason.DAILY_CAP
     return None
+
+
+def reserve_voice(conn: Connection, day: str, amount: int, cap: int) -> bool:
+    """Reserve `amount` in the day's voice share too (after reserve(), in its savepoint)."""
+    return _reserve_one(conn, voice_key(day), amount, cap)
+
+
+def commit_voice(conn: Connection, day: str, amount: int) -> None:
+    """A call was answered: its reservations become spend (the day's, the pot's, the share's)."""
+    commit_spend(conn, day, amount, amount)
+    _bump(conn, voice_key(day), spent=amount, reserved=-amount)
 
 
 _RESERVE = (

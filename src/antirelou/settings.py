@@ -140,6 +140,9 @@ class BudgetSettings(Strict):
     # daily cap, when the provider bills in [pricing] currency).
     provider_balance_every: Duration = timedelta(minutes=15)
     provider_balance_floor: float | None = Field(None, ge=0)
+    # The part of the daily cap answered calls may take: a flood of calls must not leave
+    # nothing for the replies to texts.
+    voice_share: float = Field(0.25, ge=0, le=1)
 
 
 class TwilioSettings(Strict):

@@ -6,7 +6,8 @@ rejected with `<Reject/>` (the caller hears a busy/unavailable tone and the prov
 nothing) while the line is paused, during an incident, once the caller has already heard
 the message `voice_max_plays` times, or when the caps cannot pay for it: an answered call
 costs a minute or two of the provider's voice price, and a flood of calls must not spend
-past a cap any more than a flood of texts. Every call is stored, like a text.
+past a cap any more than a flood of texts, nor take more than `[budget] voice_share` of a
+day's cap, so that it leaves the rest to the replies. Every call is stored, like a text.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from antirelou.settings import LineSettings
 
 LANGUAGES = {"fr": "fr-FR", "en": "en-GB", "es": "es-ES", "de": "de-DE", "it": "it-IT"}
 WORDS_PER_MINUTE = 150  # a calm speaking pace, to estimate how long the call lasts
+VOICE_SHARE_REACHED = "voice_share_reached"  # [budget] voice_share of the daily cap
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,13 @@ def _reserve(
     day = service.local_day(line, now)
     savepoint = Savepoint(conn)
     refusal = budget.reserve(conn, day, cost, service.caps)
-    if refusal is not None:
+    why = None if refusal is None else refusal.value
+    share = int(service.caps.daily * service.settings.budget.voice_share)
+    if why is None and not budget.reserve_voice(conn, day, cost, share):
+        why = VOICE_SHARE_REACHED
+    if why is not None:
         savepoint.rollback()
-        return CallDecision(False, (refusal.value,))
+        return CallDecision(False, (why,))
     savepoint.commit()
     return decision
 
@@ -147,7 +153,7 @@ def _book(
 ) -> None:
     """The call is answered: its reservation becomes spend, in the ledger too."""
     day = service.local_day(line, now)
-    budget.commit_spend(conn, day, cost, cost)
+    budget.commit_voice(conn, day, cost)
     budget.book_call(conn, at=now, amount=cost, line=line.number, call_id=call_id)
     alerts.spend_thresholds(conn, service, day, now)
 
