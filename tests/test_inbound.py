@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from antirelou import models
+from antirelou import budget, models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.evidence.chain import head
@@ -146,6 +146,24 @@ def test_unknown_line_is_stored_but_not_answered(service: Service) -> None:
     receipt = receive(service, replace(sms(), recipient="+33939000099"))
     assert receipt.decision.reasons == (Reason.UNKNOWN_LINE,)
     assert count(service, models.messages) == 1
+
+
+def test_a_long_text_is_billed_for_each_of_its_parts(service: Service) -> None:
+    """Providers bill a received text per part: a raid of long texts drains the pot by its
+    parts, and the books must say so (GSM-7: 160 in one part, 153 a part beyond; UCS-2,
+    one emoji is enough: 70, then 67)."""
+    bodies = ["a" * 160, "a" * 161, "a" * 459, "\N{WINKING FACE}" * 35, "\N{WINKING FACE}" * 36]
+    for i, body in enumerate(bodies):
+        receive(service, sms(provider_id=f"SM{i:032d}", sender=f"+336123456{i:02d}", body=body))
+    inbound = round(service.settings.pricing.inbound * 1_000_000)
+    with service.engine.connect() as conn:
+        billed = conn.execute(
+            select(models.ledger.c.amount_micros)
+            .where(models.ledger.c.kind == "inbound")
+            .order_by(models.ledger.c.message_id)
+        ).scalars()
+        assert [amount // inbound for amount in billed] == [1, 2, 3, 1, 2]
+        assert budget.inbound_spent(conn) == 9 * inbound
 
 
 def test_each_text_leaves_its_counters_ledger_and_evidence(

@@ -125,6 +125,15 @@ def segment(text: str) -> Segmentation:
     return Segmentation(encoding, units, _pack(widths, multi), multi, offending)
 
 
+def parts(text: str) -> int:
+    """How many parts a received text is billed as (providers bill inbound texts per part,
+    as outbound ones). Every text goes through here: one that fits in 70 UTF-16 units is one
+    part whatever its encoding, found without looking at each character."""
+    if len(text.encode("utf-16-le")) <= 2 * _UCS2_SINGLE:
+        return 1
+    return segment(text).segments
+
+
 # Characters outside GSM-7 with a better lookalike than their Unicode decomposition gives (or
 # none at all: NFKD leaves quotes, dashes and ligatures like œ alone).
 _LOOKALIKES: dict[str, str] = {

@@ -21,6 +21,7 @@ from antirelou import alerts, budget, floods, models
 from antirelou.dbutil import Savepoint, db_time, dialect_insert, driver_execute
 from antirelou.detect.abuse import AbuseVerdict
 from antirelou.detect.numbers import shape
+from antirelou.encoding import parts
 from antirelou.evidence import hooks as evidence
 from antirelou.keywords import Keyword, keyword_of
 from antirelou.killswitch import PAUSED_COLUMN
@@ -126,7 +127,8 @@ def _process(
     service: Service, conn: Connection, sms: InboundSms, message_id: int, now: datetime
 ) -> Receipt:
     line = service.line(sms.recipient)
-    inbound_cost = to_micros(service.settings.pricing.inbound)
+    # Billed per part: a raid of long texts costs each of its parts.
+    inbound_cost = to_micros(service.settings.pricing.inbound) * parts(sms.body)
     budget.book_inbound(
         conn, at=now, amount=inbound_cost, line=sms.recipient, message_id=message_id
     )

@@ -31,10 +31,11 @@ from rich.progress import Progress
 from sqlalchemy import Engine, select
 from sqlalchemy.pool import StaticPool
 
-from antirelou import migrate, models
+from antirelou import budget, migrate, models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import Receipt, receive
+from antirelou.money import MICROS
 from antirelou.outbox import ReplyStatus
 from antirelou.providers.base import InboundSms
 from antirelou.providers.sandbox import SandboxSender
@@ -222,7 +223,8 @@ def _summarise(service: Service, out_dir: Path, count: int, elapsed: float) -> d
     with (out_dir / "outbound.jsonl").open("w", encoding="utf-8") as handle:
         for row in outbound:
             handle.write(json.dumps(row) + "\n")
-    inbound_cost = count * service.settings.pricing.inbound
+    with service.engine.connect() as conn:
+        inbound_cost = budget.inbound_spent(conn) / MICROS  # billed per part, as booked
     summary = {
         "messages": count,
         "replies": len(outbound),
