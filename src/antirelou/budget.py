@@ -83,7 +83,7 @@ def book_reply(conn: Connection, *, at: datetime, amount: int, line: str, reply_
 
 
 def book_call(conn: Connection, *, at: datetime, amount: int, line: str, call_id: int) -> None:
-    """Record what answering one call cost (voice.charge_call moved the counters)."""
+    """Record what answering one call cost (commit_voice moves the counters)."""
     row = _ledger_row("call", at, amount, line) | {"note": f"call {call_id}"}
     driver_execute(conn, _LEDGER_INSERT, row)
 
