@@ -13,7 +13,7 @@ import pytest
 import respx
 from click.testing import CliRunner
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from antirelou.cli import main
@@ -262,42 +262,55 @@ def base_answers() -> Iterator[None]:
     a DNS lookup of a name that exists nowhere."""
     with respx.mock(assert_all_called=False) as mock:
         mock.get(f"{BASE}/healthz").respond(200, text="ok")
+        refused = {"detail": "missing or invalid X-Twilio-Signature"}
+        mock.post(url__startswith=f"{BASE}/webhooks/").respond(403, json=refused)
         yield
 
 
-def reach(service: Service, clock: VirtualClock, twilio: FakeTwilio, public: str) -> Finding:
+def reach(service: Service, clock: VirtualClock, twilio: FakeTwilio, public: str) -> list[Finding]:
     """What `check --providers` says of `public` as public_url."""
     settings = twilio_settings(twilio).model_copy(update={"public_url": public})
     checked = checked_service(service, clock, settings)
-    (said,) = [f for f in findings(checked, providers=True) if "/healthz" in f.text]
-    return said
+    return [f for f in findings(checked, providers=True) if f.text.startswith("public_url: ")]
 
 
 def test_check_reaches_the_public_url_as_a_provider_would(
     service: Service, clock: VirtualClock, twilio: FakeTwilio
 ) -> None:
-    """Over real HTTP: the service itself answers; a closed port, another server (the fake
-    Twilio, 404) and a redirect (http to https, say) are each named."""
+    """Over real HTTP: the service itself answers /healthz and refuses an unsigned POST to
+    its webhook; a closed port, another server (the fake Twilio, 404), a redirect (http to
+    https, say) and a proxy that passes /healthz but not POSTs to /webhooks/ are named."""
     with serving(dashboard_app(service), free_port()) as url:
         said = reach(service, clock, twilio, url)
-    assert (said.level, said.text) == (
-        Level.OK,
-        f"public_url: {url}/healthz answers (DNS, certificate, proxy)",
-    )
+    assert [(f.level, f.text) for f in said] == [
+        (Level.OK, f"public_url: {url}/healthz answers (DNS, certificate, proxy)"),
+        (
+            Level.OK,
+            f"public_url: a POST to {url}/webhooks/twilio/sms reaches antirelou "
+            "(refused unsigned, as it must be)",
+        ),
+    ]
 
-    said = reach(service, clock, twilio, f"http://127.0.0.1:{free_port()}")
+    (said,) = reach(service, clock, twilio, f"http://127.0.0.1:{free_port()}")
     assert said.level == Level.WARN
     assert "cannot be reached from this machine (ConnectError" in said.text
 
-    said = reach(service, clock, twilio, twilio.base_url)
+    (said,) = reach(service, clock, twilio, twilio.base_url)
     assert said.level == Level.FAIL
     assert "answered HTTP 404, not antirelou's 'ok'" in said.text
 
     moved = Starlette(routes=[Route("/healthz", lambda _: RedirectResponse("https://x.test/"))])
     with serving(moved, free_port()) as url:  # type: ignore[arg-type]
-        said = reach(service, clock, twilio, url)
+        (said,) = reach(service, clock, twilio, url)
     assert said.level == Level.FAIL
     assert "redirects to https://x.test/: providers do not follow a redirect" in said.text
+
+    health_only = Starlette(routes=[Route("/healthz", lambda _: PlainTextResponse("ok"))])
+    with serving(health_only, free_port()) as url:  # type: ignore[arg-type]
+        healthz, webhook = reach(service, clock, twilio, url)
+    assert healthz.level == Level.OK
+    assert webhook.level == Level.FAIL
+    assert f"a POST to {url}/webhooks/twilio/sms answered HTTP 404" in webhook.text
 
 
 def vonage_service(service: Service, clock: VirtualClock, fake: FakeVonage) -> Service:

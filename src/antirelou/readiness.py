@@ -171,8 +171,16 @@ REACH_TIMEOUT = 10.0  # seconds; a provider waits about as long for a webhook's 
 def _reachable(settings: Settings) -> list[Finding]:
     """Whether public_url leads to this service from here: the DNS name, the certificate and
     the reverse proxy the providers go through, which no provider API can check for us."""
-    if all(line.provider == "sandbox" for line in settings.lines):
+    real = [line.provider for line in settings.lines if line.provider != "sandbox"]
+    if not real:
         return []
+    found = _healthz(settings)
+    if found[0].level is Level.OK:
+        found += _webhook_reached(settings, WEBHOOKS[real[0]][0][1])
+    return found
+
+
+def _healthz(settings: Settings) -> list[Finding]:
     url = f"{settings.public_base}/healthz"
     try:
         answer = httpx.get(url, timeout=REACH_TIMEOUT, follow_redirects=False)
@@ -196,6 +204,39 @@ def _reachable(settings: Settings) -> list[Finding]:
         )
         return [Finding(Level.FAIL, text)]
     return [Finding(Level.OK, f"public_url: {url} answers (DNS, certificate, proxy)")]
+
+
+def _webhook_reached(settings: Settings, path: str) -> list[Finding]:
+    """An unsigned POST to the inbound webhook, as a provider's would come (the method and
+    the path a proxy may treat apart from /healthz): antirelou refuses it with 403 before
+    it touches the database, naming the missing signature."""
+    url = f"{settings.public_base}{path}"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    try:
+        answer = httpx.post(url, content=b"", headers=form, timeout=REACH_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return [_webhook_not_reached(url, f"failed ({_why(exc)})")]
+    if answer.status_code == 403 and "signature" in _detail(answer).lower():
+        text = f"public_url: a POST to {url} reaches antirelou (refused unsigned, as it must be)"
+        return [Finding(Level.OK, text)]
+    return [_webhook_not_reached(url, f"answered HTTP {answer.status_code}")]
+
+
+def _webhook_not_reached(url: str, what: str) -> Finding:
+    text = (
+        f"public_url: a POST to {url} {what}, not antirelou's refusal of an unsigned text: "
+        "does the reverse proxy pass POST requests to /webhooks/ on to antirelou?"
+    )
+    return Finding(Level.FAIL, text)
+
+
+def _detail(answer: httpx.Response) -> str:
+    """The `detail` of a JSON error answer ('' for anything else)."""
+    try:
+        payload = answer.json()
+    except ValueError:
+        return ""
+    return str(payload.get("detail", "")) if isinstance(payload, dict) else ""
 
 
 def _why(exc: httpx.HTTPError) -> str:
