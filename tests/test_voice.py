@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from antirelou import budget, models, operations
@@ -18,7 +19,7 @@ from antirelou.db import make_engine
 from antirelou.inbound import receive
 from antirelou.policy import Reason
 from antirelou.service import Service
-from antirelou.voice import decide_call
+from antirelou.voice import IncomingCall, decide_call, receive_call
 from antirelou.web.app import create_app
 from tests.helpers import alert_payloads, counter, make_settings, sms
 from tests.test_webhooks import LINE, SENDER, post_signed, signed_headers
@@ -215,3 +216,32 @@ def test_calls_take_no_more_than_their_share_of_the_day(
         assert counter(service, budget.voice_key(day)) == (20_000, 0)
         assert counter(service, budget.day_key(day)) == (20_000, 0)
         assert receive(service, sms(sender="+33698765432")).reply_id is not None
+
+
+def test_the_voice_share_holds_under_concurrent_calls(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """Six callers at once, five calls each, on every database: the share (three calls)
+    is taken by exactly three, whatever the interleaving."""
+    with capped_service(database_url, clock, daily_cap=0.12, voice_share=0.25) as service:
+        barrier = threading.Barrier(6)
+
+        def burst(i: int) -> None:
+            barrier.wait()
+            for j in range(5):
+                caller = f"+336{i:02d}{j:02d}1234"
+                raw = {"CallSid": f"CA{i:02d}{j:02d}"}
+                receive_call(service, IncomingCall("twilio", raw["CallSid"], caller, LINE, raw))
+
+        threads = [threading.Thread(target=burst, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with service.engine.connect() as conn:
+            answered = conn.execute(
+                select(func.count()).where(models.calls.c.answered.is_(True))
+            ).scalar_one()
+        assert answered == 3
+        day = service.local_day(service.settings.lines[0], service.clock.now())
+        assert counter(service, budget.voice_key(day)) == (30_000, 0)
