@@ -171,13 +171,19 @@ REACH_TIMEOUT = 10.0  # seconds; a provider waits about as long for a webhook's 
 def _reachable(settings: Settings) -> list[Finding]:
     """Whether public_url leads to this service from here: the DNS name, the certificate and
     the reverse proxy the providers go through, which no provider API can check for us."""
-    real = [line.provider for line in settings.lines if line.provider != "sandbox"]
+    real = _real_providers(settings)
     if not real:
         return []
     found = _healthz(settings)
     if found[0].level is Level.OK:
-        found += _webhook_reached(settings, WEBHOOKS[real[0]][0][1])
+        _, inbound = WEBHOOKS[real[0]][0]  # each provider's first address takes the texts
+        found += _webhook_reached(settings, inbound)
     return found
+
+
+def _real_providers(settings: Settings) -> list[str]:
+    """The providers the lines use, the sandbox (which no one calls) left out."""
+    return [name for name in settings.lines_by_provider if name != "sandbox"]
 
 
 def _healthz(settings: Settings) -> list[Finding]:
@@ -255,7 +261,7 @@ def _no_floor(settings: Settings, provider: str, currency: str) -> list[Finding]
 
 
 def _not_asked(settings: Settings) -> list[Finding]:
-    if all(line.provider == "sandbox" for line in settings.lines):
+    if not _real_providers(settings):
         return []
     text = (
         "providers: not asked; `antirelou check --providers` asks them whether the "

@@ -100,7 +100,7 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
         decision, incident_id = _decide(service, conn, line, call)
         cost = estimated_cost(line, service.settings.pricing.voice_minute) if line else 0
         if line is not None and decision.answer and cost:
-            decision = _reserve(service, conn, line, decision, cost, now)
+            decision = _reserve(service, conn, decision, cost, service.local_day(line, now))
         billed = cost if decision.answer else 0
         call_row = conn.execute(
             c.insert()
@@ -125,16 +125,10 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
 
 
 def _reserve(
-    service: Service,
-    conn: Connection,
-    line: LineSettings,
-    decision: CallDecision,
-    cost: int,
-    now: datetime,
+    service: Service, conn: Connection, decision: CallDecision, cost: int, day: str
 ) -> CallDecision:
-    """Take the call's cost under the caps, as a reply's is taken (budget.reserve): the
-    answer stands, or the call is rejected with the cap that refused it."""
-    day = service.local_day(line, now)
+    """Take the call's cost under the caps, as a reply's is taken (budget.reserve), and in
+    the day's voice share: the answer stands, or the call is rejected with what refused it."""
     savepoint = Savepoint(conn)
     refusal = budget.reserve(conn, day, cost, service.caps)
     why = None if refusal is None else refusal.value
@@ -151,7 +145,7 @@ def _reserve(
 def _book(
     service: Service, conn: Connection, line: LineSettings, cost: int, call_id: int, now: datetime
 ) -> None:
-    """The call is answered: its reservation becomes spend, in the ledger too."""
+    """The call is answered: its reservations become spend, in the ledger too."""
     day = service.local_day(line, now)
     budget.commit_voice(conn, day, cost)
     budget.book_call(conn, at=now, amount=cost, line=line.number, call_id=call_id)
