@@ -31,6 +31,14 @@ def count(service: Service, table: Any, *where: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
+def inbound_billed(service: Service) -> list[int]:
+    """What each received text was booked at, in micros, oldest first."""
+    ledger = models.ledger
+    query = select(ledger.c.amount_micros).where(ledger.c.kind == "inbound")
+    with service.engine.connect() as conn:
+        return list(conn.execute(query.order_by(ledger.c.message_id)).scalars())
+
+
 def replies(service: Service) -> list[Any]:
     with service.engine.connect() as conn:
         return list(conn.execute(select(models.replies).order_by(models.replies.c.id)))

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from antirelou.web.app import create_app
 from antirelou.web.parking import LoopParking
 from antirelou.worker import Worker
 from tests.fakes.twilio_api import FakeTwilio
-from tests.helpers import LINE, count, make_settings, replies, sms
+from tests.helpers import LINE, count, inbound_billed, make_settings, replies, sms
 from tests.test_webhooks import (
     ACCOUNT_SID,
     SMS_PATH,
@@ -364,6 +365,15 @@ def test_a_text_carrying_a_nul_is_parked_and_decided_like_any_other(service: Ser
     with service.engine.connect() as conn:
         stored = conn.execute(select(models.messages.c.provider_id, models.messages.c.body)).one()
     assert tuple(stored) == ("SM\ufffd" + "1" * 31, "Salut\ufffdtoi")
+
+
+def test_a_parked_text_keeps_the_parts_its_provider_billed(service: Service) -> None:
+    with inbox.engine_of(service).begin() as conn:
+        inbox.park(conn, replace(sms(sender=sender(1)), parts=3), service.clock.now())
+        inbox.park(conn, sms(sender=sender(2)), service.clock.now())  # counted from the body
+    assert inbox.decide_parked(service, 10).texts == 2
+    price = round(service.settings.pricing.inbound * 1_000_000)
+    assert inbound_billed(service) == [3 * price, price]
 
 
 def test_decisions_go_on_while_the_provider_keeps_a_reply_waiting(

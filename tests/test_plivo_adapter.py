@@ -117,6 +117,7 @@ def test_inbound_fixture_parsed() -> None:
     assert sms.recipient == "+" + expected["to"]
     assert sms.body == expected["text"]
     assert sms.raw["Units"] == str(expected["units"])
+    assert sms.parts == expected["units"]  # what Plivo bills receiving it
     assert sms.num_media == 0
 
 

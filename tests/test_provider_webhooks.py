@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from antirelou.providers import plivo, vonage
 from antirelou.providers.android import compute_signature
 from antirelou.service import Service
 from antirelou.web.app import create_app
-from tests.helpers import LINE, count, make_settings, replies
+from tests.helpers import LINE, count, inbound_billed, make_settings, replies
 from tests.kits import FORM, PUBLIC_URL, AndroidKit, PlivoKit, VonageKit, WebRequest
 
 with warnings.catch_warnings():  # see test_webhooks: starlette's TestClient on plain httpx
@@ -199,6 +199,9 @@ def test_vonage_long_text_is_one_message_and_one_reply(
     assert bodies(vonage_service) == ["".join(words)]
     assert count(vonage_service, models.inbound_parts) == 3
     assert len(replies(vonage_service)) == 1
+    # Each part came as a webhook and is billed, though the joined text would fit in one.
+    price = round(vonage_service.settings.pricing.inbound * 1_000_000)
+    assert inbound_billed(vonage_service) == [3 * price]
 
 
 def test_vonage_malformed_part_writes_nothing(
@@ -290,6 +293,20 @@ def test_plivo_signature_covers_the_public_url(database_url: str, clock: Virtual
     service.dispose()
 
 
+def test_plivo_text_is_billed_the_units_plivo_counted(
+    database_url: str, clock: VirtualClock
+) -> None:
+    service = service_for(database_url, clock, "plivo")
+    request = PLIVO.inbound(service, PLIVO.message_id(7), SENDER, "Salut")
+    params = dict(parse_qsl(request.content.decode()))  # resigned with Units=2
+    request = PLIVO._post(service, PLIVO.inbound_path, params | {"Units": "2"})
+    with TestClient(create_app(service)) as client:
+        assert call(client, request).status_code == 200
+    price = round(service.settings.pricing.inbound * 1_000_000)
+    assert inbound_billed(service) == [2 * price]
+    service.dispose()
+
+
 # --- Android --------------------------------------------------------------------------------
 
 
@@ -354,3 +371,19 @@ def test_android_signed_garbage_is_a_400(android_service: Service) -> None:
     assert garbage.status_code == 400
     assert garbage.json()["detail"].startswith("malformed JSON body")
     assert snapshot(android_service) == before
+
+
+@pytest.mark.parametrize(("inbound_price", "billed"), [(None, 0), (0.002, 2000)])
+def test_android_texts_are_billed_at_the_sim_plans_price(
+    database_url: str, clock: VirtualClock, inbound_price: float | None, billed: int
+) -> None:
+    """Receiving is free on almost every SIM plan: the texts the phone forwards are booked
+    at `[android] inbound_price` (0 unless set), not at the SMS provider's [pricing]."""
+    extra = {} if inbound_price is None else {"inbound_price": inbound_price}
+    service = service_for(database_url, clock, "android", **extra)
+    assert service.settings.pricing.inbound > 0
+    request = ANDROID.inbound(service, ANDROID.message_id(1), SENDER)
+    with TestClient(create_app(service)) as client:
+        assert call(client, request).status_code == 204
+    assert inbound_billed(service) == [billed]
+    service.dispose()

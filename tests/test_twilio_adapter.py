@@ -94,7 +94,28 @@ def test_fixture_inbound_parsed(name: str) -> None:
     assert sms.body == expected["body"]
     assert sms.provider_id == expected.get("message_sid", params["MessageSid"])
     assert sms.num_media == expected.get("num_media", 0)
+    assert sms.parts == int(params["NumSegments"])  # what Twilio bills receiving it
     assert sms.raw == params
+
+
+@pytest.mark.parametrize(
+    ("given", "parts"),
+    [
+        ("2", 2),
+        ("255", 255),
+        ("0", None),
+        ("256", None),
+        ("-1", None),
+        ("1.5", None),
+        ("²", None),
+        ("", None),
+    ],
+)
+def test_num_segments_outside_a_part_count_is_left_to_our_count(
+    given: str, parts: int | None
+) -> None:
+    params = load("twilio_inbound_sms_valid.json")["parsed_params"] | {"NumSegments": given}
+    assert parse_inbound(params).parts == parts
 
 
 def test_fixture_mms_media_count() -> None:

@@ -32,7 +32,7 @@ from antirelou.service import Service
 from antirelou.web.twilio_hooks import EMPTY_TWIML
 from antirelou.worker import Worker
 from tests.fakes.twilio_api import FakeTwilio
-from tests.helpers import LINE, count, counter, replies
+from tests.helpers import LINE, count, counter, inbound_billed, replies
 
 # Starlette 1.x warns at import that its TestClient would rather run on httpx2; this venv
 # has httpx only, and that works. Silence that one warning (pytest turns warnings into errors).
@@ -335,6 +335,20 @@ def test_streamed_body_over_the_limit_is_413_without_content_length(
     response = client.post(SMS_PATH, content=chunks(), headers=headers)
     assert response.status_code == 413
     assert count(hook_service, models.messages) == 0
+
+
+def test_a_text_is_billed_the_parts_twilio_counted(
+    client: TestClient, hook_service: Service
+) -> None:
+    """Twilio bills the parts it counted (NumSegments), which our count of the body may not
+    match (a sender's phone may split differently); an unreadable count is no reason to
+    lose the text: the body's own count stands in."""
+    counted = inbound_params(message_sid(1), body="Salut") | {"NumSegments": "3"}
+    unreadable = inbound_params(message_sid(2), "+33612345699", "Salut") | {"NumSegments": "x"}
+    for params in (counted, unreadable):
+        assert post_signed(client, SMS_PATH, params).status_code == 200
+    price = round(hook_service.settings.pricing.inbound * 1_000_000)
+    assert inbound_billed(hook_service) == [3 * price, price]
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,6 @@ from antirelou.encoding import parts
 from antirelou.evidence import hooks as evidence
 from antirelou.keywords import Keyword, keyword_of
 from antirelou.killswitch import PAUSED_COLUMN
-from antirelou.money import to_micros
 from antirelou.outbox import ReplyStatus
 from antirelou.phone import SenderNumber, classify
 from antirelou.policy import Action, Decision, Facts, Mode, Reason, decide
@@ -127,8 +126,9 @@ def _process(
     service: Service, conn: Connection, sms: InboundSms, message_id: int, now: datetime
 ) -> Receipt:
     line = service.line(sms.recipient)
-    # Billed per part: a raid of long texts costs each of its parts.
-    inbound_cost = to_micros(service.settings.pricing.inbound) * parts(sms.body)
+    # Billed per part, as the provider counted them when it says: a raid of long texts
+    # costs each of its parts.
+    inbound_cost = service.inbound_price(sms.provider) * (sms.parts or parts(sms.body))
     budget.book_inbound(
         conn, at=now, amount=inbound_cost, line=sms.recipient, message_id=message_id
     )

@@ -169,6 +169,8 @@ def _parked(sms: InboundSms) -> str:
         "signature_checked": sms.signature_checked,
         "num_media": sms.num_media,
     }
+    if sms.parts is not None:  # only when the provider counted: what older versions read
+        fields["parts"] = sms.parts
     return json.dumps(fields, ensure_ascii=False)
 
 

@@ -20,6 +20,7 @@ from antirelou.encoding import segment
 from antirelou.killswitch import line_paused
 from antirelou.money import to_micros
 from antirelou.policy import LineRules
+from antirelou.providers.android import PROVIDER as ANDROID
 from antirelou.settings import LineSettings, Settings
 
 
@@ -60,6 +61,13 @@ class Service:
 
     def plan(self, line: LineSettings) -> ReplyPlan:
         return _plan(line.reply, self.settings.pricing.outbound_segment)
+
+    def inbound_price(self, provider: str) -> int:
+        """What receiving one part costs, in micros: [pricing] inbound, or the SIM plan's
+        own price for the texts the Android gateway forwards."""
+        if provider == ANDROID:
+            return to_micros(self.settings.android.inbound_price)
+        return to_micros(self.settings.pricing.inbound)
 
     @property
     def caps(self) -> Caps:

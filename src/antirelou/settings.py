@@ -188,6 +188,9 @@ class AndroidSettings(Strict):
     max_age: Duration = timedelta(minutes=5)  # the app signs each attempt afresh
     timeout: float = Field(15.0, gt=0)
     price_per_segment: float = Field(0.0, ge=0)  # what the SIM plan charges per SMS part
+    # What the plan charges to receive one SMS part, instead of [pricing] inbound for the
+    # texts the phone forwards: nothing, on almost every plan.
+    inbound_price: float = Field(0.0, ge=0)
     allow_http_on_lan: bool = False  # the app's local server speaks plain http on the LAN
 
 

@@ -24,6 +24,9 @@ class InboundSms:
     raw: dict[str, str] = field(default_factory=dict)  # every parameter as received
     signature_checked: bool = False
     num_media: int = 0
+    # How many parts the provider billed for it, when it says (Twilio NumSegments, Plivo
+    # Units, the parts of a Vonage long text that came); None: counted from the body.
+    parts: int | None = None
 
 
 @dataclass(frozen=True)

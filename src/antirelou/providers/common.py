@@ -78,6 +78,20 @@ def matching(params: Mapping[str, str], name: str, pattern: re.Pattern[str], wha
     return value
 
 
+MAX_PARTS = 255  # a concatenated SMS numbers its parts in one byte
+
+
+def billed_parts(params: Mapping[str, str], name: str) -> int | None:
+    """How many parts the provider billed (a count from 1 to 255), or None when absent or
+    unreadable: a billing detail the body's own count can stand in for, never a reason to
+    refuse the text."""
+    value = params.get(name, "").strip()
+    if not value.isascii() or not value.isdigit():
+        return None
+    count = int(value)
+    return count if 1 <= count <= MAX_PARTS else None
+
+
 def positive_price(value: object) -> float | None:
     """A price as a positive float, or None when absent or unreadable (providers vary)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):

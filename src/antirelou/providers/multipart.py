@@ -169,7 +169,14 @@ def _message(provider: str, message_id: str, rows: Sequence[Row[Any]]) -> Inboun
         raw["concat-missing"] = ",".join(missing)
     first = rows[0]
     return InboundSms(
-        provider, message_id, first.sender, first.recipient, body, raw, signature_checked=True
+        provider,
+        message_id,
+        first.sender,
+        first.recipient,
+        body,
+        raw,
+        signature_checked=True,
+        parts=len(by_number),  # each part that came was a webhook, and is billed
     )
 
 

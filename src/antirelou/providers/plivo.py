@@ -28,6 +28,7 @@ from antirelou.providers.common import (
     ProviderClient,
     as_utc,
     bare,
+    billed_parts,
     international,
     matching,
     number,
@@ -165,6 +166,7 @@ def parse_inbound(params: Mapping[str, str]) -> InboundSms:
         body=text,
         raw=dict(params),
         num_media=_num_media(params),
+        parts=billed_parts(params, "Units"),
     )
 
 

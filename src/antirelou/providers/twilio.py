@@ -25,7 +25,13 @@ from antirelou.providers.base import (
     SendResult,
     StatusUpdate,
 )
-from antirelou.providers.common import ProviderClient, as_utc, optional, positive_price
+from antirelou.providers.common import (
+    ProviderClient,
+    as_utc,
+    billed_parts,
+    optional,
+    positive_price,
+)
 from antirelou.providers.errors import MalformedRequest
 from antirelou.providers.wire import Answer
 
@@ -200,6 +206,7 @@ def parse_inbound(params: Mapping[str, str]) -> InboundSms:
         body=params.get("Body", ""),
         raw=dict(params),
         num_media=_num_media(params),
+        parts=billed_parts(params, "NumSegments"),
     )
 
 
