@@ -84,6 +84,36 @@ def db_upgrade(config_path: Path | None) -> None:
     click.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
+@db.command("backup")
+@config_option
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(config_path: Path | None, dest: Path) -> None:
+    """Copy the SQLite database to DEST while the service runs, and check the copy.
+
+    DEST must not exist (a backup is never overwritten). The copy is readable by its owner
+    only; its evidence chain is checked as `evidence verify` does (exit 1 if broken: the
+    copy is kept, as evidence of it). Keep the key files apart (docs/deployment.md)."""
+    from antirelou.backup import BackupError, back_up
+    from antirelou.evidence.cli import print_report
+
+    settings = settings_from(config_path)
+    try:
+        done = back_up(settings, dest)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    size = f"{done.size / 1_000_000:.1f} MB"
+    click.echo(f"backed up to {done.path} ({size}, schema {done.revision}, integrity ok)")
+    if done.inbox is not None:
+        click.echo(f"texts waiting for their decision: {done.inbox}")
+    print_report("the copy's evidence log", done.evidence)
+    click.echo(
+        "not in the copy, to keep apart: the evidence key "
+        f"({settings.evidence.key_path}) and the second-factor key ({settings.web.totp_key_path})"
+    )
+    if not done.evidence.ok:
+        sys.exit(1)
+
+
 def open_service(settings: Settings, serving: bool = False) -> Any:
     """A ready service: schema checked (SQLite is migrated automatically), lines synced.
     For the long-running commands (`serving`: `serve`, `worker`) it first waits up to

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-_BESIDE = ("-wal", "-shm", "-journal")  # files SQLite keeps beside the database
+BESIDE = ("-wal", "-shm", "-journal")  # files SQLite keeps beside the database
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -36,7 +36,7 @@ def write_problem(url: str) -> str | None:
     if path is None:
         return None
     for main in (path, inbox_path(path)):
-        for file in (main, *(main.with_name(main.name + suffix) for suffix in _BESIDE)):
+        for file in (main, *(main.with_name(main.name + suffix) for suffix in BESIDE)):
             if file.exists() and not os.access(file, os.R_OK | os.W_OK):
                 return _not_writable(file, path)
     folder = _existing_folder(path)

@@ -101,12 +101,12 @@ def verify_command(config_path: Path | None, bundle: Path | None) -> None:
 
         report = verify_database(_service(config_path))
         subject = "the evidence log"
-    _print_report(subject, report)
+    print_report(subject, report)
     if not report.ok:
         sys.exit(EXIT_BROKEN)
 
 
-def _print_report(subject: str, report: Any) -> None:
+def print_report(subject: str, report: Any) -> None:
     for note in report.notes:
         click.echo(f"note: {note}")
     summary = (

@@ -1,0 +1,130 @@
+"""`antirelou db backup DEST`: a copy of the SQLite database, taken while the service runs,
+checked before it is kept.
+
+A collective under attack may lose its machine (a disk, a host that gives up, a seizure):
+the evidence must outlive it. The copy is SQLite's online backup: a consistent snapshot
+(readers do not block the service's writers in WAL mode) of every table, evidence included.
+It is written beside DEST under a temporary name, readable by its owner only (it holds phone
+numbers), made one self-contained file (no -wal beside it), checked (SQLite's integrity check,
+then the evidence chain, as `evidence verify` does), and only then renamed to DEST: a DEST
+that exists is a finished backup, never a half-written one, and is never overwritten.
+
+The queued intake's inbox (texts parked for seconds before their decision) is copied beside
+DEST when there is one. The key files are not copied: they are the instance's secrets, to be
+kept apart from the data they protect (docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from antirelou import migrate
+from antirelou.db import null_pool_engine
+from antirelou.dbfiles import BESIDE, inbox_path, sqlite_path
+from antirelou.evidence.verify import Report, verify_database
+from antirelou.service import Service
+from antirelou.settings import Settings
+
+OWNER_ONLY = 0o600
+BUSY_TIMEOUT_S = 30.0  # a backup waits for a writer's turn rather than failing
+
+
+class BackupError(Exception):
+    """Why no backup was written (nothing is left behind)."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    size: int
+    revision: str | None
+    evidence: Report
+    inbox: Path | None  # the inbox's copy, when there was an inbox
+
+
+def back_up(settings: Settings, dest: Path) -> Backup:
+    """Copy the database to `dest` (which must not exist), checked; raise BackupError."""
+    source = _source(settings.database_url)
+    inbox = inbox_path(source) if inbox_path(source).is_file() else None
+    targets = [dest] if inbox is None else [dest, inbox_path(dest)]
+    for target in targets:
+        _check_dest(target)
+    # The inbox first: a text decided between the two snapshots is then in both (receive()
+    # keeps it once when the restored inbox is decided), never in neither.
+    partials = [] if inbox is None else [_copy(inbox, targets[1])]
+    try:
+        partials.insert(0, _copy(source, dest))
+        evidence, revision = _read(settings, partials[0])
+        for partial, target in zip(partials, targets, strict=True):
+            _seal(partial)
+            os.replace(partial, target)
+    finally:
+        for partial in partials:
+            _remove(partial)
+    kept = None if inbox is None else targets[1]
+    return Backup(dest, dest.stat().st_size, revision, evidence, kept)
+
+
+def _source(url: str) -> Path:
+    path = sqlite_path(url)
+    if path is None:
+        raise BackupError(
+            "db backup copies a SQLite database file; back up PostgreSQL with pg_dump "
+            "(docs/deployment.md, Backups)"
+        )
+    if not path.is_file():
+        raise BackupError(f"no database at {path}")
+    return path
+
+
+def _check_dest(dest: Path) -> None:
+    if dest.exists():
+        raise BackupError(f"{dest} exists: a backup is never overwritten, choose a new name")
+    if not dest.parent.is_dir():
+        raise BackupError(f"no folder {dest.parent}")
+
+
+def _copy(source: Path, dest: Path) -> Path:
+    """The snapshot, in a file beside `dest` that the caller renames or removes."""
+    partial = dest.with_name(f".{dest.name}.partial")
+    _remove(partial)  # a backup that died half-way
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+    try:
+        live = closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT_S))
+        with live as connection, closing(sqlite3.connect(partial)) as copy:
+            connection.backup(copy)
+    except sqlite3.Error as error:
+        _remove(partial)
+        raise BackupError(f"could not copy {source}: {error}") from error
+    return partial
+
+
+def _read(settings: Settings, copy: Path) -> tuple[Report, str | None]:
+    """The copy's evidence chain, checked as `evidence verify` checks the live one, and its
+    schema revision."""
+    url = f"sqlite:///{copy}"
+    engine = null_pool_engine(url)
+    service = Service(settings.model_copy(update={"database_url": url}), engine)
+    try:
+        return verify_database(service), migrate.current_revision(engine)
+    finally:
+        service.dispose()
+
+
+def _seal(copy: Path) -> None:
+    """One self-contained file (the engine above put it in WAL mode, with files beside it),
+    which SQLite finds sound."""
+    with closing(sqlite3.connect(copy)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    if problems != ["ok"]:
+        raise BackupError("the copy fails SQLite's integrity check: " + "; ".join(problems[:5]))
+
+
+def _remove(partial: Path) -> None:
+    for file in (partial, *(partial.with_name(partial.name + end) for end in BESIDE)):
+        file.unlink(missing_ok=True)
