@@ -8,16 +8,21 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, inspect, select, table
 
-from antirelou import inbox, migrate
+from antirelou import inbox, migrate, models
 from antirelou.backup import BackupError, back_up
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
+from antirelou.operations import record_backup
+from antirelou.readiness import findings
 from antirelou.service import Service
 from tests.helpers import make_settings, sms
 from tests.test_cli import ANTIRELOU, config_text, environment
@@ -52,6 +57,11 @@ def rows(database: Path) -> dict[str, int]:
 def journal_mode(database: Path) -> str:
     with closing(sqlite3.connect(database)) as conn:
         return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def audit_rows(service: Service) -> list[Any]:
+    with service.engine.connect() as conn:
+        return list(conn.execute(select(models.audit_log).order_by(models.audit_log.c.id)))
 
 
 def live_file(service: Service) -> Path:
@@ -157,6 +167,9 @@ def test_the_command_reports_a_broken_chain_and_keeps_the_copy(
     assert good.returncode == 0, good.stderr
     assert "OK: the copy's evidence log verifies: 5 records" in good.stdout
     assert "evidence.key" in good.stdout, "the key to keep apart is named"
+    (made,) = [row for row in audit_rows(live) if row.action == "database_backup"]
+    assert made.target == str(tmp_path / "good.db")
+    assert made.actor.startswith("cli:")
     with closing(sqlite3.connect(database)) as conn, conn:
         conn.execute("UPDATE evidence_records SET content = '{}' WHERE seq = 2")
     broken = subprocess.run(
@@ -170,3 +183,21 @@ def test_the_command_reports_a_broken_chain_and_keeps_the_copy(
     assert broken.returncode == 1
     assert "BROKEN" in broken.stderr
     assert (tmp_path / "bad.db").exists()
+
+
+def test_check_says_how_old_the_newest_backup_is(
+    live: Service, tmp_path: Path, clock: VirtualClock
+) -> None:
+    def said() -> list[str]:
+        return [f"{f.level.value} {f.text}" for f in findings(live) if "backups" in f.text]
+
+    assert said() == [
+        "warn backups: none made yet: `antirelou db backup DEST` (docs/deployment.md, Backups)"
+    ]
+    record_backup(live, "/backups/a.db", 1000, 5, "cli:alice")
+    clock.advance(timedelta(hours=5))
+    assert said() == ["ok backups: the last one was made 5 hours ago, to /backups/a.db"]
+    clock.advance(timedelta(days=8))
+    assert said() == ["warn backups: the last one was made 8 days ago, to /backups/a.db"]
+    postgres = replace(live, settings=make_settings("postgresql+psycopg://a@db.invalid/a"))
+    assert not [f for f in findings(postgres) if "backups" in f.text], "pg_dump leaves no trace"

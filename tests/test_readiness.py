@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from antirelou.cli import main
 from antirelou.clock import VirtualClock
-from antirelou.operations import set_paused
+from antirelou.operations import record_backup, set_paused
 from antirelou.readiness import Finding, Level, findings
 from antirelou.service import Service
 from antirelou.web import devices, totp
@@ -28,7 +28,8 @@ READY: dict[str, Any] = {
 
 
 def ready_service(service: Service, clock: VirtualClock, **overrides: Any) -> Service:
-    """A Twilio line, an alert webhook and an admin with a second factor."""
+    """A Twilio line, an alert webhook, an admin with a second factor, and a backup made
+    (SQLite)."""
     settings = make_settings(service.settings.database_url, **(READY | overrides))
     ready = Service(settings, service.engine, clock)
     ready.sync_lines()
@@ -36,6 +37,7 @@ def ready_service(service: Service, clock: VirtualClock, **overrides: Any) -> Se
     totp.enable(ready, admin, SECRET, code_at(clock), "test")
     with ready.engine.begin() as conn:  # she logged in once: her browser is trusted
         devices.trust_browser(conn, None, admin, clock.now())
+    record_backup(ready, "/backups/antirelou.db", 300_000, 1, "cli:alice")
     return ready
 
 
@@ -60,6 +62,8 @@ def test_a_fresh_instance_is_told_what_is_missing(service: Service) -> None:
     assert "no admin can log in" in warnings
     assert "on the sandbox" in warnings
     assert "alerts: none configured" in warnings
+    if service.engine.dialect.name == "sqlite":
+        assert "backups: none made yet" in warnings
 
 
 def test_an_operator_who_can_pause_without_a_second_factor_is_named(

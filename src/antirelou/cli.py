@@ -95,12 +95,19 @@ def db_backup(config_path: Path | None, dest: Path) -> None:
     copy is kept, as evidence of it). Keep the key files apart (docs/deployment.md)."""
     from antirelou.backup import BackupError, back_up
     from antirelou.evidence.cli import print_report
+    from antirelou.operations import record_backup
 
     settings = settings_from(config_path)
     try:
         done = back_up(settings, dest)
     except BackupError as error:
         raise click.ClickException(str(error)) from None
+    service = open_service(settings)
+    try:
+        where = str(done.path.resolve())
+        record_backup(service, where, done.size, done.evidence.records, _actor())
+    finally:
+        service.dispose()
     size = f"{done.size / 1_000_000:.1f} MB"
     click.echo(f"backed up to {done.path} ({size}, schema {done.revision}, integrity ok)")
     if done.inbox is not None:

@@ -19,6 +19,8 @@ from antirelou.money import MAX_DONATION, to_micros
 from antirelou.release import cancel_held
 from antirelou.service import Service
 
+BACKUP_ACTION = "database_backup"
+
 
 class OperationError(ValueError):
     """An action that cannot be done as asked; the message says why."""
@@ -103,6 +105,14 @@ def donate(service: Service, euros: float, note: str, actor: str) -> None:
     with service.engine.begin() as conn:
         budget.donate(conn, to_micros(euros), note, now, actor)
         audit(conn, actor, "donation", None, now, euros=euros, note=note)
+
+
+def record_backup(service: Service, path: str, size: int, records: int, actor: str) -> None:
+    """A copy of every text and number was made: who made it, and where, is kept in the audit
+    log (`antirelou check` reads the last one to say how old the newest backup is)."""
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        audit(conn, actor, BACKUP_ACTION, path, now, size=size, evidence_records=records)
 
 
 def cancel_held_replies(service: Service, number: str | None, actor: str) -> int:

@@ -9,20 +9,25 @@ paste into each provider's console, from `public_url`, so they are not typed by 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from antirelou import balances, budget, killswitch, migrate
+from antirelou import balances, budget, killswitch, migrate, models
+from antirelou.dbfiles import sqlite_path
 from antirelou.findings import Finding, Level, report
 from antirelou.money import format_eur, to_micros
+from antirelou.operations import BACKUP_ACTION
 from antirelou.providers import preflight
 from antirelou.service import Service
 from antirelou.settings import Settings
 
 __all__ = ["WEBHOOKS", "Finding", "Level", "findings", "report"]
+
+BACKUP_AGE = timedelta(days=8)  # a weekly backup, and a day's slack, is still fresh
 
 # What to paste where, per provider (docs/providers/): (what the console calls it, path).
 WEBHOOKS = {
@@ -52,6 +57,7 @@ def findings(service: Service, providers: bool = False) -> list[Finding]:
         pot_left = _pot_left(conn, service)
         found += _money(service, pot_left)
         found += _lines(conn, settings)
+        found += _backups(conn, service)
     found += _alerts(settings) + _evidence(settings) + _public_url(settings)
     return found + (_providers(settings, pot_left) if providers else _not_asked(settings))
 
@@ -139,6 +145,34 @@ def _lines(conn: Connection, settings: Settings) -> list[Finding]:
         for what, path in WEBHOOKS[line.provider]:
             found.append(Finding(Level.INFO, f"{where}: {what}: {settings.public_base}{path}"))
     return found
+
+
+def _backups(conn: Connection, service: Service) -> list[Finding]:
+    """How old the newest `antirelou db backup` is (SQLite: PostgreSQL's pg_dump leaves no
+    trace here)."""
+    if sqlite_path(service.settings.database_url) is None:
+        return []
+    a = models.audit_log
+    last = conn.execute(
+        select(a.c.at, a.c.target)
+        .where(a.c.action == BACKUP_ACTION)
+        .order_by(a.c.at.desc(), a.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        how = "`antirelou db backup DEST` (docs/deployment.md, Backups)"
+        return [Finding(Level.WARN, f"backups: none made yet: {how}")]
+    age = service.clock.now() - last.at
+    text = f"backups: the last one was made {_ago(age)} ago, to {last.target}"
+    return [Finding(Level.OK if age <= BACKUP_AGE else Level.WARN, text)]
+
+
+def _ago(age: timedelta) -> str:
+    if age < timedelta(hours=2):
+        return f"{max(0, int(age / timedelta(minutes=1)))} minutes"
+    if age < timedelta(days=2):
+        return f"{int(age / timedelta(hours=1))} hours"
+    return f"{age.days} days"
 
 
 def _providers(settings: Settings, pot_left: int) -> list[Finding]:
