@@ -48,28 +48,28 @@ class Backup:
 
 def back_up(settings: Settings, dest: Path) -> Backup:
     """Copy the database to `dest` (which must not exist), checked; raise BackupError."""
-    source = _source(settings.database_url)
+    source = sqlite_file(settings.database_url)
     inbox = inbox_path(source) if inbox_path(source).is_file() else None
     targets = [dest] if inbox is None else [dest, inbox_path(dest)]
     for target in targets:
         _check_dest(target)
     # The inbox first: a text decided between the two snapshots is then in both (receive()
     # keeps it once when the restored inbox is decided), never in neither.
-    partials = [] if inbox is None else [_copy(inbox, targets[1])]
+    partials = [] if inbox is None else [copy_snapshot(inbox, targets[1])]
     try:
-        partials.insert(0, _copy(source, dest))
-        evidence, revision = _read(settings, partials[0])
+        partials.insert(0, copy_snapshot(source, dest))
+        evidence, revision = read_copy(settings, partials[0])
         for partial, target in zip(partials, targets, strict=True):
-            _seal(partial)
+            seal(partial)
             os.replace(partial, target)
     finally:
         for partial in partials:
-            _remove(partial)
+            remove_partial(partial)
     kept = None if inbox is None else targets[1]
     return Backup(dest, dest.stat().st_size, revision, evidence, kept)
 
 
-def _source(url: str) -> Path:
+def sqlite_file(url: str) -> Path:
     path = sqlite_path(url)
     if path is None:
         raise BackupError(
@@ -88,22 +88,22 @@ def _check_dest(dest: Path) -> None:
         raise BackupError(f"no folder {dest.parent}")
 
 
-def _copy(source: Path, dest: Path) -> Path:
+def copy_snapshot(source: Path, dest: Path) -> Path:
     """The snapshot, in a file beside `dest` that the caller renames or removes."""
     partial = dest.with_name(f".{dest.name}.partial")
-    _remove(partial)  # a backup that died half-way
+    remove_partial(partial)  # a backup that died half-way
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
     try:
         live = closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT_S))
         with live as connection, closing(sqlite3.connect(partial)) as copy:
             connection.backup(copy)
     except sqlite3.Error as error:
-        _remove(partial)
+        remove_partial(partial)
         raise BackupError(f"could not copy {source}: {error}") from error
     return partial
 
 
-def _read(settings: Settings, copy: Path) -> tuple[Report, str | None]:
+def read_copy(settings: Settings, copy: Path) -> tuple[Report, str | None]:
     """The copy's evidence chain, checked as `evidence verify` checks the live one, and its
     schema revision."""
     url = f"sqlite:///{copy}"
@@ -115,7 +115,7 @@ def _read(settings: Settings, copy: Path) -> tuple[Report, str | None]:
         service.dispose()
 
 
-def _seal(copy: Path) -> None:
+def seal(copy: Path) -> None:
     """One self-contained file (the engine above put it in WAL mode, with files beside it),
     which SQLite finds sound."""
     with closing(sqlite3.connect(copy)) as conn:
@@ -125,6 +125,6 @@ def _seal(copy: Path) -> None:
         raise BackupError("the copy fails SQLite's integrity check: " + "; ".join(problems[:5]))
 
 
-def _remove(partial: Path) -> None:
+def remove_partial(partial: Path) -> None:
     for file in (partial, *(partial.with_name(partial.name + end) for end in BESIDE)):
         file.unlink(missing_ok=True)

@@ -121,6 +121,38 @@ def db_backup(config_path: Path | None, dest: Path) -> None:
         sys.exit(1)
 
 
+@db.command("restore")
+@config_option
+@click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--even-if-broken", is_flag=True, help="Restore a backup whose evidence is broken.")
+def db_restore(config_path: Path | None, backup: Path, even_if_broken: bool) -> None:
+    """Put BACKUP (made by `db backup`) in place of the SQLite database, checked first.
+
+    Stop serve and worker first: the database is only replaced when nothing has it open.
+    The database it replaces is kept beside it, under a dated name."""
+    from antirelou.backup import BackupError
+    from antirelou.evidence.cli import print_report
+    from antirelou.operations import record_restore
+    from antirelou.restore import restore
+
+    settings = settings_from(config_path)
+    try:
+        done = restore(settings, backup, even_if_broken=even_if_broken)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    print_report("the restored evidence log", done.evidence)
+    if done.kept is not None:
+        click.echo(f"the database it replaced is kept at {done.kept}")
+    if done.reparked:
+        click.echo(f"{done.reparked} texts of the backup's inbox wait for their decision")
+    service = open_service(settings)  # migrates a backup made by an older version
+    try:
+        record_restore(service, str(backup.resolve()), str(done.kept or ""), _actor())
+    finally:
+        service.dispose()
+    click.echo(f"restored {backup} to {done.path} (schema {done.revision}); start antirelou")
+
+
 def open_service(settings: Settings, serving: bool = False) -> Any:
     """A ready service: schema checked (SQLite is migrated automatically), lines synced.
     For the long-running commands (`serving`: `serve`, `worker`) it first waits up to

@@ -36,5 +36,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def is_known(revision: str | None) -> bool:
+    """Whether this version's migrations know `revision` (a database made by a newer
+    antirelou carries one they do not)."""
+    if revision is None:
+        return False
+    script = ScriptDirectory.from_config(alembic_config())
+    return revision in {r.revision for r in script.walk_revisions()}
+
+
 def is_up_to_date(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()

@@ -20,6 +20,7 @@ from antirelou.release import cancel_held
 from antirelou.service import Service
 
 BACKUP_ACTION = "database_backup"
+RESTORE_ACTION = "database_restore"
 
 
 class OperationError(ValueError):
@@ -113,6 +114,13 @@ def record_backup(service: Service, path: str, size: int, records: int, actor: s
     now = service.clock.now()
     with service.engine.begin() as conn:
         audit(conn, actor, BACKUP_ACTION, path, now, size=size, evidence_records=records)
+
+
+def record_restore(service: Service, backup: str, kept: str, actor: str) -> None:
+    """The database was put back from a backup: in the restored audit log, from then on."""
+    now = service.clock.now()
+    with service.engine.begin() as conn:
+        audit(conn, actor, RESTORE_ACTION, backup, now, replaced_kept_at=kept)
 
 
 def cancel_held_replies(service: Service, number: str | None, actor: str) -> int:
