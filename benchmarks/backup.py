@@ -14,7 +14,6 @@ collective would have after such a night), then, on that database as a file on d
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from benchkit import percentile
+from benchkit import percentile, scenario_arguments
 
 from antirelou.clock import SystemClock
 from antirelou.db import make_engine
@@ -103,10 +102,7 @@ def database_after(scenario: str, seed: int, folder: Path) -> Settings:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", default="raid2017")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = scenario_arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         settings = database_after(args.scenario, args.seed, folder)

@@ -5,6 +5,7 @@ path)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import secrets
@@ -128,3 +129,11 @@ def serve_fake_twilio(
         ]
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def scenario_arguments(doc: str | None) -> argparse.Namespace:
+    """--scenario (raid2017 by default) and --seed, for the benchmarks that replay one."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--scenario", default="raid2017")
+    parser.add_argument("--seed", type=int, default=1)
+    return parser.parse_args()

@@ -16,7 +16,6 @@ layers around each statement, not SQLite (docs/raids.md).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import secrets
@@ -27,6 +26,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from benchkit import scenario_arguments
 from sqlalchemy.pool import StaticPool
 
 from antirelou import migrate
@@ -93,10 +93,7 @@ def floor(texts: list[dict[str, str]]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", default="raid2017")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = scenario_arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         scenario, _truth = write_scenario(args.scenario, args.seed, folder, LINE)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -25,7 +24,7 @@ from antirelou.operations import record_backup
 from antirelou.readiness import findings
 from antirelou.service import Service
 from tests.helpers import make_settings, sms
-from tests.test_cli import ANTIRELOU, config_text, environment
+from tests.test_cli import antirelou, config_text
 
 
 @pytest.fixture
@@ -156,14 +155,7 @@ def test_the_command_reports_a_broken_chain_and_keeps_the_copy(
     database = live_file(live)
     config = tmp_path / "antirelou.toml"
     config.write_text(config_text(database), encoding="utf-8")
-    good = subprocess.run(
-        [str(ANTIRELOU), "db", "backup", "--config", str(config), str(tmp_path / "good.db")],
-        capture_output=True,
-        text=True,
-        env=environment(),
-        timeout=60,
-        check=False,
-    )
+    good = antirelou("db", "backup", "--config", str(config), str(tmp_path / "good.db"))
     assert good.returncode == 0, good.stderr
     assert "OK: the copy's evidence log verifies: 5 records" in good.stdout
     assert "evidence.key" in good.stdout, "the key to keep apart is named"
@@ -172,14 +164,7 @@ def test_the_command_reports_a_broken_chain_and_keeps_the_copy(
     assert made.actor.startswith("cli:")
     with closing(sqlite3.connect(database)) as conn, conn:
         conn.execute("UPDATE evidence_records SET content = '{}' WHERE seq = 2")
-    broken = subprocess.run(
-        [str(ANTIRELOU), "db", "backup", "--config", str(config), str(tmp_path / "bad.db")],
-        capture_output=True,
-        text=True,
-        env=environment(),
-        timeout=60,
-        check=False,
-    )
+    broken = antirelou("db", "backup", "--config", str(config), str(tmp_path / "bad.db"))
     assert broken.returncode == 1
     assert "BROKEN" in broken.stderr
     assert (tmp_path / "bad.db").exists()

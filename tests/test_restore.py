@@ -20,7 +20,7 @@ from antirelou.restore import restore
 from antirelou.service import Service
 from antirelou.settings import Settings
 from tests.helpers import make_settings, sms
-from tests.test_cli import ANTIRELOU, config_text, environment
+from tests.test_cli import antirelou, config_text
 
 
 def sqlite_service(folder: Path, clock: VirtualClock, **overrides: object) -> Service:
@@ -174,10 +174,7 @@ def test_the_command_says_where_the_replaced_database_went_and_audits_the_restor
     settings, backup = backed_up
     config = tmp_path / "antirelou.toml"
     config.write_text(config_text(live(settings)), encoding="utf-8")
-    command = [str(ANTIRELOU), "db", "restore", "--config", str(config), str(backup)]
-    result = subprocess.run(
-        command, capture_output=True, text=True, env=environment(), timeout=60, check=False
-    )
+    result = antirelou("db", "restore", "--config", str(config), str(backup))
     assert result.returncode == 0, result.stderr
     assert "the database it replaced is kept at" in result.stdout
     assert "OK: the restored evidence log verifies: 5 records" in result.stdout

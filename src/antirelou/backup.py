@@ -69,13 +69,16 @@ def back_up(settings: Settings, dest: Path) -> Backup:
     return Backup(dest, dest.stat().st_size, revision, evidence, kept)
 
 
-def sqlite_file(url: str) -> Path:
+def sqlite_only(url: str, elsewise: str) -> Path:
+    """The SQLite database file of `url`; for another database, BackupError(`elsewise`)."""
     path = sqlite_path(url)
     if path is None:
-        raise BackupError(
-            "db backup copies a SQLite database file; back up PostgreSQL with pg_dump "
-            "(docs/deployment.md, Backups)"
-        )
+        raise BackupError(f"{elsewise} (docs/deployment.md, Backups)")
+    return path
+
+
+def sqlite_file(url: str) -> Path:
+    path = sqlite_only(url, "db backup copies a SQLite database file; use pg_dump for PostgreSQL")
     if not path.is_file():
         raise BackupError(f"no database at {path}")
     return path

@@ -36,8 +36,9 @@ from antirelou.backup import (
     read_copy,
     remove_partial,
     seal,
+    sqlite_only,
 )
-from antirelou.dbfiles import inbox_path, sqlite_path
+from antirelou.dbfiles import inbox_path
 from antirelou.dbutil import insert_or_ignore
 from antirelou.evidence.verify import Report
 from antirelou.keyfiles import give_to_owner_of
@@ -58,7 +59,9 @@ class Restored:
 def restore(settings: Settings, backup: Path, *, even_if_broken: bool = False) -> Restored:
     """Put `backup` in place of the database; raise BackupError, changing nothing, when it
     cannot be done safely."""
-    live = _target(settings.database_url)
+    live = sqlite_only(
+        settings.database_url, "db restore puts back a SQLite database file; use pg_restore"
+    )
     if not backup.is_file():
         raise BackupError(f"no backup at {backup}")
     if live.exists() and backup.resolve() == live.resolve():
@@ -76,16 +79,6 @@ def restore(settings: Settings, backup: Path, *, even_if_broken: bool = False) -
     finally:
         remove_partial(staging)
     return Restored(live, kept, revision, evidence, _repark(settings, inbox_path(backup)))
-
-
-def _target(url: str) -> Path:
-    path = sqlite_path(url)
-    if path is None:
-        raise BackupError(
-            "db restore puts back a SQLite database file; restore PostgreSQL with pg_restore "
-            "(docs/deployment.md, Backups)"
-        )
-    return path
 
 
 def _checked(settings: Settings, copy: Path, even_if_broken: bool) -> tuple[Report, str | None]:
