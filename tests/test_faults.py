@@ -43,9 +43,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from antirelou import migrate, models
+from antirelou.cli import when_reachable
+from antirelou.db import make_engine
+from antirelou.service import Service
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
+from tests.helpers import LINE, make_settings
 from tests.procs import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -507,6 +513,18 @@ class Cluster:
         with contextlib.suppress(subprocess.SubprocessError):
             self._pg_ctl("stop", "-m", "immediate", "-w")
 
+    def start(self) -> None:
+        """Start it again after stop(), on the same port (scripts/start-postgres.sh)."""
+        script = Path(__file__).resolve().parents[1] / "scripts" / "start-postgres.sh"
+        subprocess.run(
+            [str(script), str(self.data), str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+            check=True,
+        )
+
 
 def _postgres_bin() -> str:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
@@ -693,3 +711,32 @@ def test_full_disk_refuses_with_5xx_writes_nothing_half_and_recovers(
     assert books.sids == {hook.sid for hook in everything}
     check_books(books, sent_to, daily_cap_micros=10**12)
     assert set(sent_to) == {hook.sender for hook in everything}
+
+
+def test_a_database_that_goes_away_while_the_service_starts_is_waited_for(
+    own_postgres: Cluster,
+) -> None:
+    """The wait for the database passed, then PostgreSQL stopped while `serve` or `worker`
+    did its start-up writes (seen in CI: the worker died with a traceback). They are run
+    again once it is back, within `database_wait`."""
+    engine = make_engine(own_postgres.url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    service = Service.from_settings(make_settings(own_postgres.url))
+    runs: list[int] = []
+
+    def start_up() -> None:
+        runs.append(1)
+        if len(runs) == 1:  # it answered the wait, and now goes away for a second
+            own_postgres.stop()
+            threading.Timer(1.0, own_postgres.start).start()
+        service.sync_lines()
+
+    try:
+        when_reachable(service.engine, 60.0, start_up)
+        with service.engine.connect() as conn:
+            synced = conn.execute(select(models.lines.c.number)).scalars().all()
+    finally:
+        service.dispose()
+    assert len(runs) == 2
+    assert synced == [LINE]

@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -155,16 +156,47 @@ def db_restore(config_path: Path | None, backup: Path, even_if_broken: bool) -> 
 
 def open_service(settings: Settings, serving: bool = False) -> Any:
     """A ready service: schema checked (SQLite is migrated automatically), lines synced.
-    For the long-running commands (`serving`: `serve`, `worker`) it first waits up to
-    `database_wait` for a database that does not answer yet, and last seals second-factor
-    secrets stored before sealing existed; one-shot commands do neither."""
-    from antirelou import inbox
+    For the long-running commands (`serving`: `serve`, `worker`) it waits up to
+    `database_wait` for a database that does not answer yet, or that goes away while they
+    start, and last seals second-factor secrets stored before sealing existed; one-shot
+    commands do neither."""
     from antirelou.service import Service
 
     check_database_files(settings.database_url)
     service = Service.from_settings(settings)
     if serving:
-        _wait_for_database(service.engine, settings.database_wait.total_seconds())
+        wait = settings.database_wait.total_seconds()
+        when_reachable(service.engine, wait, lambda: _ready(service, serving=True))
+    else:
+        _ready(service, serving=False)
+    return service
+
+
+def when_reachable(engine: Any, timeout: float, steps: Callable[[], None]) -> None:
+    """Run `steps` (a start-up's reads and writes) once the database answers, and again when
+    it goes away while they run (a PostgreSQL restarted as the service starts): waited for,
+    up to `timeout` in all, not a traceback and an exit. The steps can be run twice."""
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        _wait_for_database(engine, max(1.0, deadline - time.monotonic()))
+        try:
+            steps()
+            return
+        except OperationalError as error:
+            if time.monotonic() >= deadline:
+                click.echo(f"antirelou: the database still fails after {timeout:.0f} s", err=True)
+                sys.exit(2)
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            click.echo(f"antirelou: the database went away while starting ({reason})", err=True)
+
+
+def _ready(service: Any, serving: bool) -> None:
+    """The schema checked (SQLite: migrated), the inbox checked, the lines synced, the
+    operators' overrides applied; for a long-running command, second factors sealed."""
+    from antirelou import inbox
+
     if service.engine.dialect.name == "sqlite":
         migrate.upgrade(service.engine)
     elif not migrate.is_up_to_date(service.engine):
@@ -179,7 +211,6 @@ def open_service(settings: Settings, serving: bool = False) -> Any:
     _apply_overrides(service)
     if serving:
         _seal_second_factors(service)
-    return service
 
 
 def _senders(settings: Settings) -> Any:
