@@ -724,12 +724,13 @@ def test_a_database_that_goes_away_while_the_service_starts_is_waited_for(
     engine.dispose()
     service = Service.from_settings(make_settings(own_postgres.url))
     runs: list[int] = []
+    back = threading.Timer(1.0, own_postgres.start)
 
     def start_up() -> None:
         runs.append(1)
         if len(runs) == 1:  # it answered the wait, and now goes away for a second
             own_postgres.stop()
-            threading.Timer(1.0, own_postgres.start).start()
+            back.start()
         service.sync_lines()
 
     try:
@@ -737,6 +738,8 @@ def test_a_database_that_goes_away_while_the_service_starts_is_waited_for(
         with service.engine.connect() as conn:
             synced = conn.execute(select(models.lines.c.number)).scalars().all()
     finally:
+        if back.is_alive():  # the test failed early: the fixture must stop what it starts
+            back.join()
         service.dispose()
     assert len(runs) == 2
     assert synced == [LINE]
