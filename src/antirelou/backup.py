@@ -41,32 +41,34 @@ class BackupError(Exception):
 class Backup:
     path: Path
     size: int
-    revision: str | None
+    revision: str
     evidence: Report
     inbox: Path | None  # the inbox's copy, when there was an inbox
 
 
 def back_up(settings: Settings, dest: Path) -> Backup:
     """Copy the database to `dest` (which must not exist), checked; raise BackupError."""
-    source = sqlite_file(settings.database_url)
-    inbox = inbox_path(source) if inbox_path(source).is_file() else None
-    targets = [dest] if inbox is None else [dest, inbox_path(dest)]
-    for target in targets:
+    source = _live_file(settings.database_url)
+    copies = [(source, dest)]  # (what, where to)
+    if inbox_path(source).is_file():
+        copies.append((inbox_path(source), inbox_path(dest)))
+    for _, target in copies:
         _check_dest(target)
-    # The inbox first: a text decided between the two snapshots is then in both (receive()
-    # keeps it once when the restored inbox is decided), never in neither.
-    partials = [] if inbox is None else [copy_snapshot(inbox, targets[1])]
+    partials: dict[Path, Path] = {}  # where to: the copy under its temporary name
     try:
-        partials.insert(0, copy_snapshot(source, dest))
-        evidence, revision = read_copy(settings, partials[0])
-        for partial, target in zip(partials, targets, strict=True):
+        # The inbox first: a text decided between the two snapshots is then in both
+        # (receive() keeps it once when the restored inbox is decided), never in neither.
+        for origin, target in reversed(copies):
+            partials[target] = copy_snapshot(origin, target)
+        revision, evidence = read_copy(settings, partials[dest])
+        for target, partial in partials.items():
             seal(partial)
             os.replace(partial, target)
     finally:
-        for partial in partials:
+        for partial in partials.values():
             remove_partial(partial)
-    kept = None if inbox is None else targets[1]
-    return Backup(dest, dest.stat().st_size, revision, evidence, kept)
+    inbox = copies[1][1] if len(copies) > 1 else None
+    return Backup(dest, dest.stat().st_size, revision, evidence, inbox)
 
 
 def sqlite_only(url: str, elsewise: str) -> Path:
@@ -77,7 +79,7 @@ def sqlite_only(url: str, elsewise: str) -> Path:
     return path
 
 
-def sqlite_file(url: str) -> Path:
+def _live_file(url: str) -> Path:
     path = sqlite_only(url, "db backup copies a SQLite database file; use pg_dump for PostgreSQL")
     if not path.is_file():
         raise BackupError(f"no database at {path}")
@@ -106,14 +108,19 @@ def copy_snapshot(source: Path, dest: Path) -> Path:
     return partial
 
 
-def read_copy(settings: Settings, copy: Path) -> tuple[Report, str | None]:
-    """The copy's evidence chain, checked as `evidence verify` checks the live one, and its
-    schema revision."""
+def read_copy(settings: Settings, copy: Path) -> tuple[str, Report]:
+    """The copy's schema revision (one this version knows, or BackupError), then its
+    evidence chain, checked as `evidence verify` checks the live one."""
     url = f"sqlite:///{copy}"
     engine = null_pool_engine(url)
     service = Service(settings.model_copy(update={"database_url": url}), engine)
     try:
-        return verify_database(service), migrate.current_revision(engine)
+        revision = migrate.current_revision(engine)
+        if revision is None or not migrate.is_known(revision):
+            raise BackupError(
+                f"the schema ({revision}) is unknown to this version: a newer antirelou made it"
+            )
+        return revision, verify_database(service)
     finally:
         service.dispose()
 

@@ -32,17 +32,18 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
-def is_known(revision: str | None) -> bool:
+def is_known(revision: str) -> bool:
     """Whether this version's migrations know `revision` (a database made by a newer
     antirelou carries one they do not)."""
-    if revision is None:
-        return False
-    script = ScriptDirectory.from_config(alembic_config())
-    return revision in {r.revision for r in script.walk_revisions()}
+    return revision in {script.revision for script in _scripts().walk_revisions()}
 
 
 def is_up_to_date(engine: Engine) -> bool:

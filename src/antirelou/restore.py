@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
-from antirelou import migrate, models
+from antirelou import inbox, models
 from antirelou.backup import (
     OWNER_ONLY,
     BackupError,
@@ -38,10 +38,12 @@ from antirelou.backup import (
     seal,
     sqlite_only,
 )
+from antirelou.db import make_engine
 from antirelou.dbfiles import inbox_path
 from antirelou.dbutil import insert_or_ignore
 from antirelou.evidence.verify import Report
 from antirelou.keyfiles import give_to_owner_of
+from antirelou.service import Service
 from antirelou.settings import Settings
 
 IN_USE_WAIT_S = 1.0
@@ -51,7 +53,7 @@ IN_USE_WAIT_S = 1.0
 class Restored:
     path: Path
     kept: Path | None  # the database it replaced, kept under a dated name
-    revision: str | None
+    revision: str
     evidence: Report
     reparked: int  # texts of the backup's inbox added to the inbox
 
@@ -81,16 +83,13 @@ def restore(settings: Settings, backup: Path, *, even_if_broken: bool = False) -
     return Restored(live, kept, revision, evidence, _repark(settings, inbox_path(backup)))
 
 
-def _checked(settings: Settings, copy: Path, even_if_broken: bool) -> tuple[Report, str | None]:
+def _checked(settings: Settings, copy: Path, even_if_broken: bool) -> tuple[Report, str]:
     try:
-        evidence, revision = read_copy(settings, copy)
+        revision, evidence = read_copy(settings, copy)
+    except BackupError:
+        raise
     except Exception as error:  # not a database, or not antirelou's
         raise BackupError(f"the backup cannot be read as antirelou's database: {error}") from None
-    if not migrate.is_known(revision):
-        raise BackupError(
-            f"the backup's schema ({revision}) is unknown to this version: "
-            "a newer antirelou made it"
-        )
     if not evidence.ok and not even_if_broken:
         raise BackupError(
             f"the backup's evidence chain is broken ({evidence.first}); `antirelou evidence "
@@ -134,10 +133,6 @@ def _repark(settings: Settings, backup_inbox: Path) -> int:
     """Add the backup's waiting texts to the inbox (keeping any text already there)."""
     if not backup_inbox.is_file():
         return 0
-    from antirelou import inbox
-    from antirelou.db import make_engine
-    from antirelou.service import Service
-
     i = models.inbox
     # Read only, without make_engine's pragmas (they would write WAL mode into it).
     source = create_engine(f"sqlite:///file:{backup_inbox}?mode=ro&uri=true")
