@@ -84,14 +84,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
         return
     request.getfixturevalue("postgres_template")
-    yield from _fresh_postgres()
+    yield from fresh_postgres()
 
 
-def _fresh_postgres() -> Iterator[str]:
+def fresh_postgres(template: str = TEMPLATE_DB) -> Iterator[str]:
+    """A new database made from `template` (the migrated one, or template0: empty), dropped
+    when the caller is done with it."""
     name = f"antirelou_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:

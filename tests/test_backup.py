@@ -7,7 +7,6 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -93,9 +92,10 @@ def test_a_backup_is_never_overwritten(live: Service, tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".kept.db*")), "no partial copy left behind"
 
 
-def test_postgresql_is_left_to_pg_dump(tmp_path: Path) -> None:
+def test_the_file_copy_is_for_sqlite_only(tmp_path: Path) -> None:
+    """PostgreSQL is pg_dump's (pgbackup.py, tests/test_pgbackup.py)."""
     settings = make_settings("postgresql+psycopg://antirelou@db.invalid/antirelou")
-    with pytest.raises(BackupError, match="pg_dump"):
+    with pytest.raises(BackupError, match="copies a SQLite database file"):
         back_up(settings, tmp_path / "copy.db")
     assert not list(tmp_path.iterdir())
 
@@ -184,5 +184,3 @@ def test_check_says_how_old_the_newest_backup_is(
     assert said() == ["ok backups: the last one was made 5 hours ago, to /backups/a.db"]
     clock.advance(timedelta(days=8))
     assert said() == ["warn backups: the last one was made 8 days ago, to /backups/a.db"]
-    postgres = replace(live, settings=make_settings("postgresql+psycopg://a@db.invalid/a"))
-    assert not [f for f in findings(postgres) if "backups" in f.text], "pg_dump leaves no trace"

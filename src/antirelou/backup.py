@@ -53,7 +53,7 @@ def back_up(settings: Settings, dest: Path) -> Backup:
     if inbox_path(source).is_file():
         copies.append((inbox_path(source), inbox_path(dest)))
     for _, target in copies:
-        _check_dest(target)
+        check_dest(target)
     partials: dict[Path, Path] = {}  # where to: the copy under its temporary name
     try:
         # The inbox first: a text decided between the two snapshots is then in both
@@ -80,13 +80,13 @@ def sqlite_only(url: str, elsewise: str) -> Path:
 
 
 def _live_file(url: str) -> Path:
-    path = sqlite_only(url, "db backup copies a SQLite database file; use pg_dump for PostgreSQL")
+    path = sqlite_only(url, "db backup copies a SQLite database file here")
     if not path.is_file():
         raise BackupError(f"no database at {path}")
     return path
 
 
-def _check_dest(dest: Path) -> None:
+def check_dest(dest: Path) -> None:
     if dest.exists():
         raise BackupError(f"{dest} exists: a backup is never overwritten, choose a new name")
     if not dest.parent.is_dir():
@@ -95,9 +95,7 @@ def _check_dest(dest: Path) -> None:
 
 def copy_snapshot(source: Path, dest: Path) -> Path:
     """The snapshot, in a file beside `dest` that the caller renames or removes."""
-    partial = dest.with_name(f".{dest.name}.partial")
-    remove_partial(partial)  # a backup that died half-way
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+    partial = open_partial(dest)
     try:
         live = closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT_S))
         with live as connection, closing(sqlite3.connect(partial)) as copy:
@@ -108,6 +106,24 @@ def copy_snapshot(source: Path, dest: Path) -> Path:
     return partial
 
 
+def open_partial(dest: Path) -> Path:
+    """An empty file beside `dest`, readable by its owner only, for the copy to be written
+    into under a temporary name."""
+    partial = dest.with_name(f".{dest.name}.partial")
+    remove_partial(partial)  # a backup that died half-way
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+    return partial
+
+
+def known_revision(revision: str | None) -> str:
+    """`revision`, when this version's migrations know it; else BackupError."""
+    if revision is None or not migrate.is_known(revision):
+        raise BackupError(
+            f"the schema ({revision}) is unknown to this version: a newer antirelou made it"
+        )
+    return revision
+
+
 def read_copy(settings: Settings, copy: Path) -> tuple[str, Report]:
     """The copy's schema revision (one this version knows, or BackupError), then its
     evidence chain, checked as `evidence verify` checks the live one."""
@@ -115,11 +131,7 @@ def read_copy(settings: Settings, copy: Path) -> tuple[str, Report]:
     engine = null_pool_engine(url)
     service = Service(settings.model_copy(update={"database_url": url}), engine)
     try:
-        revision = migrate.current_revision(engine)
-        if revision is None or not migrate.is_known(revision):
-            raise BackupError(
-                f"the schema ({revision}) is unknown to this version: a newer antirelou made it"
-            )
+        revision = known_revision(migrate.current_revision(engine))
         return revision, verify_database(service)
     finally:
         service.dispose()

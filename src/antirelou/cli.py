@@ -89,18 +89,23 @@ def db_upgrade(config_path: Path | None) -> None:
 @config_option
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 def db_backup(config_path: Path | None, dest: Path) -> None:
-    """Copy the SQLite database to DEST while the service runs, and check the copy.
+    """Copy the database to DEST while the service runs, and check the copy.
 
-    DEST must not exist (a backup is never overwritten). The copy is readable by its owner
-    only; its evidence chain is checked as `evidence verify` does (exit 1 if broken: the
-    copy is kept, as evidence of it). Keep the key files apart (docs/deployment.md)."""
+    SQLite: a copy of the file. PostgreSQL: a pg_dump archive (custom format) of the very
+    snapshot whose evidence is checked. DEST must not exist (a backup is never overwritten).
+    The copy is readable by its owner only; its evidence chain is checked as `evidence
+    verify` does (exit 1 if broken: the copy is kept, as evidence of it). Keep the key
+    files apart (docs/deployment.md)."""
     from antirelou.backup import BackupError, back_up
+    from antirelou.dbfiles import sqlite_path
     from antirelou.evidence.cli import print_report
     from antirelou.operations import record_backup
+    from antirelou.pgbackup import back_up_postgres
 
     settings = settings_from(config_path)
+    copy = back_up if sqlite_path(settings.database_url) else back_up_postgres
     try:
-        done = back_up(settings, dest)
+        done = copy(settings, dest)
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     service = open_service(settings)
@@ -127,16 +132,22 @@ def db_backup(config_path: Path | None, dest: Path) -> None:
 @click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--even-if-broken", is_flag=True, help="Restore a backup whose evidence is broken.")
 def db_restore(config_path: Path | None, backup: Path, even_if_broken: bool) -> None:
-    """Put BACKUP (made by `db backup`) in place of the SQLite database, checked first.
+    """Put BACKUP (made by `db backup`) in place of the database, checked first.
 
-    Stop serve and worker first: the database is only replaced when nothing has it open.
-    The database it replaces is kept beside it, under a dated name."""
+    SQLite: stop serve and worker first: the database is only replaced when nothing has it
+    open, and the one it replaces is kept beside it, under a dated name. PostgreSQL: the
+    archive goes into an empty database only (createdb a new one), then its evidence is
+    checked there (exit 1 if broken, unless --even-if-broken)."""
     from antirelou.backup import BackupError
+    from antirelou.dbfiles import sqlite_path
     from antirelou.evidence.cli import print_report
     from antirelou.operations import record_restore
     from antirelou.restore import restore
 
     settings = settings_from(config_path)
+    if sqlite_path(settings.database_url) is None:
+        _restore_postgres(settings, backup, even_if_broken)
+        return
     try:
         done = restore(settings, backup, even_if_broken=even_if_broken)
     except BackupError as error:
@@ -152,6 +163,32 @@ def db_restore(config_path: Path | None, backup: Path, even_if_broken: bool) -> 
     finally:
         service.dispose()
     click.echo(f"restored {backup} to {done.path} (schema {done.revision}); start antirelou")
+
+
+def _restore_postgres(settings: Settings, archive: Path, even_if_broken: bool) -> None:
+    from antirelou.backup import BackupError
+    from antirelou.evidence.cli import print_report
+    from antirelou.operations import record_restore
+    from antirelou.pgbackup import restore_postgres
+
+    try:
+        revision, evidence = restore_postgres(settings, archive)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    print_report("the restored evidence log", evidence)
+    service = open_service(settings)  # the schema as this version wants it
+    try:
+        record_restore(service, str(archive.resolve()), "", _actor())
+    finally:
+        service.dispose()
+    click.echo(f"restored {archive} (schema {revision}); start antirelou")
+    if not evidence.ok and not even_if_broken:
+        click.echo(
+            "the restored evidence chain is broken: this database holds the backup as it was "
+            "(it was empty before); drop it if you do not want it",
+            err=True,
+        )
+        sys.exit(1)
 
 
 def open_service(settings: Settings, serving: bool = False) -> Any:

@@ -17,7 +17,6 @@ import httpx
 from sqlalchemy import Connection, select
 
 from antirelou import balances, budget, killswitch, migrate, models
-from antirelou.dbfiles import sqlite_path
 from antirelou.findings import Finding, Level, report
 from antirelou.money import format_eur, to_micros
 from antirelou.operations import BACKUP_ACTION
@@ -148,10 +147,8 @@ def _lines(conn: Connection, settings: Settings) -> list[Finding]:
 
 
 def _backups(conn: Connection, service: Service) -> list[Finding]:
-    """How old the newest `antirelou db backup` is (SQLite: PostgreSQL's pg_dump leaves no
-    trace here)."""
-    if sqlite_path(service.settings.database_url) is None:
-        return []
+    """How old the newest `antirelou db backup` is (a pg_dump run by hand leaves no trace
+    here)."""
     a = models.audit_log
     last = conn.execute(
         select(a.c.at, a.c.target)

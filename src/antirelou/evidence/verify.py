@@ -94,18 +94,22 @@ _CHECKPOINTS = select(_c).order_by(_c.c.seq, _c.c.id)
 
 def verify_database(service: Service) -> Report:
     """Check the whole evidence log; the report names the first broken record."""
-    config = evidence_settings(service.settings)
+    with service.engine.connect() as conn:
+        return verify_connection(conn, evidence_settings(service.settings))
+
+
+def verify_connection(conn: Connection, config: EvidenceSettings) -> Report:
+    """verify_database() on what `conn` sees (a backup checks the snapshot it copies)."""
     report = Report()
     contents = _Contents()
-    with service.engine.connect() as conn:
-        checkpoints = [Checkpoint.of(row) for row in conn.execute(_CHECKPOINTS)]
-        wanted = {c.seq for c in checkpoints}
-        rows = _chain_rows(conn, contents)
-        try:
-            state = walk(rows, lambda h: _by_hash(conn, h), keep=wanted.__contains__)
-        finally:
-            rows.close()  # a walk that stops early must release the server-side cursor
-        head_seq, head_hash = head(conn)
+    checkpoints = [Checkpoint.of(row) for row in conn.execute(_CHECKPOINTS)]
+    wanted = {c.seq for c in checkpoints}
+    rows = _chain_rows(conn, contents)
+    try:
+        state = walk(rows, lambda h: _by_hash(conn, h), keep=wanted.__contains__)
+    finally:
+        rows.close()  # a walk that stops early must release the server-side cursor
+    head_seq, head_hash = head(conn)
     report.records = state.count
     report.add(state.problem)
     report.add(contents.first_bad)
