@@ -131,9 +131,14 @@ def serve_fake_twilio(
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def scenario_arguments(doc: str | None) -> argparse.Namespace:
-    """--scenario (raid2017 by default) and --seed, for the benchmarks that replay one."""
+def scenario_arguments(doc: str | None, postgres: bool = False) -> argparse.Namespace:
+    """--scenario (raid2017 by default) and --seed, for the benchmarks that replay one;
+    `postgres`: also --postgres URL, a server to run on instead of SQLite."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
     parser.add_argument("--scenario", default="raid2017")
     parser.add_argument("--seed", type=int, default=1)
+    if postgres:
+        parser.add_argument(
+            "--postgres", metavar="URL", help="a server's URL (it is given a database)"
+        )
     return parser.parse_args()
