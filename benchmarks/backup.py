@@ -24,15 +24,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from benchkit import percentile, scenario_arguments
-from sqlalchemy import Connection, Table, create_engine, delete, func, insert, select, text
-from sqlalchemy.engine import make_url
+from benchkit import new_database, percentile, scenario_arguments
+from sqlalchemy import Connection, Table, delete, func, insert, select, text
 
 from antirelou import migrate, models
 from antirelou.clock import SystemClock
@@ -161,20 +157,6 @@ def on_sqlite(scenario: str, settings: Settings, folder: Path) -> None:
     report(scenario, backup.stat().st_size, restored.evidence.records, timed)
     restored_chain = "intact" if restored.evidence.ok else "BROKEN"
     print(f"  db restore, the service stopped: {restore_s:.2f} s (chain {restored_chain})")
-
-
-@contextmanager
-def new_database(server: str) -> Iterator[str]:
-    name = f"antirelou_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def copy_rows(source_url: str, target_url: str) -> int:

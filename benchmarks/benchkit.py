@@ -11,8 +11,13 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 LINE = "+33939000021"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -142,3 +147,18 @@ def scenario_arguments(doc: str | None, postgres: bool = False) -> argparse.Name
             "--postgres", metavar="URL", help="a server's URL (it is given a database)"
         )
     return parser.parse_args()
+
+
+@contextmanager
+def new_database(server: str) -> Iterator[str]:
+    """A new database on the PostgreSQL `server`, dropped when the block ends."""
+    name = f"antirelou_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -27,15 +27,14 @@ import string
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text, update
-from sqlalchemy.engine import make_url
+from benchkit import new_database
+from sqlalchemy import update
 
 import antirelou.inbound
 from antirelou import migrate, models
@@ -79,16 +78,8 @@ def database(postgres: str, folder: Path, name: str) -> Iterator[str]:
     if not postgres:
         yield f"sqlite:///{folder / name}.db"
         return
-    db = f"antirelou_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
-    try:
-        yield make_url(postgres).set(database=db).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        admin.dispose()
+    with new_database(postgres) as url:
+        yield url
 
 
 # --- filling the log fast -----------------------------------------------------------------

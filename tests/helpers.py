@@ -5,11 +5,16 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import table as named_table
 
 from antirelou import models
+from antirelou.inbound import receive
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 from antirelou.settings import Settings, settings_from_mapping
@@ -24,6 +29,38 @@ def sms(sender: str = "+33612345678", body: str = "Salut", provider_id: str = ""
     """A text as a provider adapter would hand it over."""
     pid = provider_id or f"SM{next(_ids):032x}"
     return InboundSms("sandbox", pid, sender, LINE, body, {"Body": body})
+
+
+@contextmanager
+def texts_arriving(service: Service) -> Iterator[None]:
+    """A thread receiving texts from new senders, one after another, until the block ends."""
+    stop = threading.Event()
+
+    def texts() -> None:
+        n = 100
+        while not stop.is_set():
+            receive(service, sms(sender=f"+33612{n:06d}", body=f"texte {n}"))
+            n += 1
+
+    writer = threading.Thread(target=texts)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()
+
+
+def table_rows(url: str) -> dict[str, int]:
+    """Every table's row count in the database at `url`."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = inspect(conn).get_table_names()
+            count = [select(func.count()).select_from(named_table(n)) for n in names]
+            return {n: int(conn.execute(q).scalar_one()) for n, q in zip(names, count, strict=True)}
+    finally:
+        engine.dispose()
 
 
 def count(service: Service, table: Any, *where: Any) -> int:

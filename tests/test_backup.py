@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-import threading
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, table
+from sqlalchemy import select
 
 from antirelou import inbox, migrate, models
 from antirelou.backup import BackupError, back_up
@@ -22,7 +21,7 @@ from antirelou.inbound import receive
 from antirelou.operations import record_backup
 from antirelou.readiness import findings
 from antirelou.service import Service
-from tests.helpers import make_settings, sms
+from tests.helpers import make_settings, sms, table_rows, texts_arriving
 from tests.test_cli import antirelou, config_text
 
 
@@ -42,14 +41,7 @@ def live(tmp_path: Path, clock: VirtualClock) -> Iterator[Service]:
 
 def rows(database: Path) -> dict[str, int]:
     """Every table's row count, read without opening it for writing (no WAL switch)."""
-    engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
-    try:
-        with engine.connect() as conn:
-            names = inspect(conn).get_table_names()
-            count = [select(func.count()).select_from(table(n)) for n in names]
-            return {n: int(conn.execute(q).scalar_one()) for n, q in zip(names, count, strict=True)}
-    finally:
-        engine.dispose()
+    return table_rows(f"sqlite:///file:{database}?mode=ro&uri=true")
 
 
 def journal_mode(database: Path) -> str:
@@ -103,25 +95,12 @@ def test_the_file_copy_is_for_sqlite_only(tmp_path: Path) -> None:
 def test_texts_keep_coming_while_backups_are_taken(live: Service, tmp_path: Path) -> None:
     """Each copy is a consistent snapshot: sound, its chain intact, never fewer texts than
     the one before, whatever the writer was doing when it was taken."""
-    stop = threading.Event()
-
-    def texts() -> None:
-        n = 100
-        while not stop.is_set():
-            receive(live, sms(sender=f"+33612{n:06d}", body=f"texte {n}"))
-            n += 1
-
-    writer = threading.Thread(target=texts)
-    writer.start()
     counts = []
-    try:
+    with texts_arriving(live):
         for i in range(4):
             done = back_up(live.settings, tmp_path / f"copy{i}.db")
             assert done.evidence.ok, done.evidence.problems
             counts.append(rows(done.path)["messages"])
-    finally:
-        stop.set()
-        writer.join()
     assert counts == sorted(counts)
     assert counts[-1] <= rows(live_file(live))["messages"]
     assert counts[-1] > 5, "texts came in while the copies were taken"

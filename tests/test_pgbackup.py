@@ -7,13 +7,12 @@ import os
 import shutil
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, table
+from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from antirelou import migrate, models
@@ -27,7 +26,8 @@ from antirelou.pgbackup import back_up_postgres, restore_postgres
 from antirelou.readiness import findings
 from antirelou.service import Service
 from tests.conftest import POSTGRES_URL, fresh_postgres
-from tests.helpers import make_settings, sms
+from tests.helpers import make_settings, sms, texts_arriving
+from tests.helpers import table_rows as rows
 from tests.test_cli import antirelou, config_text
 
 
@@ -64,27 +64,17 @@ def pg_restore(archive: Path, url: str) -> None:
     )
 
 
-def rows(url: str) -> dict[str, int]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            names = inspect(conn).get_table_names()
-            count = [select(func.count()).select_from(table(n)) for n in names]
-            return {n: int(conn.execute(q).scalar_one()) for n, q in zip(names, count, strict=True)}
-    finally:
-        engine.dispose()
-
-
 def restored_service(url: str, clock: VirtualClock) -> Service:
     return Service(make_settings(url), make_engine(url), clock)
 
 
-def fake_tool(folder: Path, name: str, script: str) -> None:
-    """`name` on a PATH of its own: `script` (sh), which may call the real tool as $REAL."""
+def fake_tool(monkeypatch: pytest.MonkeyPatch, folder: Path, name: str, script: str) -> None:
+    """`name`, first on the PATH: `script` (sh), which may call the real tool as $REAL."""
     folder.mkdir(exist_ok=True)
     tool = folder / name
     tool.write_text(f"#!/bin/sh\nREAL={shutil.which(name)}\n{script}\n", encoding="utf-8")
     tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
 
 
 def test_the_archive_restores_every_row_and_its_evidence_verifies(
@@ -112,23 +102,10 @@ def test_the_report_is_of_the_snapshot_the_archive_holds(
 ) -> None:
     """Texts keep coming while pg_dump runs: the evidence checked and the evidence copied are
     the same records, to the last one, not the live log a moment later."""
-    stop = threading.Event()
-
-    def keep_texting() -> None:
-        n = 0
-        while not stop.is_set():
-            receive(live, sms(sender=f"+33698{n:06d}", provider_id=f"SMcont{n}"))
-            n += 1
-
-    writer = threading.Thread(target=keep_texting)
-    writer.start()
-    try:
+    with texts_arriving(live):
         while rows(live.settings.database_url)["messages"] < 30:
             time.sleep(0.01)
         done = back_up_postgres(live.settings, tmp_path / "busy.dump")
-    finally:
-        stop.set()
-        writer.join()
     pg_restore(tmp_path / "busy.dump", empty_url)
     copied = rows(empty_url)["evidence_records"]
     assert done.evidence.ok
@@ -164,8 +141,7 @@ def test_the_password_goes_in_the_environment_not_on_the_command_line(
     tools = tmp_path / "bin"
     seen = tmp_path / "seen"
     record = f'echo "$@" > {seen}; echo "$PGPASSWORD" >> {seen}'
-    fake_tool(tools, "pg_dump", f'{record}; exec $REAL "$@"')
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    fake_tool(monkeypatch, tools, "pg_dump", f'{record}; exec $REAL "$@"')
     url = make_url(live.settings.database_url).set(password="s3cret-Pw")  # trust: not checked
     settings = make_settings(url.render_as_string(hide_password=False))
     back_up_postgres(settings, tmp_path / "copy.dump")
@@ -179,8 +155,12 @@ def test_pg_dump_failing_leaves_nothing(
     live: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tools = tmp_path / "bin"
-    fake_tool(tools, "pg_dump", 'echo "pg_dump: error: server closed the connection" >&2; exit 1')
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    fake_tool(
+        monkeypatch,
+        tools,
+        "pg_dump",
+        'echo "pg_dump: error: server closed the connection" >&2; exit 1',
+    )
     with pytest.raises(BackupError, match="pg_dump failed: pg_dump: error: server closed"):
         back_up_postgres(live.settings, tmp_path / "copy.dump")
     assert [p.name for p in tmp_path.iterdir()] == ["bin"]
@@ -193,8 +173,7 @@ def test_an_archive_cut_short_is_refused(
     it did not notice): the archive is read back, and refused."""
     tools = tmp_path / "bin"
     cut = 'for a in "$@"; do case $a in --file=*) f=${a#--file=};; esac; done; '
-    fake_tool(tools, "pg_dump", f'$REAL "$@" || exit 1; {cut}truncate -s -2000 "$f"')
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    fake_tool(monkeypatch, tools, "pg_dump", f'$REAL "$@" || exit 1; {cut}truncate -s -2000 "$f"')
     with pytest.raises(BackupError, match=r"read back|could not read"):
         back_up_postgres(live.settings, tmp_path / "copy.dump")
     assert [p.name for p in tmp_path.iterdir()] == ["bin"]
@@ -239,8 +218,7 @@ def test_an_archive_without_a_table_s_data_is_refused(
 ) -> None:
     """A pg_dump told to leave a table's rows out (a wrapper, an old alias) is caught."""
     tools = tmp_path / "bin"
-    fake_tool(tools, "pg_dump", 'exec $REAL "$@" --exclude-table-data=senders')
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    fake_tool(monkeypatch, tools, "pg_dump", 'exec $REAL "$@" --exclude-table-data=senders')
     with pytest.raises(BackupError, match="the archive lacks the data of senders"):
         back_up_postgres(live.settings, tmp_path / "copy.dump")
     assert [p.name for p in tmp_path.iterdir()] == ["bin"]
@@ -353,8 +331,9 @@ def test_restore_hands_the_password_in_the_environment(
     back_up_postgres(live.settings, archive)
     tools = tmp_path / "bin"
     seen = tmp_path / "seen"
-    fake_tool(tools, "pg_restore", f'echo "$@ | $PGPASSWORD" >> {seen}; exec $REAL "$@"')
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    fake_tool(
+        monkeypatch, tools, "pg_restore", f'echo "$@ | $PGPASSWORD" >> {seen}; exec $REAL "$@"'
+    )
     url = make_url(empty_url).set(password="s3cret-Pw")  # trust: not checked
     restore_postgres(make_settings(url.render_as_string(hide_password=False)), archive)
     (into,) = [line for line in seen.read_text(encoding="utf-8").splitlines() if "--dbname" in line]
