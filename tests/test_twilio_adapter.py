@@ -517,13 +517,15 @@ def test_send_wrong_credentials(fake_twilio: FakeTwilio) -> None:
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "transient", "maybe_sent", "opted_out", "code", "created"),
+    ("behaviour", "transient", "maybe_sent", "opted_out", "code", "created", "recipient"),
     [
-        ("500", True, True, False, "20500", 0),
-        ("500_after_create", True, True, False, "20500", 1),
-        ("429", True, False, False, "20429", 0),
-        ("21610", False, False, True, "21610", 0),
-        ("21211", False, False, False, "21211", 0),
+        ("500", True, True, False, "20500", 0, False),
+        ("500_after_create", True, True, False, "20500", 1, False),
+        ("429", True, False, False, "20429", 0, False),
+        ("21610", False, False, True, "21610", 0, False),
+        ("21211", False, False, False, "21211", 0, True),
+        ("21614", False, False, False, "21614", 0, True),
+        ("21408", False, False, False, "21408", 0, False),
     ],
 )
 def test_send_errors(
@@ -535,9 +537,11 @@ def test_send_errors(
     opted_out: bool,
     code: str,
     created: int,
+    recipient: bool,
 ) -> None:
     fake_twilio.script(behaviour)
     error = send_error(sender)
+    assert error.recipient_fault is recipient
     assert (error.transient, error.maybe_sent, error.opted_out, error.code) == (
         transient,
         maybe_sent,

@@ -201,21 +201,43 @@ def test_opted_out_answer_is_not_retried_and_marks_the_number(
     assert failure_alerts(twilio_service) == []  # his choice, not a fault: nobody alerted
 
 
-def test_invalid_recipient_is_permanent(
+@pytest.mark.parametrize("code", ["21211", "21614"])
+def test_a_number_that_cannot_take_a_text_fails_without_an_alert(
+    twilio_service: Service,
+    clock: VirtualClock,
+    fake: FakeTwilio,
+    caplog: pytest.LogCaptureFixture,
+    code: str,
+) -> None:
+    """Not a number, or a landline: about the man who texted, nothing the operators can mend
+    (a raid from landlines would otherwise page them every hour)."""
+    fake.script(code)
+    receive(twilio_service, sms(sender=SENDER))
+    drain_with_time(twilio_service, clock, make_worker(twilio_service))
+    assert len(fake.requests) == 1
+    (reply,) = replies(twilio_service)
+    assert (reply.status, reply.error_code) == (ReplyStatus.FAILED, code)
+    assert failure_alerts(twilio_service) == []
+    assert "not sent" in caplog.text
+    assert SENDER not in caplog.text  # numbers masked in the log
+
+
+def test_a_refusal_about_our_account_is_permanent_and_alerts(
     twilio_service: Service,
     clock: VirtualClock,
     fake: FakeTwilio,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake.script("21211")
+    """21408: the account may not text that region, a setting to mend in Twilio's console."""
+    fake.script("21408")
     receive(twilio_service, sms(sender=SENDER))
     drain_with_time(twilio_service, clock, make_worker(twilio_service))
     assert len(fake.requests) == 1
     assert replies(twilio_service)[0].status == ReplyStatus.FAILED
     (alert,) = failure_alerts(twilio_service)
-    assert (alert["line"], alert["code"]) == (LINE, "21211")
+    assert (alert["line"], alert["code"]) == (LINE, "21408")
+    assert "has not been enabled for the region" in alert["error"]
     assert SENDER not in json.dumps(alert)  # alerts travel by mail: numbers masked
-    assert "not sent" in caplog.text
     assert SENDER not in caplog.text  # the log too
 
 

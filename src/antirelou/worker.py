@@ -405,7 +405,8 @@ class Worker:
     def _after_error(self, reply: ClaimedReply, error: SendError) -> None:
         settings = self.service.settings.worker
         if not error.transient:
-            self._fail(reply, str(error), error.code, ReplyStatus.FAILED, error.opted_out)
+            quiet = error.recipient_fault  # nothing the operators can mend
+            self._fail(reply, str(error), error.code, opted_out=error.opted_out, quiet=quiet)
             return
         if reply.attempts >= settings.max_attempts:
             self._fail(reply, f"gave up after {reply.attempts} attempts: {error}", error.code)
@@ -440,7 +441,9 @@ class Worker:
         error: str,
         code: str | None,
         status: ReplyStatus = ReplyStatus.FAILED,
+        *,
         opted_out: bool = False,
+        quiet: bool = False,
     ) -> None:
         now = self.service.clock.now()
         with self._writing() as conn:
@@ -449,7 +452,7 @@ class Worker:
             )
             if opted_out:  # the recipient's choice, not a fault: nobody is alerted
                 outbox.mark_opted_out(conn, reply.line, reply.recipient, now)
-            elif failed and status is ReplyStatus.FAILED:
+            elif failed and status is ReplyStatus.FAILED and not quiet:
                 alerts.reply_failed(conn, reply.line, error, code, now)
         recipient, why = mask(reply.recipient), mask_numbers(error)
         log.warning("reply %s to %s not sent: %s", reply.id, recipient, why)

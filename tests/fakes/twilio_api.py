@@ -28,7 +28,9 @@ from tests.fakes.server import Call, FakeServer, basic_auth_matches
 
 __all__ = ["Call", "FakeTwilio", "fake_twilio", "num_segments"]
 
-SEND_BEHAVIOURS = frozenset({"ok", "500", "500_after_create", "429", "21610", "21211", "hang"})
+SEND_BEHAVIOURS = frozenset(
+    {"ok", "500", "500_after_create", "429", "21610", "21211", "21614", "21408", "hang"}
+)
 LIST_BEHAVIOURS = frozenset({"ok", "500", "hang"})
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 ACCOUNT_PATH = "/2010-04-01/Accounts/{account_sid}"
@@ -40,6 +42,13 @@ _ERRORS: dict[str, tuple[int, int, str]] = {
     "21610": (400, 21610, "Attempt to send to unsubscribed recipient"),
     # As Twilio words it, quoting the number.
     "21211": (400, 21211, "The 'To' number {To} is not a valid phone number."),
+    "21614": (400, 21614, "'To' number is not a valid mobile number"),
+    "21408": (
+        400,
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the "
+        "'To' number: {To}.",
+    ),
 }
 _REQUIRED = (("To", 21604, "A 'To' phone number is required."),
              ("From", 21603, "A 'From' phone number is required."),

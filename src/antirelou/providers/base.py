@@ -88,6 +88,8 @@ class SendError(Exception):
 
     `transient` errors may be retried. `maybe_sent` says the provider may have accepted the
     message anyway (timeout, 5xx): the worker must look it up before sending it again.
+    `recipient_fault`: the recipient's number cannot take a text (not a number, a landline),
+    which says nothing about our account or line: the operators are not alerted for it.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class SendError(Exception):
         code: str | None = None,
         opted_out: bool = False,
         retry_after: float | None = None,
+        recipient_fault: bool = False,
     ) -> None:
         super().__init__(message)
         self.transient = transient
@@ -106,6 +109,7 @@ class SendError(Exception):
         self.code = code
         self.opted_out = opted_out
         self.retry_after = retry_after
+        self.recipient_fault = recipient_fault
 
 
 class Sender(Protocol):

@@ -45,6 +45,10 @@ _MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
 _NUM_MEDIA = re.compile(r"[0-9]{1,3}")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _OPTED_OUT = "21610"
+# The 'To' number is not a valid phone number; is not a mobile number (a landline): about
+# the man who texted, not about us (errors such as 21408, a region our account may not text,
+# are ours).
+_RECIPIENT_FAULTS = frozenset({"21211", "21614"})
 _THROTTLED = "20429"
 _STATES = {
     "queued": DeliveryState.QUEUED,
@@ -355,6 +359,7 @@ class TwilioSender:
             f"Twilio refused the message (HTTP {status}, code {code or status}){detail}",
             transient=False,
             code=code or str(status),
+            recipient_fault=code in _RECIPIENT_FAULTS,
         )
 
     def find_sent(self, sms: OutgoingSms, since: datetime) -> SendResult | None:
