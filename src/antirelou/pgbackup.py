@@ -121,6 +121,9 @@ def _dump(
             revision = known_revision(migrate.revision_of(conn))
             evidence = verify_connection(conn, evidence_settings(settings))
             tables = set(inspect(conn).get_table_names())
+        except BaseException:
+            dump.kill()  # no backup will be kept: no need to wait for the whole copy
+            raise
         finally:
             # The snapshot lives as long as this transaction: pg_dump must be done first.
             _, errors = dump.communicate()
