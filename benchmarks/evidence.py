@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import string
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,6 +142,18 @@ def _record(seq: int, n: int, at: datetime, content: dict[str, Any], prev: str) 
     }  # fmt: skip
 
 
+def verify_as_a_lawyer_would(bundle: Path) -> tuple[float, int]:
+    """`antirelou evidence verify BUNDLE` as a process of its own: its seconds and its peak
+    memory in bytes (the lawyer's laptop must hold it)."""
+    command = [str(Path(sys.executable).parent / "antirelou"), "evidence", "verify", str(bundle)]
+    began = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, "the bundle verifies"
+    return time.perf_counter() - began, usage.ru_maxrss * 1024
+
+
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     began = time.perf_counter()
     result = action()
@@ -244,6 +258,11 @@ def bulk(postgres: str, folder: Path, texts: int, rows: list[tuple[str, str, str
         seconds, checked = timed(lambda: verify_bundle(out))
         assert checked.ok, checked.problems
         rows.append(("verify the bundle offline", f"{seconds:.1f} s", _ok(seconds)))
+        seconds, peak = verify_as_a_lawyer_would(out)
+        rows.append(
+            ("  `antirelou evidence verify` on it, its own process", f"{seconds:.1f} s", "")
+        )
+        rows.append(("  that process's peak memory (RSS)", f"{peak / 1e6:.0f} MB", ""))
         service.dispose()
 
 

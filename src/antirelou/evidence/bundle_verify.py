@@ -14,13 +14,14 @@ import csv
 import hashlib
 import io
 import json
+import sys
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
@@ -31,33 +32,91 @@ from antirelou.evidence.integrity import Problem, walk
 from antirelou.evidence.verify import Report
 
 SIGNED = ("MANIFEST", "MANIFEST.sig")
+CHUNK = 1 << 20
+# What reading a member of a damaged archive raises (a bad CRC is only found at its end).
+DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, UnicodeDecodeError)
+
+
+class _Link(NamedTuple):
+    """What the later steps need of a chain record: a bundle of a million texts must be
+    checked on a laptop, so the records are not kept whole."""
+
+    record_hash: str
+    content_digest: str
+    kind: str
+
+
+def fingerprint(value: object) -> bytes:
+    """A short digest of a JSON value, to compare two files' versions of it without keeping
+    either (canonical JSON: sorted keys, no spaces)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 @dataclass
 class _Bundle:
     archive: zipfile.ZipFile
     report: Report
-    chain: dict[int, ChainRow] = field(default_factory=dict)
-    contents: dict[int, dict[str, Any]] = field(default_factory=dict)
-    jsonl: dict[int, dict[str, Any]] = field(default_factory=dict)
+    chain: dict[int, _Link] = field(default_factory=dict)
+    contents: dict[int, bytes] = field(default_factory=dict)  # seq: fingerprint(content)
+    csv_lines: dict[int, bytes] = field(default_factory=dict)  # seq: fingerprint(csv_row)
 
     def read(self, name: str) -> bytes | None:
         try:
             return self.archive.read(name)
         except KeyError:
             self.problem("removed", "the file is missing", name)
-        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+        except DAMAGED as exc:
             self.problem("file", f"damaged in the archive ({exc})", name)
         return None
 
     def lines(self, name: str) -> Iterator[tuple[int, str]]:
-        data = self.read(name)
-        if data is None:
+        """The file's non-empty lines, read as they are needed (a bundle's files can be
+        larger than memory would like)."""
+        text = self._open(name, newline="\n")  # lines end at "\n" only, as written
+        if text is None:
             return
-        text = data.decode("utf-8-sig")
-        for number, line in enumerate(text.split("\n"), start=1):
-            if line:
-                yield number, line
+        try:
+            with text:
+                for number, line in enumerate(text, start=1):
+                    line = line.rstrip("\n")
+                    if line:
+                        yield number, line
+        except DAMAGED as exc:
+            self.problem("file", f"damaged in the archive ({exc})", name)
+
+    def csv_rows(self, name: str) -> Iterator[tuple[int, list[str]]]:
+        text = self._open(name, newline="")
+        if text is None:
+            return
+        try:
+            with text:
+                yield from enumerate(csv.reader(text), start=1)
+        except DAMAGED as exc:
+            self.problem("file", f"damaged in the archive ({exc})", name)
+
+    def _open(self, name: str, newline: str) -> io.TextIOWrapper | None:
+        try:
+            return io.TextIOWrapper(self.archive.open(name), "utf-8-sig", newline=newline)
+        except KeyError:
+            self.problem("removed", "the file is missing", name)
+        except DAMAGED as exc:
+            self.problem("file", f"damaged in the archive ({exc})", name)
+        return None
+
+    def sha256(self, name: str) -> str | None:
+        digest = hashlib.sha256()
+        try:
+            with self.archive.open(name) as member:
+                while chunk := member.read(CHUNK):
+                    digest.update(chunk)
+        except KeyError:
+            self.problem("removed", "the file is missing", name)
+            return None
+        except DAMAGED as exc:
+            self.problem("file", f"damaged in the archive ({exc})", name)
+            return None
+        return digest.hexdigest()
 
     def problem(self, what: str, detail: str, where: str, seq: int | None = None) -> None:
         self.report.add(Problem(what, detail, seq, where))
@@ -90,10 +149,11 @@ def _manifest(bundle: _Bundle) -> None:
     for name in sorted(present - set(listed) - set(SIGNED)):
         bundle.problem("inserted", "this file is not listed in MANIFEST", name)
     for name, digest in sorted(listed.items()):
-        data = bundle.read(name) if name in present else None
         if name not in present:
             bundle.problem("removed", "listed in MANIFEST but missing", name)
-        elif data is not None and hashlib.sha256(data).hexdigest() != digest:
+            continue
+        found = bundle.sha256(name)
+        if found is not None and found != digest:
             bundle.problem("changed", "its SHA-256 differs from MANIFEST", name)
 
 
@@ -120,24 +180,44 @@ def _signature(bundle: _Bundle) -> None:
 
 
 def _chain(bundle: _Bundle) -> None:
-    rows: list[ChainRow] = []
-    for number, line in bundle.lines("evidence/chain.csv"):
-        if number == 1:
-            continue
-        row = _chain_row(line)
+    """Read chain.csv once to check every line is a record (and keep what later steps
+    need), then walk it again, streamed."""
+    where = "evidence/chain.csv"
+    first = None
+    for number, row in _chain_rows(bundle):
         if row is None:
-            bundle.problem("changed", f"line {number} is not a record", "evidence/chain.csv")
+            bundle.problem("changed", f"line {number} is not a record", where)
+            bundle.chain.clear()
             return
-        rows.append(row)
-    if not rows:
+        first = row.seq if first is None else first
+        bundle.chain[row.seq] = _Link(row.record_hash, row.content_digest, sys.intern(row.kind))
+    if first is None:
         return
-    by_hash = {row.record_hash: row.seq for row in rows}
-    state = walk(rows, by_hash.get, first_seq=rows[0].seq, prev_hash=None)
+    rows = (row for _, row in _chain_rows(bundle) if row is not None)
+    state = walk(rows, _lookup(bundle), first_seq=first, prev_hash=None)
     bundle.report.records = state.count
     if state.problem:
         p = state.problem
-        bundle.report.add(Problem(p.what, p.detail, p.seq, "evidence/chain.csv"))
-    bundle.chain = {row.seq: row for row in rows}
+        bundle.report.add(Problem(p.what, p.detail, p.seq, where))
+
+
+def _chain_rows(bundle: _Bundle) -> Iterator[tuple[int, ChainRow | None]]:
+    for number, line in bundle.lines("evidence/chain.csv"):
+        if number > 1:
+            yield number, _chain_row(line)
+
+
+def _lookup(bundle: _Bundle) -> Callable[[str], int | None]:
+    """record_hash -> seq, for the walk to say what happened when a link is broken: built
+    only then, from the records kept."""
+    found: dict[str, int] = {}
+
+    def by_hash(record_hash: str) -> int | None:
+        if not found:
+            found.update((link.record_hash, seq) for seq, link in bundle.chain.items())
+        return found.get(record_hash)
+
+    return by_hash
 
 
 def _chain_row(line: str) -> ChainRow | None:
@@ -230,7 +310,7 @@ def _contents(bundle: _Bundle) -> None:
         elif row is None or row.content_digest != digest:
             bundle.problem("changed", f"line {number}: this digest is not the chain's", where, seq)
         else:
-            bundle.contents[seq] = json.loads(text)
+            bundle.contents[seq] = fingerprint(json.loads(text))
 
 
 def _messages(bundle: _Bundle) -> None:
@@ -247,18 +327,20 @@ def _messages(bundle: _Bundle) -> None:
                 "changed", f"line {number} differs from the recorded content", where, seq
             )
             continue
-        bundle.jsonl[seq] = row
+        bundle.csv_lines[seq] = fingerprint(csv_row(row))
 
 
-def _same(row: dict[str, Any], content: dict[str, Any] | None) -> bool:
+def _same(row: dict[str, Any], content: bytes | None) -> bool:
+    """The line is the recorded content, plus its seq and its local time (the same
+    instant as the content's)."""
     if content is None:
         return False
     rest = {k: v for k, v in row.items() if k not in ("seq", "received_at_local")}
     try:
-        local = parse_utc(content["received_at"]) == _instant(row["received_at_local"])
-    except (KeyError, ValueError):
+        local = parse_utc(str(row["received_at"])) == _instant(row["received_at_local"])
+    except (KeyError, ValueError, TypeError):
         return False
-    return rest == content and local
+    return fingerprint(rest) == content and local
 
 
 def _instant(text: str) -> datetime:
@@ -267,18 +349,14 @@ def _instant(text: str) -> datetime:
 
 def _csv(bundle: _Bundle) -> None:
     where = "messages.csv"
-    data = bundle.read(where)
-    if data is None:
-        return
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    for number, cells in enumerate(reader, start=1):
+    for number, cells in bundle.csv_rows(where):
         if number == 1:
             if tuple(cells) != MESSAGE_FIELDS:
                 bundle.problem("changed", "the header is not the expected one", where)
             continue
         seq = int(cells[0]) if cells and cells[0].isdigit() else -1
-        row = bundle.jsonl.get(seq)
-        if row is None or cells != csv_row(row):
+        expected = bundle.csv_lines.get(seq)
+        if expected is None or fingerprint(cells) != expected:
             bundle.problem(
                 "changed",
                 f"line {number} differs from the recorded content",
@@ -300,7 +378,7 @@ def _events(bundle: _Bundle) -> None:
         chain = bundle.chain.get(seq)
         if (
             content is None
-            or content != row.get("content")
+            or content != fingerprint(row.get("content"))
             or chain is None
             or chain.kind != row.get("kind")
         ):
