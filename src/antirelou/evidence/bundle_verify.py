@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from cryptography import x509
 
@@ -35,6 +35,7 @@ SIGNED = ("MANIFEST", "MANIFEST.sig")
 CHUNK = 1 << 20
 # What reading a member of a damaged archive raises (a bad CRC is only found at its end).
 DAMAGED = (zipfile.BadZipFile, zlib.error, OSError, UnicodeDecodeError)
+_Item = TypeVar("_Item")
 
 
 class _Link(NamedTuple):
@@ -64,45 +65,31 @@ class _Bundle:
     def read(self, name: str) -> bytes | None:
         try:
             return self.archive.read(name)
-        except KeyError:
-            self.problem("removed", "the file is missing", name)
-        except DAMAGED as exc:
-            self.problem("file", f"damaged in the archive ({exc})", name)
+        except (KeyError, *DAMAGED) as exc:
+            self._unreadable(name, exc)
         return None
 
     def lines(self, name: str) -> Iterator[tuple[int, str]]:
         """The file's non-empty lines, read as they are needed (a bundle's files can be
-        larger than memory would like)."""
-        text = self._open(name, newline="\n")  # lines end at "\n" only, as written
-        if text is None:
-            return
-        try:
-            with text:
-                for number, line in enumerate(text, start=1):
-                    line = line.rstrip("\n")
-                    if line:
-                        yield number, line
-        except DAMAGED as exc:
-            self.problem("file", f"damaged in the archive ({exc})", name)
+        larger than memory would like); lines end at "\n" only, as they were written."""
+        return self._stream(name, "\n", _numbered_lines)
 
     def csv_rows(self, name: str) -> Iterator[tuple[int, list[str]]]:
-        text = self._open(name, newline="")
-        if text is None:
+        return self._stream(name, "", lambda text: enumerate(csv.reader(text), start=1))
+
+    def _stream(
+        self, name: str, newline: str, parse: Callable[[io.TextIOWrapper], Iterator[_Item]]
+    ) -> Iterator[_Item]:
+        try:
+            text = io.TextIOWrapper(self.archive.open(name), "utf-8-sig", newline=newline)
+        except (KeyError, *DAMAGED) as exc:
+            self._unreadable(name, exc)
             return
         try:
             with text:
-                yield from enumerate(csv.reader(text), start=1)
-        except DAMAGED as exc:
-            self.problem("file", f"damaged in the archive ({exc})", name)
-
-    def _open(self, name: str, newline: str) -> io.TextIOWrapper | None:
-        try:
-            return io.TextIOWrapper(self.archive.open(name), "utf-8-sig", newline=newline)
-        except KeyError:
-            self.problem("removed", "the file is missing", name)
-        except DAMAGED as exc:
-            self.problem("file", f"damaged in the archive ({exc})", name)
-        return None
+                yield from parse(text)
+        except DAMAGED as exc:  # a bad CRC shows at the end of the member
+            self._unreadable(name, exc)
 
     def sha256(self, name: str) -> str | None:
         digest = hashlib.sha256()
@@ -110,16 +97,26 @@ class _Bundle:
             with self.archive.open(name) as member:
                 while chunk := member.read(CHUNK):
                     digest.update(chunk)
-        except KeyError:
-            self.problem("removed", "the file is missing", name)
-            return None
-        except DAMAGED as exc:
-            self.problem("file", f"damaged in the archive ({exc})", name)
+        except (KeyError, *DAMAGED) as exc:
+            self._unreadable(name, exc)
             return None
         return digest.hexdigest()
 
+    def _unreadable(self, name: str, error: Exception) -> None:
+        if isinstance(error, KeyError):
+            self.problem("removed", "the file is missing", name)
+        else:
+            self.problem("file", f"damaged in the archive ({error})", name)
+
     def problem(self, what: str, detail: str, where: str, seq: int | None = None) -> None:
         self.report.add(Problem(what, detail, seq, where))
+
+
+def _numbered_lines(text: io.TextIOWrapper) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(text, start=1):
+        line = line.rstrip("\n")
+        if line:
+            yield number, line
 
 
 def verify_bundle(path: Path) -> Report:
