@@ -72,7 +72,8 @@ def restore_postgres(settings: Settings, archive: Path) -> tuple[str, Report]:
         revision = known_revision(_archived_revision(tool, archive))
         restore = [tool, "--no-owner", "--exit-on-error", "--single-transaction"]
         target = f"--dbname={_conninfo(settings.database_url)}"
-        _run([*restore, "--no-password", target, str(archive)], "pg_restore failed", settings)
+        command = [*restore, "--no-password", target, str(archive)]
+        _run(command, "pg_restore failed", _environment(settings.database_url))
         with engine.connect() as conn:
             evidence = verify_connection(conn, evidence_settings(settings))
         migrate.upgrade(engine)  # an older version's archive: to this version's schema
@@ -112,7 +113,7 @@ def _dump(
         command = [tool, "--format=custom", f"--snapshot={snapshot}", f"--file={partial}"]
         dump = subprocess.Popen(  # noqa: S603 - pg_dump from PATH, no shell
             [*command, "--no-password", f"--dbname={_conninfo(settings.database_url)}"],
-            env={**os.environ, **_password(settings.database_url)},
+            env=_environment(settings.database_url),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -151,10 +152,9 @@ def _table_data(line: str) -> str | None:
     return words[1] if marker and len(words) >= 2 else None
 
 
-def _run(command: list[str], failure: str, settings: Settings | None = None) -> str:
-    password = _password(settings.database_url) if settings else {}
+def _run(command: list[str], failure: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(  # noqa: S603 - pg_restore from PATH, no shell
-        command, capture_output=True, text=True, check=False, env={**os.environ, **password}
+        command, capture_output=True, text=True, check=False, env=env
     )
     if done.returncode != 0:
         raise BackupError(f"{failure}: {_last_lines(done.stderr)}")
@@ -171,6 +171,7 @@ def _conninfo(url: str) -> str:
     return parsed.set(drivername="postgresql", password=None).render_as_string()
 
 
-def _password(url: str) -> dict[str, str]:
+def _environment(url: str) -> dict[str, str]:
+    """This process's environment, plus the URL's password for libpq when it has one."""
     password = make_url(url).password
-    return {} if password is None else {"PGPASSWORD": str(password)}
+    return {**os.environ, **({} if password is None else {"PGPASSWORD": str(password)})}

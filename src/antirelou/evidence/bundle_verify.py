@@ -27,7 +27,13 @@ from cryptography import x509
 
 from antirelou.evidence import keys, timestamps
 from antirelou.evidence.bundle import MESSAGE_FIELDS, csv_row
-from antirelou.evidence.hashing import ChainRow, content_digest, parse_statement, parse_utc
+from antirelou.evidence.hashing import (
+    ChainRow,
+    canonical,
+    content_digest,
+    parse_statement,
+    parse_utc,
+)
 from antirelou.evidence.integrity import Problem, walk
 from antirelou.evidence.verify import Report
 
@@ -49,9 +55,8 @@ class _Link(NamedTuple):
 
 def fingerprint(value: object) -> bytes:
     """A short digest of a JSON value, to compare two files' versions of it without keeping
-    either (canonical JSON: sorted keys, no spaces)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    either (in canonical JSON, as the chain hashes contents)."""
+    return hashlib.blake2b(canonical(value).encode(), digest_size=16).digest()
 
 
 @dataclass

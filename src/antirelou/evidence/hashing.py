@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -59,7 +58,7 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"cannot put {type(value).__name__} in evidence content")
 
 
-def canonical(content: Mapping[str, object]) -> str:
+def canonical(content: object) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 kept, datetimes as `utc_text`."""
     return json.dumps(
         content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable
