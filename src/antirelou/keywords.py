@@ -8,6 +8,7 @@ forbid, and it would cost money for nothing.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 
@@ -29,6 +30,7 @@ def normalise(body: str) -> str:
     return re.sub(r"[\W_]+", "", bare.casefold())
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a raid sends the same texts again and again
 def keyword_of(body: str) -> Keyword | None:
     """The keyword a text consists of, if it is nothing but one."""
     word = normalise(body)

@@ -127,6 +127,7 @@ def _minhash(shingles: frozenset[str]) -> tuple[int, ...]:
     return tuple(map(min, zip(*map(_shingle_hashes, shingles), strict=True)))
 
 
+@functools.lru_cache(maxsize=4096)  # a raid pastes the very same text over and over
 def cluster_keys(text: str) -> tuple[str, ...]:
     """() for a trivial text; else the exact key then the BANDS band keys (see module docstring)."""
     norm = normalise(text)
