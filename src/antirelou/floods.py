@@ -33,7 +33,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, func, literal_column, select, union_all, update
 from sqlalchemy.exc import IntegrityError
@@ -449,28 +449,38 @@ _WATCH = _PULSE.add_columns(
 )
 
 
+class Watched(NamedTuple):
+    """The line's open incident as a text came in, and once its pulse was read."""
+
+    before: int | None
+    after: int | None
+
+
 def watch(
     conn: Connection, line: str, now: datetime, rules: DefenceSettings, news: IncidentNews
-) -> int | None:
-    """Open, extend or close the line's incident from its pulse; return the open one."""
+) -> Watched:
+    """Open, extend or close the line's incident from its pulse."""
     (row,) = driver_execute(conn, _WATCH, _pulse_params(line, now)).rows
     p = _pulse_of(row, rules)
     current, last_signal_at = row[6], db_time(conn, row[7])
     if current is None:
         signals = raid_signals(p, rules)
         if not signals:
-            return None
-        return open_incident(conn, line, now, DETECTOR, {"signals": signals, **p.describe()}, news)
+            return Watched(None, None)
+        opened = open_incident(
+            conn, line, now, DETECTOR, {"signals": signals, **p.describe()}, news
+        )
+        return Watched(None, opened)
     current = int(current)
     assert last_signal_at is not None
     if raid_signals(p, rules, scale=0.5):
         if last_signal_at < now - SIGNAL_WRITE_EVERY:  # else _still_hot would change nothing
             _still_hot(conn, current, now)
-        return current
+        return Watched(current, current)
     if last_signal_at > now - rules.calm_before_close:  # not calm yet: nothing to close
-        return current
+        return Watched(current, current)
     close_calm_incidents(conn, now, rules, news, line=line)
-    return open_incident_id(conn, line)
+    return Watched(current, open_incident_id(conn, line))
 
 
 def open_incident(
