@@ -236,9 +236,13 @@ _RESERVE = (
 
 
 def _reserve_one(conn: Connection, key: str, amount: int, cap: int) -> bool:
-    _bump(conn, key)  # make sure the row exists
-    result = driver_execute(conn, _RESERVE, {"k": key, "amount": amount, "cap": cap})
-    return result.rowcount == 1
+    params = {"k": key, "amount": amount, "cap": cap}
+    if driver_execute(conn, _RESERVE, params).rowcount == 1:
+        return True
+    # Refused, or the counter has no row yet (a new day): create it and ask again. Only
+    # then: every reply reserves, and the row is there for all but a day's first.
+    _bump(conn, key)
+    return driver_execute(conn, _RESERVE, params).rowcount == 1
 
 
 def commit_spend(conn: Connection, day: str, reserved: int, actual: int) -> None:
