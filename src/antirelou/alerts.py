@@ -24,6 +24,7 @@ from antirelou.dbutil import insert_or_ignore
 from antirelou.floods import IncidentNews
 from antirelou.money import to_euros
 from antirelou.phone import mask_numbers
+from antirelou.policy import BudgetSnapshot
 from antirelou.service import Service
 from antirelou.settings import AlertSettings
 
@@ -129,9 +130,17 @@ def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:
     }
 
 
-def spend_thresholds(conn: Connection, service: Service, day: str, now: datetime) -> None:
-    """Enqueue the 50/80/100% alerts a new reservation may have crossed (once each)."""
-    used = budget.snapshot(conn, day, service.caps)  # one read, after the reservation
+def spend_thresholds(
+    conn: Connection,
+    service: Service,
+    day: str,
+    now: datetime,
+    used: BudgetSnapshot | None = None,
+) -> None:
+    """Enqueue the 50/80/100% alerts a new reservation may have crossed (once each).
+    `used`: what is committed after it, when the caller knows (else it is read)."""
+    if used is None:
+        used = budget.snapshot(conn, day, service.caps)
     marks = service.settings.alerts.spend_thresholds
     _crossed(conn, "daily_cap", f"day:{day}", used.day_used, used.day_cap, marks, now)
     _crossed(conn, "pot", "pot", used.total_used, used.total_cap, marks, now)

@@ -19,7 +19,7 @@ Statements are built once (hot path: every text goes through here).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -204,13 +204,22 @@ def reserve(conn: Connection, day: str, amount: int, caps: Caps) -> Reason | Non
     Run inside a savepoint: on refusal the caller rolls back, so a half-reservation never
     stays. Rows are always locked in the same order (total, then day) to avoid deadlocks.
     """
+    return reserve_and_read(conn, day, amount, caps)[0]
+
+
+def reserve_and_read(
+    conn: Connection, day: str, amount: int, caps: Caps
+) -> tuple[Reason | None, BudgetSnapshot]:
+    """reserve(), and what is committed once it reserved (the spend alerts' figures, from
+    the read it takes anyway rather than a second one)."""
     totals = _totals(conn, day)
     room = caps.pot + totals.donations - totals.inbound
     if not _reserve_one(conn, TOTAL, amount, room):
-        return Reason.POT_EXHAUSTED
+        return Reason.POT_EXHAUSTED, _snapshot(totals, caps)
     if not _reserve_one(conn, day_key(day), amount, caps.daily):
-        return Reason.DAILY_CAP
-    return None
+        return Reason.DAILY_CAP, _snapshot(totals, caps)
+    after = replace(totals, replies=totals.replies + amount, day=totals.day + amount)
+    return None, _snapshot(after, caps)
 
 
 def reserve_voice(conn: Connection, day: str, amount: int, cap: int) -> bool:

@@ -154,8 +154,6 @@ def _process(
     reply_id = None
     if decision.action is not Action.NONE and line is not None:
         decision, reply_id = _enqueue(service, conn, line, sender, message_id, decision, now)
-        if decision.action is Action.REPLY:
-            alerts.spend_thresholds(conn, service, service.local_day(line, now), now)
     labels = signals.labels(rules, raid_on)
     _save_decision(conn, message_id, decision, abuse.level, labels, incident_id)
     alerts.incident_news(conn, service, news, now)
@@ -367,12 +365,16 @@ def _enqueue(
         savepoint.rollback()
         return decision.refused(Reason.ALREADY_REPLIED), None
     held = decision.action is Action.HOLD
-    refusal = None if held else budget.reserve(conn, day, plan.cost, service.caps)
+    refusal, used = None, None
+    if not held:
+        refusal, used = budget.reserve_and_read(conn, day, plan.cost, service.caps)
     if refusal is not None:
         savepoint.rollback()
         return decision.refused(refusal), None
     savepoint.commit()
     reply_id = _insert_reply(conn, line, sender.key, message_id, decision, day, now, plan)
+    if used is not None:
+        alerts.spend_thresholds(conn, service, day, now, used)
     return decision, reply_id
 
 
