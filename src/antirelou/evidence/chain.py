@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from antirelou.dbutil import sqlite_time
 from antirelou.evidence import hashing
 from antirelou.evidence.tables import evidence_head, evidence_records
 
@@ -104,8 +105,7 @@ def append(
 
 def _db_time(dialect: str, when: datetime) -> Any:
     """What UtcDateTime would store: naive UTC text on SQLite, an aware value elsewhere."""
-    utc = when.astimezone(UTC)
-    return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc
+    return sqlite_time(when) if dialect == "sqlite" else when.astimezone(UTC)
 
 
 def _append_portable(

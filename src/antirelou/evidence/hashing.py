@@ -43,7 +43,8 @@ def utc_text(when: datetime) -> str:
     """The one text form of a time in hashes and statements (UTC, microseconds, Z)."""
     if when.tzinfo is None:
         raise ValueError("naive datetime in evidence")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: the same text in a third of the time (every record)
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat("T", "microseconds") + "Z"
 
 
 def parse_utc(text: str) -> datetime:
