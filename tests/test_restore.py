@@ -160,11 +160,11 @@ def test_on_a_new_machine_the_backup_and_its_waiting_texts_are_put_in_place(
     assert bodies(done.path) == ["Salut", "en attente"]
 
 
-def test_postgresql_is_left_to_pg_restore(tmp_path: Path) -> None:
+def test_the_file_restore_is_for_sqlite_only(tmp_path: Path) -> None:
     settings = make_settings("postgresql+psycopg://antirelou@db.invalid/antirelou")
     backup = tmp_path / "backup.db"
     backup.write_bytes(b"x")
-    with pytest.raises(BackupError, match="pg_restore"):
+    with pytest.raises(BackupError, match="PostgreSQL: pgbackup.restore_postgres"):
         restore(settings, backup)
 
 

@@ -62,7 +62,8 @@ def restore(settings: Settings, backup: Path, *, even_if_broken: bool = False) -
     """Put `backup` in place of the database; raise BackupError, changing nothing, when it
     cannot be done safely."""
     live = sqlite_only(
-        settings.database_url, "db restore puts back a SQLite database file; use pg_restore"
+        settings.database_url,
+        "restore() puts back a SQLite database file (PostgreSQL: pgbackup.restore_postgres)",
     )
     if not backup.is_file():
         raise BackupError(f"no backup at {backup}")
