@@ -164,7 +164,7 @@ def test_the_file_restore_is_for_sqlite_only(tmp_path: Path) -> None:
     settings = make_settings("postgresql+psycopg://antirelou@db.invalid/antirelou")
     backup = tmp_path / "backup.db"
     backup.write_bytes(b"x")
-    with pytest.raises(BackupError, match="PostgreSQL: pgbackup.restore_postgres"):
+    with pytest.raises(BackupError, match=r"PostgreSQL: pgbackup\.restore_postgres"):
         restore(settings, backup)
 
 
