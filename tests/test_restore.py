@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from antirelou.backup import BackupError, back_up
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
+from antirelou.readiness import Level, findings
 from antirelou.restore import restore
 from antirelou.service import Service
 from antirelou.settings import Settings
@@ -181,3 +183,24 @@ def test_the_command_says_where_the_replaced_database_went_and_audits_the_restor
     with closing(sqlite3.connect(live(settings))) as conn:
         audited = conn.execute("SELECT action, target FROM audit_log").fetchall()
     assert audited == [("database_restore", str(backup))]
+
+
+def test_check_names_the_replaced_database_until_it_is_deleted(
+    backed_up: tuple[Settings, Path],
+) -> None:
+    settings, backup = backed_up
+    kept = restore(settings, backup).kept
+    assert kept is not None
+    clock = VirtualClock(datetime.now(UTC) + timedelta(days=1))
+    service = Service(settings, make_engine(settings.database_url), clock)
+    try:
+        said = [f for f in findings(service) if f.text.startswith("restore:")]
+        assert [f.level for f in said] == [Level.INFO]
+        assert str(kept) in said[0].text
+        assert "retention does not erase" in said[0].text
+        clock.advance(timedelta(days=7))  # a week on, it is still there: a warning
+        assert [f.level for f in findings(service) if f.text.startswith("restore:")] == [Level.WARN]
+        kept.unlink()
+        assert not [f for f in findings(service) if f.text.startswith("restore:")]
+    finally:
+        service.dispose()

@@ -17,16 +17,19 @@ import httpx
 from sqlalchemy import Connection, select
 
 from antirelou import balances, budget, killswitch, migrate, models
+from antirelou.dbfiles import sqlite_path
 from antirelou.findings import Finding, Level, report
 from antirelou.money import format_eur, to_micros
 from antirelou.operations import BACKUP_ACTION
 from antirelou.providers import preflight
+from antirelou.restore import restore_stamp
 from antirelou.service import Service
 from antirelou.settings import Settings
 
 __all__ = ["WEBHOOKS", "Finding", "Level", "findings", "report"]
 
 BACKUP_AGE = timedelta(days=8)  # a weekly backup, and a day's slack, is still fresh
+REPLACED_COPY_AGE = timedelta(days=7)  # long enough to be sure of a restore
 
 # What to paste where, per provider (docs/providers/): (what the console calls it, path).
 WEBHOOKS = {
@@ -57,6 +60,7 @@ def findings(service: Service, providers: bool = False) -> list[Finding]:
         found += _money(service, pot_left)
         found += _lines(conn, settings)
         found += _backups(conn, service)
+    found += _replaced_copies(service)
     found += _alerts(settings) + _evidence(settings) + _public_url(settings)
     return found + (_providers(settings, pot_left) if providers else _not_asked(settings))
 
@@ -162,6 +166,30 @@ def _backups(conn: Connection, service: Service) -> list[Finding]:
     age = service.clock.now() - last.at
     text = f"backups: the last one was made {_ago(age)} ago, to {last.target}"
     return [Finding(Level.OK if age <= BACKUP_AGE else Level.WARN, text)]
+
+
+def _replaced_copies(service: Service) -> list[Finding]:
+    """The databases `db restore` replaced, kept beside the live one (restore._keep): they
+    hold numbers and texts that retention will never erase there, so they are named until
+    someone deletes them, and warned about once a week old."""
+    live = sqlite_path(service.settings.database_url)
+    if live is None:
+        return []
+    stamps = sorted(
+        (when, copy)
+        for copy in live.parent.glob(f"{live.name}.before-restore-*")
+        if (when := restore_stamp(copy)) is not None
+    )
+    if not stamps:
+        return []
+    oldest, path = stamps[0]
+    age = service.clock.now() - oldest
+    text = (
+        f"restore: {len(stamps)} replaced database(s) kept beside this one, the oldest "
+        f"{_ago(age)} old ({path}): retention does not erase what they hold; delete them "
+        "once the restored database is known good"
+    )
+    return [Finding(Level.WARN if age > REPLACED_COPY_AGE else Level.INFO, text)]
 
 
 def _ago(age: timedelta) -> str:

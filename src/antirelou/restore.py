@@ -119,15 +119,27 @@ def _taken(live: Path) -> Iterator[None]:
         yield
 
 
+_KEPT_STAMP = "%Y%m%dT%H%M%SZ"
+
+
 def _keep(live: Path) -> Path | None:
     """A copy of the database being replaced, beside it (held alone: complete in one file)."""
     if not live.exists():
         return None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime(_KEPT_STAMP)
     kept = live.with_name(f"{live.name}.before-restore-{stamp}")
     shutil.copyfile(live, kept)
     os.chmod(kept, OWNER_ONLY)
     return kept
+
+
+def restore_stamp(kept: Path) -> datetime | None:
+    """When a copy _keep() made was made, from its name (None: not such a copy)."""
+    stamp = kept.name.rpartition(".before-restore-")[2]
+    try:
+        return datetime.strptime(stamp, _KEPT_STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _repark(settings: Settings, backup_inbox: Path) -> int:
