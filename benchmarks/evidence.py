@@ -145,12 +145,34 @@ def _record(seq: int, n: int, at: datetime, content: dict[str, Any], prev: str) 
 def verify_as_a_lawyer_would(bundle: Path) -> tuple[float, int]:
     """`antirelou evidence verify BUNDLE` as a process of its own: its seconds and its peak
     memory in bytes (the lawyer's laptop must hold it)."""
-    command = [str(Path(sys.executable).parent / "antirelou"), "evidence", "verify", str(bundle)]
+    return _own_process(["evidence", "verify", str(bundle)])
+
+
+def export_as_an_operator_would(url: str, folder: Path) -> tuple[float, int]:
+    """`antirelou evidence export --all` as a process of its own, on the same database and
+    key: its seconds and its peak memory (the service's small machine must hold it)."""
+    config = folder / "export.toml"
+    config.write_text(
+        f"database_url = {json.dumps(url)}\n"
+        f"[[lines]]\nnumber = {json.dumps(LINE)}\n"
+        f"[evidence]\nkey_path = {json.dumps(str(folder / 'evidence.key'))}\n",
+        encoding="utf-8",
+    )
+    out = folder / "all-cli.zip"
+    seconds, peak = _own_process(
+        ["evidence", "export", "--all", "--quiet", "--out", str(out), "--config", str(config)]
+    )
+    out.unlink()
+    return seconds, peak
+
+
+def _own_process(arguments: list[str]) -> tuple[float, int]:
+    command = [str(Path(sys.executable).parent / "antirelou"), *arguments]
     began = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    assert process.returncode == 0, "the bundle verifies"
+    assert process.returncode == 0, f"{' '.join(arguments[:2])} succeeds"
     return time.perf_counter() - began, usage.ru_maxrss * 1024
 
 
@@ -255,6 +277,11 @@ def bulk(postgres: str, folder: Path, texts: int, rows: list[tuple[str, str, str
         seconds, done = timed(lambda: export(service, Selection(everything=True), out))
         rows.append((f"export --all ({done.texts:,} texts)", f"{seconds:.1f} s", _ok(seconds)))
         rows.append(("bundle size", f"{out.stat().st_size / 1e6:.1f} MB", ""))
+        seconds, peak = export_as_an_operator_would(url, folder)
+        rows.append(
+            ("  `antirelou evidence export --all`, its own process", f"{seconds:.1f} s", "")
+        )
+        rows.append(("  that process's peak memory (RSS)", f"{peak / 1e6:.0f} MB", ""))
         seconds, checked = timed(lambda: verify_bundle(out))
         assert checked.ok, checked.problems
         rows.append(("verify the bundle offline", f"{seconds:.1f} s", _ok(seconds)))
