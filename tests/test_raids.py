@@ -179,6 +179,27 @@ def test_raid_opens_an_incident_within_seconds_and_holds_new_senders(
     assert held[0].reserved_micros == 0  # nothing reserved until released
 
 
+def test_the_text_that_opens_an_incident_is_judged_as_before_it(
+    raid_service: Service, clock: VirtualClock
+) -> None:
+    # A swarm of virtual numbers pasting one polite text: a cluster alone is no proof
+    # outside a raid, so the texts are answered until their surge opens an incident. The
+    # text that opens it came in with no raid on: it is held like any new sender's, not
+    # refused as a pasted one; the next pasted text is refused.
+    receipts = []
+    for i in range(25):
+        clock.advance(timedelta(seconds=2))
+        sender = f"+3397{(1000 + i * 7919) % 10**7:07d}"  # FR 09: VoIP, each in its own block
+        receipts.append(receive(raid_service, sms(sender=sender, body=SWARM_TEXT)))
+    opener = next(i for i, r in enumerate(receipts) if r.incident_id is not None)
+    assert all(r.decision.action is Action.REPLY for r in receipts[:opener])
+    assert receipts[opener].decision.action is Action.HOLD
+    assert Reason.COPY_PASTE not in receipts[opener].decision.reasons
+    after = receipts[opener + 1].decision
+    assert after.action is Action.NONE
+    assert Reason.COPY_PASTE in after.reasons
+
+
 def test_incident_closes_after_a_calm_and_held_replies_are_released(
     raid_service: Service, clock: VirtualClock
 ) -> None:
