@@ -7,6 +7,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from antirelou import budget, models, operations
+from antirelou.alerts import subject
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
@@ -245,3 +247,34 @@ def test_the_voice_share_holds_under_concurrent_calls(
         assert answered == 3
         day = service.local_day(service.settings.lines[0], service.clock.now())
         assert counter(service, budget.voice_key(day)) == (30_000, 0)
+
+
+def call_at(service: Service, n: int, caller: str) -> None:
+    receive_call(service, IncomingCall("twilio", f"CA{n:032x}", caller, LINE, {"CallSid": "x"}))
+
+
+def test_a_flood_of_calls_alerts_the_operators_once_an_hour(
+    database_url: str, clock: VirtualClock
+) -> None:
+    """Twenty calls within a minute (the default threshold) from twenty numbers: one
+    `call_flood` alert, which the next calls of that hour do not repeat."""
+    with capped_service(database_url, clock, daily_cap=10.0) as service:
+        for n in range(19):
+            clock.advance(timedelta(seconds=3))
+            call_at(service, n, f"+3361234{n:04d}")
+        assert alert_payloads(service, "call_flood") == [], "19 calls in a minute: no alert"
+        for n in range(19, 40):
+            clock.advance(timedelta(seconds=2))
+            call_at(service, n, f"+3361234{n:04d}")
+        (alert,) = alert_payloads(service, "call_flood")
+        assert alert["line"] == LINE
+        assert alert["calls_last_minute"] == 20
+        assert "a flood of calls on" in subject(alert)
+
+
+def test_calls_spread_over_time_are_no_flood(database_url: str, clock: VirtualClock) -> None:
+    with capped_service(database_url, clock, daily_cap=10.0) as service:
+        for n in range(60):  # one every 4 s: 15 a minute, for four minutes
+            clock.advance(timedelta(seconds=4))
+            call_at(service, n, f"+3361234{n:04d}")
+        assert alert_payloads(service, "call_flood") == []

@@ -117,6 +117,15 @@ def reply_failed(conn: Connection, line: str, error: str, code: str | None, now:
     enqueue(conn, "reply_failed", f"reply_failed:{line}:{hour}", payload, now)
 
 
+def call_flood(conn: Connection, line: str, calls: int, now: datetime) -> None:
+    """Calls are pouring in: `calls` reached the line in the last minute. Calls do not open
+    an incident by themselves (voice_share bounds what they cost), so the operators hear of
+    it, once an hour per line at most, and decide."""
+    hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    payload = {"line": line, "calls_last_minute": calls}
+    enqueue(conn, "call_flood", f"call_flood:{line}:{hour}", payload, now)
+
+
 def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:
     i = models.incidents
     row = conn.execute(select(i).where(i.c.id == incident_id)).one()
@@ -277,6 +286,9 @@ def subject(payload: dict[str, Any]) -> str:
         return f"{payload.get('what')} {share}% used ({payload.get('used_eur'):.2f} EUR)"
     if kind == "reply_failed":
         return f"replies on {payload.get('line')} are failing: {payload.get('error')}"[:160]
+    if kind == "call_flood":
+        calls = payload.get("calls_last_minute")
+        return f"a flood of calls on {payload.get('line')}: {calls} in a minute"
     if kind == "provider_balance_low":
         left = f"{float(payload.get('balance', 0)):.2f} {payload.get('currency')}"
         return f"only {left} left on the {payload.get('provider')} account: top it up"
@@ -290,6 +302,13 @@ def _advice(payload: dict[str, Any]) -> str:
             "account (credentials, money, the number), every reply fails the same way:\n"
             "`antirelou check --providers` says what the provider sees; the dashboard's\n"
             "Messages page shows the failed replies.\n\n"
+        )
+    if payload.get("kind") == "call_flood":
+        return (
+            "Answered calls cost money, up to [budget] voice_share of each day's cap; they\n"
+            "do not open an incident by themselves. If this is a raid, `antirelou incidents\n"
+            "open NUMBER` rejects every call (not billed) and holds replies to new senders;\n"
+            "`antirelou lines pause NUMBER` stops every reply too.\n\n"
         )
     if payload.get("kind") != "account_change":
         return ""

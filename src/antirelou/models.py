@@ -185,6 +185,7 @@ calls = Table(
     Column("incident_id", ForeignKey("incidents.id"), nullable=True),
     UniqueConstraint("provider", "call_id", name="uq_calls_call_id"),
     Index("ix_calls_line_caller", "line", "caller"),
+    Index("ix_calls_line_received", "line", "received_at"),  # calls in the last minute
 )
 
 senders = Table(

@@ -235,6 +235,9 @@ class DefenceSettings(Strict):
     surge_min_new_per_minute: int = Field(20, ge=1)
     surge_odd_shape_fraction: float = Field(0.3, ge=0, le=1)  # virtual / clustered numbers
     calm_before_close: Duration = timedelta(minutes=20)
+    # This many calls to a line within a minute: the operators are alerted (calls do not
+    # open an incident by themselves; their money is bounded by [budget] voice_share).
+    call_flood_per_minute: int = Field(20, ge=1)
     min_hold: Duration = timedelta(minutes=10)  # watch a held sender this long before release
     incident_release_pace: float = Field(0.1, ge=0)  # share of the daily cap per hour
     release_pace: float = Field(0.5, gt=0)  # after the incident

@@ -120,6 +120,8 @@ def receive_call(service: Service, call: IncomingCall) -> tuple[LineSettings | N
         ).scalar_one()
         if line is not None and billed:
             _book(service, conn, line, billed, int(call_row), now)
+        if line is not None:
+            _watch_flood(service, conn, line, now)
         evidence.call(conn, call, int(call_row), decision, incident_id, billed, now)
     return line, decision
 
@@ -150,6 +152,18 @@ def _book(
     budget.commit_voice(conn, day, cost)
     budget.book_call(conn, at=now, amount=cost, line=line.number, call_id=call_id)
     alerts.spend_thresholds(conn, service, day, now)
+
+
+def _watch_flood(service: Service, conn: Connection, line: LineSettings, now: datetime) -> None:
+    """Alert the operators when the line's calls in the last minute reach the threshold."""
+    c = models.calls
+    recent = conn.execute(
+        select(func.count()).where(
+            c.c.line == line.number, c.c.received_at > now - floods.RATE_WINDOW
+        )
+    ).scalar_one()
+    if recent >= service.settings.defence.call_flood_per_minute:
+        alerts.call_flood(conn, line.number, int(recent), now)
 
 
 def _decide(
