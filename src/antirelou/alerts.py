@@ -110,20 +110,26 @@ def reply_failed(conn: Connection, line: str, error: str, code: str | None, now:
     account suspended or out of money, a number taken back; every reply after it fails the
     same way, silently. So the operators hear of it, once an hour per line at most (the
     alert carries the first error of the hour; the dashboard and logs have the others)."""
-    hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
     # A provider's error may quote the recipient's number: alerts travel by mail and
     # webhook, so it is masked there as in the logs.
     payload = {"line": line, "error": mask_numbers(error), "code": code}
-    enqueue(conn, "reply_failed", f"reply_failed:{line}:{hour}", payload, now)
+    _once_an_hour(conn, "reply_failed", line, payload, now)
 
 
 def call_flood(conn: Connection, line: str, calls: int, now: datetime) -> None:
     """Calls are pouring in: `calls` reached the line in the last minute. Calls do not open
     an incident by themselves (voice_share bounds what they cost), so the operators hear of
     it, once an hour per line at most, and decide."""
-    hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
     payload = {"line": line, "calls_last_minute": calls}
-    enqueue(conn, "call_flood", f"call_flood:{line}:{hour}", payload, now)
+    _once_an_hour(conn, "call_flood", line, payload, now)
+
+
+def _once_an_hour(
+    conn: Connection, kind: str, line: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Enqueue an alert of `kind` for `line` unless one went out this (UTC) hour."""
+    hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    enqueue(conn, kind, f"{kind}:{line}:{hour}", payload, now)
 
 
 def _incident(conn: Connection, incident_id: int) -> dict[str, Any]:

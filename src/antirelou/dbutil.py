@@ -83,9 +83,9 @@ class DriverResult:
 @dataclass(frozen=True)
 class _DriverSql:
     sql: str
-    names: tuple[str, ...] | None  # parameter order (positional drivers); None: by name
     defaults: Mapping[str, Any]  # values the statement carries itself (literals, OFFSET 0)
-    ordered: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None  # the values, in order
+    # The values in the statement's order (positional drivers); None: bound by name.
+    ordered: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -110,9 +110,8 @@ def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) ->
         raise ValueError("driver_execute needs every column value given (no Python defaults)")
     binds = compiled.bind_names.items()
     defaults = {name: bind.value for bind, name in binds if not bind.required}
-    names = tuple(compiled.positiontup) if compiled.positional else None
-    ordered = None if names is None else _getter(names)
-    driver_sql = _DriverSql(compiled.string, names, defaults, ordered)
+    ordered = _getter(tuple(compiled.positiontup)) if compiled.positional else None
+    driver_sql = _DriverSql(compiled.string, defaults, ordered)
     _COMPILED[cache_key] = (statement, driver_sql)  # keeping the statement keeps its id
     return driver_sql
 

@@ -22,7 +22,7 @@ from antirelou.findings import Finding, Level, report
 from antirelou.money import format_eur, to_micros
 from antirelou.operations import BACKUP_ACTION
 from antirelou.providers import preflight
-from antirelou.restore import restore_stamp
+from antirelou.restore import replaced_copies
 from antirelou.service import Service
 from antirelou.settings import Settings
 
@@ -175,11 +175,7 @@ def _replaced_copies(service: Service) -> list[Finding]:
     live = sqlite_path(service.settings.database_url)
     if live is None:
         return []
-    stamps = sorted(
-        (when, copy)
-        for copy in live.parent.glob(f"{live.name}.before-restore-*")
-        if (when := restore_stamp(copy)) is not None
-    )
+    stamps = replaced_copies(live)
     if not stamps:
         return []
     oldest, path = stamps[0]

@@ -119,6 +119,7 @@ def _taken(live: Path) -> Iterator[None]:
         yield
 
 
+_KEPT = ".before-restore-"  # the replaced database is kept as <name>.before-restore-<stamp>
 _KEPT_STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -127,19 +128,22 @@ def _keep(live: Path) -> Path | None:
     if not live.exists():
         return None
     stamp = datetime.now(UTC).strftime(_KEPT_STAMP)
-    kept = live.with_name(f"{live.name}.before-restore-{stamp}")
+    kept = live.with_name(f"{live.name}{_KEPT}{stamp}")
     shutil.copyfile(live, kept)
     os.chmod(kept, OWNER_ONLY)
     return kept
 
 
-def restore_stamp(kept: Path) -> datetime | None:
-    """When a copy _keep() made was made, from its name (None: not such a copy)."""
-    stamp = kept.name.rpartition(".before-restore-")[2]
-    try:
-        return datetime.strptime(stamp, _KEPT_STAMP).replace(tzinfo=UTC)
-    except ValueError:
-        return None
+def replaced_copies(live: Path) -> list[tuple[datetime, Path]]:
+    """The copies _keep() left beside `live`, with when each was made, oldest first."""
+    found = []
+    for copy in live.parent.glob(f"{live.name}{_KEPT}*"):
+        try:
+            made = datetime.strptime(copy.name.rpartition(_KEPT)[2], _KEPT_STAMP)
+        except ValueError:  # not one of ours
+            continue
+        found.append((made.replace(tzinfo=UTC), copy))
+    return sorted(found)
 
 
 def _repark(settings: Settings, backup_inbox: Path) -> int:
