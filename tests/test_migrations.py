@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from antirelou import migrate, models
@@ -126,3 +127,68 @@ def test_0015_keeps_the_trusted_browsers_and_keys_them_by_account_too(
         rows = conn.execute(text("SELECT token_hash, user_id FROM trusted_devices")).all()
     assert sorted(rows) == [("h1", 1), ("h1", 2)]
     assert schema_differences(empty_engine) == []
+
+
+KEYED_TABLES = ("senders", "traffic", "traffic_hours", "text_keys", "budget_counters")
+
+
+def _table_sql(engine: Engine, table: str) -> str:
+    with engine.connect() as conn:
+        query = text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t")
+        return str(conn.execute(query, {"t": table}).scalar())
+
+
+def test_0018_stores_the_keyed_tables_by_their_key_and_keeps_their_rows(tmp_path: Path) -> None:
+    """SQLite: the five tables are rebuilt WITHOUT ROWID, rows, keys and indexes kept; and
+    back again on downgrade."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0017")
+    with engine.begin() as conn:
+        for insert in KEYED_ROWS.values():
+            conn.execute(text(insert), {"at": "2017-10-30 15:00:00.000000"})
+    before = _dump(engine)
+    try:
+        migrate.upgrade(engine)
+        for table in KEYED_TABLES:
+            assert _table_sql(engine, table).rstrip().endswith("WITHOUT ROWID"), table
+        assert _dump(engine) == before
+        assert schema_differences(engine) == []
+        indexes = {index["name"] for index in inspect(engine).get_indexes("text_keys")}
+        assert "ix_text_keys_recent" in indexes
+        with pytest.raises(Exception, match="UNIQUE"), engine.begin() as conn:
+            conn.execute(text(KEYED_ROWS["senders"]), {"at": "2017-10-30 16:00:00.000000"})
+        _downgrade(engine, "0017")
+        for table in KEYED_TABLES:
+            assert "WITHOUT ROWID" not in _table_sql(engine, table), table
+        assert _dump(engine) == before
+    finally:
+        engine.dispose()
+
+
+KEYED_ROWS = {
+    "senders": "INSERT INTO senders (line, number, first_seen, last_seen, message_count,"
+    " recent_count, hostile_texts) VALUES ('+33939000021', '+33612345678', :at, :at, 2, 1, 0)",
+    "traffic": "INSERT INTO traffic (line, bucket, shard, texts, new_senders, hostile_texts,"
+    " new_hostile, new_odd_shape) VALUES ('+33939000021', :at, 3, 5, 4, 0, 0, 0)",
+    "traffic_hours": "INSERT INTO traffic_hours (line, hour, shard, texts, new_senders)"
+    " VALUES ('+33939000021', :at, 3, 5, 4)",
+    "text_keys": "INSERT INTO text_keys (line, key, sender, first_at)"
+    " VALUES ('+33939000021', 'x:abc', '+33612345678', :at)",
+    "budget_counters": "INSERT INTO budget_counters (key, spent_micros, reserved_micros)"
+    " VALUES ('total', 76270, 0)",
+}
+
+
+def _dump(engine: Engine) -> dict[str, list[Any]]:
+    with engine.connect() as conn:
+        return {
+            name: sorted(conn.execute(select(models.metadata.tables[name])).all())
+            for name in KEYED_TABLES
+        }
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    config = migrate.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -6,6 +6,8 @@ what the code queries with, and a test checks both agree.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -35,6 +37,10 @@ metadata = MetaData(
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# The tables written on every text and always read by their whole primary key: on SQLite,
+# stored in that key's order (WITHOUT ROWID), one B-tree less to write. Migration 0018.
+KEYED: dict[str, Any] = {"sqlite_with_rowid": False}
 
 incidents = Table(
     "incidents",
@@ -70,6 +76,7 @@ traffic = Table(
     Column("hostile_texts", Integer, nullable=False, default=0),
     Column("new_hostile", Integer, nullable=False, default=0),
     Column("new_odd_shape", Integer, nullable=False, default=0),
+    **KEYED,
 )
 
 traffic_hours = Table(
@@ -80,6 +87,7 @@ traffic_hours = Table(
     Column("shard", Integer, primary_key=True),
     Column("texts", Integer, nullable=False, default=0),
     Column("new_senders", Integer, nullable=False, default=0),
+    **KEYED,
 )
 
 text_keys = Table(
@@ -90,6 +98,7 @@ text_keys = Table(
     Column("sender", String(64), primary_key=True),
     Column("first_at", UtcDateTime, nullable=False),
     Index("ix_text_keys_recent", "line", "key", "first_at"),
+    **KEYED,
 )
 
 alerts = Table(
@@ -205,6 +214,7 @@ senders = Table(
     Column("hostile_texts", Integer, nullable=False, default=0),
     Column("raider_signals", Text, nullable=True),  # JSON list, once a sender looked like a raider
     Column("blocked_until", UtcDateTime, nullable=True),
+    **KEYED,
 )
 
 replies = Table(
@@ -278,6 +288,7 @@ budget_counters = Table(
     Column("key", String(32), primary_key=True),  # "total" or "day:YYYY-MM-DD"
     Column("spent_micros", BigInteger, nullable=False, default=0),
     Column("reserved_micros", BigInteger, nullable=False, default=0),
+    **KEYED,
 )
 
 # The money on each provider's account, as the worker last asked it (balances.py). Only
