@@ -19,7 +19,7 @@ Statements are built once (hot path: every text goes through here).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -218,7 +218,12 @@ def reserve_and_read(
         return Reason.POT_EXHAUSTED, _snapshot(totals, caps)
     if not _reserve_one(conn, day_key(day), amount, caps.daily):
         return Reason.DAILY_CAP, _snapshot(totals, caps)
-    after = replace(totals, replies=totals.replies + amount, day=totals.day + amount)
+    after = _Totals(
+        inbound=totals.inbound,
+        replies=totals.replies + amount,
+        day=totals.day + amount,
+        donations=totals.donations,
+    )
     return None, _snapshot(after, caps)
 
 

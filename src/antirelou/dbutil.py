@@ -126,7 +126,8 @@ def sqlite_time(value: datetime) -> str:
     """What UtcDateTime stores on SQLite: naive UTC text (microseconds always written, so
     the text compares in time order)."""
     _check_aware(value)
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    # The aware text minus its "+00:00": a datetime fewer to build than with replace().
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 # The SQLite driver converts any datetime we bind with sqlite_time, in C, as it binds it:

@@ -86,6 +86,11 @@ def _store_statement(dialect: str) -> Any:
     )
 
 
+# json.dumps with these options builds its encoder on each call; every text uses both.
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_LABELS_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _store(conn: Connection, sms: InboundSms, now: datetime) -> int | None:
     """Insert the message; None when the provider already gave us this id."""
     found = driver_execute(
@@ -99,7 +104,7 @@ def _store(conn: Connection, sms: InboundSms, now: datetime) -> int | None:
             "body": sms.body,
             "num_media": sms.num_media,
             "received_at": now,
-            "raw": json.dumps(sms.raw, ensure_ascii=False, sort_keys=True),
+            "raw": _RAW_JSON(sms.raw),
             "signature_checked": sms.signature_checked,
             "decision": Action.NONE.value,
             "reasons": "[]",
@@ -143,13 +148,7 @@ def _process(
     watched = _watch(conn, sms, line, now, message_id, signals, news, rules)
     raid_on, incident_id = watched.before is not None, watched.after
     raider = _raider(conn, sms.recipient, sender.key, state, signals, rules, raid_on)
-    facts = replace(
-        _facts(service, conn, line, sender, keyword, state, now),
-        mode=Mode(rules.mode),
-        incident_open=incident_id is not None,
-        raider=raider,
-        blocked=state.blocked_until is not None and state.blocked_until > now,
-    )
+    facts = _facts(service, conn, line, sender, keyword, state, now, incident_id, raider)
     decision = decide(facts)
     reply_id = None
     if decision.action is not Action.NONE and line is not None:
@@ -322,6 +321,8 @@ def _facts(
     keyword: Keyword | None,
     state: _SenderState,
     now: datetime,
+    incident_id: int | None,
+    raider: tuple[Reason, ...],
 ) -> Facts:
     if line is None:
         paused, snapshot = False, budget.snapshot(conn, now.date().isoformat(), service.caps)
@@ -339,6 +340,10 @@ def _facts(
         last_reply_at=state.last_reply_at,
         reply_cost=service.plan(line).cost if line else 0,
         budget=snapshot,
+        mode=Mode(service.settings.defence.mode),
+        incident_open=incident_id is not None,
+        raider=raider,
+        blocked=state.blocked_until is not None and state.blocked_until > now,
     )
 
 
@@ -456,7 +461,7 @@ def _save_decision(
             "decision": decision.action.value,
             "reasons": json.dumps([r.value for r in decision.reasons]),
             "abuse": int(abuse),
-            "signals": json.dumps(labels, ensure_ascii=False),
+            "signals": _LABELS_JSON(labels),
             "incident": incident_id,
         },
     )
