@@ -145,7 +145,7 @@ def adopt_early_statuses(
 ) -> int:
     """Apply callbacks that arrived before we recorded the send (the provider can be faster
     than our own commit). Returns how many were applied. Runs after every send, and almost
-    always finds none: that case costs one indexed lookup."""
+    always finds none: that case costs one indexed lookup (migration 0019)."""
     rows = driver_execute(conn, _EARLY, {"pmid": provider_message_id}).rows
     if not rows:
         return 0

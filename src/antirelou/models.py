@@ -266,6 +266,9 @@ status_events = Table(
     Column("currency", String(8), nullable=True),
     Column("received_at", UtcDateTime, nullable=False),
     Column("raw", Text, nullable=False),
+    # Each send looks for receipts that came first; retention erases them by reply (0019).
+    Index("ix_status_events_provider_message_id", "provider_message_id"),
+    Index("ix_status_events_reply_id", "reply_id"),
 )
 
 ledger = Table(
