@@ -1,0 +1,94 @@
+"""The statements every text, reply or tick runs find their rows through an index.
+
+SQLite has no statistics here (nothing runs ANALYZE), so a statement that can use two
+indexes may pick the one that reads every row a line ever had; a column with no index makes
+each call read the whole table. Both cost nothing on a new database and grow with every
+text: timings would not see them, the query plans do.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from antirelou import dbutil, delivery, release
+from antirelou.replay import run_replay
+from antirelou.simulate import write_scenario
+from tests.helpers import LINE, make_settings
+
+# Tables read whole on purpose: the configured lines, a handful of rows.
+SMALL_TABLES = {"lines"}
+
+
+def _plan(database: Path, sql: str) -> list[str]:
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, [None] * sql.count("?")).fetchall()
+    return [str(row[3]) for row in rows]
+
+
+def _replayed_raid(tmp_path: Path) -> Path:
+    """A replayed raid's database (a fifth of the 2017 raid's first 20 minutes): every
+    statement of the text, reply and tick paths has been compiled once it ran."""
+    texts, truth = write_scenario("raid2017", 3, tmp_path, LINE, 0.2)
+    start = datetime.fromisoformat(json.loads(truth.read_text(encoding="utf-8"))["raid"]["start"])
+    window = tmp_path / "raid_start.jsonl"
+    with texts.open(encoding="utf-8") as source, window.open("w", encoding="utf-8") as target:
+        for line in source:
+            at = datetime.fromisoformat(json.loads(line)["at"])
+            if start - timedelta(minutes=10) <= at <= start + timedelta(minutes=20):
+                target.write(line)
+    settings = make_settings(
+        "sqlite:///unused.db",
+        lines=[{"number": LINE, "provider": "sandbox"}],
+        evidence={"key_path": str(tmp_path / "evidence.key")},
+    )
+    run_replay(window, settings, tmp_path / "out", timedelta(hours=1), progress=False)
+    return tmp_path / "out" / "replay.db"
+
+
+def _sqlite_sql(statement: object, keys: tuple[str, ...]) -> str:
+    from antirelou.replay import _memory_engine
+
+    engine = _memory_engine()
+    try:
+        with engine.connect() as conn:
+            return dbutil._compiled(conn, statement, keys).sql  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+
+
+def test_no_hot_statement_reads_a_whole_table(tmp_path: Path) -> None:
+    database = _replayed_raid(tmp_path)
+    compiled = {
+        driver_sql.sql
+        for (_, dialect, _), (_, driver_sql) in dbutil._COMPILED.items()
+        if dialect == "sqlite"
+    }
+    assert len(compiled) > 30, "the replay ran the text, reply and tick paths"
+    whole = {
+        " ".join(sql.split())[:100]: step
+        for sql in compiled
+        for step in _plan(database, sql)
+        if step.startswith("SCAN ")
+        and step.split()[1] not in SMALL_TABLES
+        and " USING " not in step  # an index walked in order (ORDER BY ... LIMIT 1)
+        and "CONSTANT ROW" not in step
+        and not step.split()[1].startswith("anon_")  # a subquery's own rows
+    }
+    assert whole == {}
+
+
+def test_each_send_finds_early_receipts_by_the_providers_id(tmp_path: Path) -> None:
+    database = _replayed_raid(tmp_path)
+    plan = _plan(database, _sqlite_sql(delivery._EARLY, ("pmid",)))
+    assert any("ix_status_events_provider_message_id" in step for step in plan), plan
+
+
+def test_the_held_sweep_reads_the_held_replies_only(tmp_path: Path) -> None:
+    """Not every reply of the line through its (line, released_at) index."""
+    database = _replayed_raid(tmp_path)
+    plan = _plan(database, _sqlite_sql(release._HELD, ()))
+    assert any("ix_replies_status_due" in step for step in plan), plan
+    assert not any("ix_replies_line_released" in step for step in plan), plan
