@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from antirelou import budget, models
-from antirelou.dbutil import db_time, driver_execute
+from antirelou.dbutil import db_time, driver_execute, driver_read
 from antirelou.evidence import hooks as evidence
 from antirelou.killswitch import PAUSED_COLUMN
 
@@ -266,12 +266,11 @@ def is_opted_out(conn: Connection, line: str, number: str) -> bool:
 _STOPPED = select(_OPTED_OUT.scalar_subquery(), PAUSED_COLUMN)
 
 
-def stopped(conn: Connection, line: str, number: str) -> tuple[bool, bool]:
+def stopped(engine: Engine, line: str, number: str) -> tuple[bool, bool]:
     """Whether the recipient opted out, and whether the line is paused (the kill switch),
-    right now: asked before every send, so in one read (a round trip on PostgreSQL)."""
-    ((opted_out_at, paused),) = driver_execute(
-        conn, _STOPPED, {"line": line, "number": number}
-    ).rows
+    right now: asked before every send, so in one read (a round trip on PostgreSQL), in no
+    transaction (dbutil.driver_read)."""
+    ((opted_out_at, paused),) = driver_read(engine, _STOPPED, {"line": line, "number": number}).rows
     return opted_out_at is not None, bool(paused)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from antirelou import budget, floods, models
 from antirelou.db import writing
-from antirelou.dbutil import Savepoint, db_time, driver_execute
+from antirelou.dbutil import Savepoint, db_time, driver_execute, driver_read
 from antirelou.detect.numbers import shape
 from antirelou.killswitch import line_paused
 from antirelou.outbox import ReplyStatus
@@ -86,9 +86,8 @@ _LINES_HOLDING = (
 def _lines_holding(service: Service) -> set[str]:
     """The lines with a held reply: one read on the (status, due_at) index, so a tick
     outside incidents costs no transaction and no sum over the line's replies. Every tick
-    asks, so it goes through the driver's cursor (dbutil.driver_execute)."""
-    with service.engine.connect() as conn:
-        return {row[0] for row in driver_execute(conn, _LINES_HOLDING, {}).rows}
+    asks, so it goes through the driver's cursor, in no transaction (dbutil.driver_read)."""
+    return {row[0] for row in driver_read(service.engine, _LINES_HOLDING, {}).rows}
 
 
 def _release_line(

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, exists, func, select, union_all
 
 from antirelou import alerts, inbox, models, outbox
 from antirelou.db import is_memory, write_turn, writing
-from antirelou.dbutil import db_time, driver_execute
+from antirelou.dbutil import db_time, driver_read
 from antirelou.detect import abuse
 from antirelou.evidence import hooks as evidence
 from antirelou.evidence.chain import head as evidence_head
@@ -226,8 +226,8 @@ class Worker:
         """When a round will next find a reply to claim: the earliest queued reply's due
         time or sending reply's lease end (None: nothing queued or sending). Replays use
         it to skip rounds that would claim nothing."""
-        with self.service.engine.connect() as conn:
-            return db_time(conn, driver_execute(conn, _NEXT_DUE, {}).scalar())
+        engine = self.service.engine
+        return db_time(engine, driver_read(engine, _NEXT_DUE, {}).scalar())
 
     def idle(self) -> bool:
         """Whether a tick would find nothing to do but its daily chores: no reply held,
@@ -459,8 +459,7 @@ class Worker:
 
     def _stopped(self, reply: ClaimedReply) -> tuple[bool, bool]:
         """Whether the recipient opted out, and whether the line is paused, right now."""
-        with self.service.engine.connect() as conn:
-            return outbox.stopped(conn, reply.line, reply.recipient)
+        return outbox.stopped(self.service.engine, reply.line, reply.recipient)
 
 
 class _InFlight:
