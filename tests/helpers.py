@@ -8,6 +8,8 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, func, inspect, select
@@ -18,6 +20,7 @@ from antirelou.inbound import receive
 from antirelou.providers.base import InboundSms
 from antirelou.service import Service
 from antirelou.settings import Settings, settings_from_mapping
+from antirelou.simulate import write_scenario
 
 LINE = "+33939000021"
 # The evidence signing key lives outside the database; tests keep theirs out of the repo.
@@ -111,3 +114,17 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     # Never the default var/totp.key of the working directory, whatever [web] a test sets.
     data["web"] = {"totp_key_path": f"{KEY_DIR}/totp.key", **data.get("web", {})}
     return settings_from_mapping(data)
+
+
+def raid_window(tmp_path: Path, before: timedelta, after: timedelta) -> Path:
+    """The simulated 2017 raid at a fifth of its size, from `before` its start to `after`
+    it: the launch surge's tail, then the raid's first texts."""
+    texts, truth = write_scenario("raid2017", 3, tmp_path, LINE, 0.2)
+    start = datetime.fromisoformat(json.loads(truth.read_text(encoding="utf-8"))["raid"]["start"])
+    window = tmp_path / "raid_start.jsonl"
+    with texts.open(encoding="utf-8") as source, window.open("w", encoding="utf-8") as target:
+        for line in source:
+            at = datetime.fromisoformat(json.loads(line)["at"])
+            if start - before <= at <= start + after:
+                target.write(line)
+    return window

@@ -43,3 +43,26 @@ def test_a_connection_that_only_reads_holds_the_lock_too(tmp_path: Path) -> None
     finally:
         other.close()
         engine.dispose()
+
+
+def test_the_reads_before_each_send_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """Whether the recipient opted out or the line is paused, and when the next reply is
+    due, are read in no transaction (dbutil.driver_read), never in a write transaction: a
+    writer holding SQLite's lock (the web app deciding a flood of texts) does not hold up
+    the worker's sends. (Read through engine.begin(), they waited out the busy timeout.)"""
+    from antirelou import migrate, outbox
+    from antirelou.dbutil import driver_read
+    from antirelou.worker import _NEXT_DUE
+
+    database = tmp_path / "t.db"
+    engine = make_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    writer = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        assert outbox.stopped(engine, "+33939000021", "+33612345678") == (False, False)
+        assert driver_read(engine, _NEXT_DUE, {}).scalar() is None
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+        engine.dispose()

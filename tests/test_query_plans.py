@@ -8,15 +8,13 @@ text: timings would not see them, the query plans do.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from antirelou import dbutil, delivery, release
 from antirelou.replay import run_replay
-from antirelou.simulate import write_scenario
-from tests.helpers import LINE, make_settings
+from tests.helpers import LINE, make_settings, raid_window
 
 # Tables read whole on purpose: the configured lines, a handful of rows.
 SMALL_TABLES = {"lines"}
@@ -31,14 +29,7 @@ def _plan(database: Path, sql: str) -> list[str]:
 def _replayed_raid(tmp_path: Path) -> Path:
     """A replayed raid's database (a fifth of the 2017 raid's first 20 minutes): every
     statement of the text, reply and tick paths has been compiled once it ran."""
-    texts, truth = write_scenario("raid2017", 3, tmp_path, LINE, 0.2)
-    start = datetime.fromisoformat(json.loads(truth.read_text(encoding="utf-8"))["raid"]["start"])
-    window = tmp_path / "raid_start.jsonl"
-    with texts.open(encoding="utf-8") as source, window.open("w", encoding="utf-8") as target:
-        for line in source:
-            at = datetime.fromisoformat(json.loads(line)["at"])
-            if start - timedelta(minutes=10) <= at <= start + timedelta(minutes=20):
-                target.write(line)
+    window = raid_window(tmp_path, timedelta(minutes=10), timedelta(minutes=20))
     settings = make_settings(
         "sqlite:///unused.db",
         lines=[{"number": LINE, "provider": "sandbox"}],

@@ -17,9 +17,8 @@ from antirelou.inbound import receive
 from antirelou.providers.sandbox import SandboxSender
 from antirelou.replay import DRAIN_STEP, Replay, run_replay
 from antirelou.service import Service
-from antirelou.simulate import write_scenario
 from antirelou.worker import Worker
-from tests.helpers import LINE, make_settings, sms
+from tests.helpers import LINE, make_settings, raid_window, sms
 
 
 class SteppedReplay(Replay):
@@ -36,19 +35,6 @@ class SteppedReplay(Replay):
         self._worked_at = now
         self.worker.tick()
         self.worker.drain()
-
-
-def _raid_window(tmp_path: Path) -> Path:
-    """Half an hour before the 2017 raid and its first 20 minutes, at a fifth of its size."""
-    texts, truth = write_scenario("raid2017", 3, tmp_path, LINE, 0.2)
-    start = datetime.fromisoformat(json.loads(truth.read_text(encoding="utf-8"))["raid"]["start"])
-    window = tmp_path / "raid_start.jsonl"
-    with texts.open(encoding="utf-8") as source, window.open("w", encoding="utf-8") as target:
-        for line in source:
-            at = datetime.fromisoformat(json.loads(line)["at"])
-            if start - timedelta(minutes=30) <= at <= start + timedelta(minutes=20):
-                target.write(line)
-    return window
 
 
 def _outcomes(out: Path) -> dict[str, Any]:
@@ -69,7 +55,7 @@ def _outcomes(out: Path) -> dict[str, Any]:
 def test_skipping_idle_work_changes_no_outcome(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, reply_delay: str
 ) -> None:
-    texts = _raid_window(tmp_path)
+    texts = raid_window(tmp_path, timedelta(minutes=30), timedelta(minutes=20))
     settings = make_settings(
         "sqlite:///unused.db",
         lines=[{"number": LINE, "provider": "sandbox", "reply_delay": reply_delay}],

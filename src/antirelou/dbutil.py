@@ -200,12 +200,11 @@ def driver_execute(
 
 def driver_read(engine: Engine, statement: Executable, params: Mapping[str, Any]) -> DriverResult:
     """A SELECT that needs no other read to agree with it (when the next reply is due,
-    whether a line is paused), on a pooled connection, in no transaction of ours.
-
-    engine.connect() would begin one, and on SQLite ours is BEGIN IMMEDIATE: the write lock,
-    taken and queued for by a read the worker runs before every send; and SQLAlchemy's
-    Connection and transaction cost some 5 µs more than the statement. On SQLite the SELECT
-    runs in autocommit; on PostgreSQL, in the transaction the pool rolls back on return."""
+    whether a line is paused), on a pooled connection, in no transaction of ours: what
+    `with engine.connect() as conn: driver_execute(conn, ...)` did, without SQLAlchemy's
+    Connection around it (some 5 µs, on reads the worker runs before every send). On SQLite
+    the SELECT runs in autocommit, so it never waits for a writer's lock (engine.begin()
+    would: BEGIN IMMEDIATE); on PostgreSQL, in the transaction the pool rolls back."""
     driver_sql = _compiled(engine, statement, tuple(params))
     values = driver_sql.bind(params)
     fairy = engine.raw_connection()
