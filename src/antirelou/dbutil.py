@@ -183,19 +183,9 @@ def driver_execute(
     conn: Connection, statement: Executable, params: Mapping[str, Any]
 ) -> DriverResult:
     """conn.execute(statement, params), minus SQLAlchemy's per-statement work (see above)."""
-    driver_sql = _compiled(conn, statement, tuple(params))
-    values = driver_sql.bind(params)
     # dbapi_connection: the driver's own connection with our (not async) drivers, one
     # property less than driver_connection on every statement.
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(driver_sql.sql, values)
-        rows = cursor.fetchall() if cursor.description else []
-        return DriverResult(rows, cursor.rowcount)
-    except conn.dialect.loaded_dbapi.Error as error:
-        raise _wrapped(conn, driver_sql, values, error) from error
-    finally:
-        cursor.close()
+    return _run(conn, conn.connection.dbapi_connection, statement, params)
 
 
 def driver_read(engine: Engine, statement: Executable, params: Mapping[str, Any]) -> DriverResult:
@@ -205,19 +195,28 @@ def driver_read(engine: Engine, statement: Executable, params: Mapping[str, Any]
     Connection around it (some 5 µs, on reads the worker runs before every send). On SQLite
     the SELECT runs in autocommit, so it never waits for a writer's lock (engine.begin()
     would: BEGIN IMMEDIATE); on PostgreSQL, in the transaction the pool rolls back."""
-    driver_sql = _compiled(engine, statement, tuple(params))
-    values = driver_sql.bind(params)
     fairy = engine.raw_connection()
     try:
-        cursor: Any = fairy.cursor()
-        cursor.execute(driver_sql.sql, values)
-        result = DriverResult(cursor.fetchall(), cursor.rowcount)
-        cursor.close()
-        return result
-    except engine.dialect.loaded_dbapi.Error as error:
-        raise _wrapped(engine, driver_sql, values, error) from error
+        return _run(engine, fairy.dbapi_connection, statement, params)
     finally:
         fairy.close()
+
+
+def _run(
+    owner: Connection | Engine, dbapi: Any, statement: Executable, params: Mapping[str, Any]
+) -> DriverResult:
+    """`statement` on the driver connection `dbapi`, compiled for `owner`'s dialect."""
+    driver_sql = _compiled(owner, statement, tuple(params))
+    values = driver_sql.bind(params)
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(driver_sql.sql, values)
+        rows = cursor.fetchall() if cursor.description else []
+        return DriverResult(rows, cursor.rowcount)
+    except owner.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(owner, driver_sql, values, error) from error
+    finally:
+        cursor.close()
 
 
 def driver_execute_many(
