@@ -152,8 +152,19 @@ def sqlite_time(value: datetime) -> str:
     """What UtcDateTime stores on SQLite: naive UTC text (microseconds always written, so
     the text compares in time order)."""
     _check_aware(value)
-    # The aware text minus its "+00:00": a datetime fewer to build than with replace().
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    # isoformat(" ", "microseconds")'s text, built by `%`: 0.40 µs instead of 0.67 (C's
+    # isoformat goes through the slower PyUnicode_FromFormat), on the half-dozen instants
+    # each replayed text binds.
+    u = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (f-strings: 0.66 µs)
+        u.year,
+        u.month,
+        u.day,
+        u.hour,
+        u.minute,
+        u.second,
+        u.microsecond,
+    )
 
 
 # The SQLite driver converts any datetime we bind with sqlite_time, in C, as it binds it:

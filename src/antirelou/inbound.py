@@ -240,7 +240,7 @@ def _touch_sender(
         },
     ).rows
     last_reply_at, opted_out_at, message_count, recent_count, raider_signals, blocked_until = row
-    sticky = tuple(Reason(r) for r in json.loads(raider_signals or "[]"))
+    sticky = tuple(Reason(r) for r in json.loads(raider_signals)) if raider_signals else ()
     return _SenderState(
         db_time(conn, last_reply_at),
         opted_out_at is not None,

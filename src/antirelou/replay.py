@@ -211,6 +211,7 @@ class _Transaction:
 
     def __enter__(self) -> Connection:
         self._transaction = self._conn.begin()
+        self._transaction.__enter__()  # as `with conn.begin():` does, for its checks
         return self._conn
 
     def __exit__(

@@ -43,9 +43,18 @@ def utc_text(when: datetime) -> str:
     """The one text form of a time in hashes and statements (UTC, microseconds, Z)."""
     if when.tzinfo is None:
         raise ValueError("naive datetime in evidence")
-    # isoformat, not strftime: the same text in a third of the time (every record); its
-    # "+00:00" cut rather than a naive copy of the datetime made first.
-    return when.astimezone(UTC).isoformat("T", "microseconds")[:26] + "Z"
+    # isoformat's text built by `%`, not strftime (a third of the time) nor isoformat
+    # itself (0.40 µs instead of 0.67): every record has two or three.
+    u = when.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 (f-strings: 0.66 µs)
+        u.year,
+        u.month,
+        u.day,
+        u.hour,
+        u.minute,
+        u.second,
+        u.microsecond,
+    )
 
 
 def parse_utc(text: str) -> datetime:
