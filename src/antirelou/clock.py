@@ -1,4 +1,5 @@
-"""Where time comes from. Live code gets the system clock; replays and tests a virtual one.
+"""Where time comes from, and how an instant is written as text. Live code gets the system
+clock; replays and tests a virtual one.
 
 Every module that needs "now" takes a Clock, so the replay runs the very same code as the
 live service without sleeping.
@@ -9,6 +10,25 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+
+def utc_iso(when: datetime, sep: str) -> str:
+    """`when` in UTC, as `isoformat(sep, "microseconds")` writes it, without its "+00:00".
+
+    Built by `%`: 0.40 µs against isoformat's 0.58 on Debian's Python (C's isoformat goes
+    through the slower PyUnicode_FromFormat), for the dozen instants the database and the
+    evidence write for each text."""
+    u = when.astimezone(UTC)
+    return "%04d-%02d-%02d%s%02d:%02d:%02d.%06d" % (  # noqa: UP031 (an f-string: 0.66 µs)
+        u.year,
+        u.month,
+        u.day,
+        sep,
+        u.hour,
+        u.minute,
+        u.second,
+        u.microsecond,
+    )
 
 
 class Clock(Protocol):
