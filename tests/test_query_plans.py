@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from antirelou import dbutil, delivery, release
+from antirelou.evidence import checkpoints
 from antirelou.replay import run_replay
 from tests.helpers import LINE, make_settings, raid_window
 
@@ -83,3 +84,10 @@ def test_the_held_sweep_reads_the_held_replies_only(tmp_path: Path) -> None:
     plan = _plan(database, _sqlite_sql(release._HELD, ()))
     assert any("ix_replies_status_due" in step for step in plan), plan
     assert not any("ix_replies_line_released" in step for step in plan), plan
+
+
+def test_the_tick_finds_incident_records_without_walking_the_others(tmp_path: Path) -> None:
+    """Not every record since the last checkpoint (one a text) on every tick."""
+    database = _replayed_raid(tmp_path)
+    plan = _plan(database, _sqlite_sql(checkpoints._INCIDENT_SINCE, ("after",)))
+    assert any("ix_evidence_records_incidents" in step for step in plan), plan
