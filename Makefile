@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The distribution's Python when it is 3.11 or later and can make a virtualenv (Debian:
 # python3-venv), else the first python3 on the PATH. Debian builds its Python with PGO and
-# LTO; a Python built without --enable-optimizations (pyenv's default) replays a raid 5-8 %
+# LTO; a Python built without --enable-optimizations (pyenv's default) replays a raid 4-9 %
 # slower (docs/raids.md). `make install PYTHON=...` picks another.
 SYSTEM_PYTHON := $(shell /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo /usr/bin/python3)
 PYTHON ?= $(or $(SYSTEM_PYTHON),python3)

@@ -263,8 +263,9 @@ def run_replay(
         raise ScenarioError("the scenario holds no text")
     replay = Replay(settings, out_dir, texts[0].at)
     try:
-        with frozen_heap(), (out_dir / "inbound.jsonl").open("w", encoding="utf-8") as inbound:
-            _feed_all(replay, texts, inbound, progress)
+        with frozen_heap():
+            with (out_dir / "inbound.jsonl").open("w", encoding="utf-8") as inbound:
+                _feed_all(replay, texts, inbound, progress)
             replay.drain(drain)
         summary = _summarise(replay.service, out_dir, len(texts), time.perf_counter() - started)
     finally:
