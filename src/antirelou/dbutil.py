@@ -170,7 +170,7 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-def db_time(conn: Connection | Engine, value: Any) -> datetime | None:
+def db_time(value: Any) -> datetime | None:
     """A UtcDateTime column as driver_execute() returns it, as UtcDateTime would read it."""
     if value is None:
         return None

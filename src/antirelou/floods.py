@@ -473,7 +473,7 @@ def watch(
     """Open, extend or close the line's incident from its pulse."""
     (row,) = driver_execute(conn, _WATCH, _pulse_params(line, now)).rows
     p = _pulse_of(row, rules)
-    current, last_signal_at = row[6], db_time(conn, row[7])
+    current, last_signal_at = row[6], db_time(row[7])
     if current is None:
         signals = raid_signals(p, rules)
         if not signals:

@@ -242,12 +242,12 @@ def _touch_sender(
     last_reply_at, opted_out_at, message_count, recent_count, raider_signals, blocked_until = row
     sticky = tuple(Reason(r) for r in json.loads(raider_signals)) if raider_signals else ()
     return _SenderState(
-        db_time(conn, last_reply_at),
+        db_time(last_reply_at),
         opted_out_at is not None,
         message_count,
         recent_count,
         sticky,
-        db_time(conn, blocked_until),
+        db_time(blocked_until),
     )
 
 

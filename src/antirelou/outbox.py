@@ -109,13 +109,13 @@ def claim_due(
     so concurrent workers never wait on, or take, each other's rows.
     """
     params = {"now": now, "owner": owner, "until": now + lease, "limit": limit}
-    return [_claimed(conn, row) for row in driver_execute(conn, _CLAIM, params).rows]
+    return [_claimed(row) for row in driver_execute(conn, _CLAIM, params).rows]
 
 
-def _claimed(conn: Connection, row: tuple[Any, ...]) -> ClaimedReply:
+def _claimed(row: tuple[Any, ...]) -> ClaimedReply:
     """A row as the driver returns it (SQLite: booleans as 0/1, times as text)."""
     rid, line, recipient, body, attempts, maybe_sent, first_attempt_at, reserved, day = row
-    first = db_time(conn, first_attempt_at)
+    first = db_time(first_attempt_at)
     assert first is not None  # the claim itself sets it
     return ClaimedReply(
         rid, line, recipient, body, attempts, bool(maybe_sent), first, reserved, day

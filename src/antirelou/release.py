@@ -173,8 +173,8 @@ def _held(conn: Connection, line: str, now: datetime) -> list[Held]:
         held_on, reply_id, recipient, held_at, count, hostile, raider, opted_out, until = row
         if held_on != line:
             continue
-        blocked_until = db_time(conn, until)
-        held_since = db_time(conn, held_at)
+        blocked_until = db_time(until)
+        held_since = db_time(held_at)
         assert held_since is not None
         blocked = blocked_until is not None and blocked_until > now
         held.append(

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
 from rich.progress import Progress
@@ -214,13 +213,8 @@ class _Transaction:
         self._transaction.__enter__()  # as `with conn.begin():` does, for its checks
         return self._conn
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._transaction.__exit__(exc_type, exc, traceback)
+    def __exit__(self, *exc: object) -> None:
+        self._transaction.__exit__(*exc)
 
 
 @functools.cache

@@ -227,7 +227,7 @@ class Worker:
         time or sending reply's lease end (None: nothing queued or sending). Replays use
         it to skip rounds that would claim nothing."""
         engine = self.service.engine
-        return db_time(engine, driver_read(engine, _NEXT_DUE, {}).scalar())
+        return db_time(driver_read(engine, _NEXT_DUE, {}).scalar())
 
     def idle(self) -> bool:
         """Whether a tick would find nothing to do but its daily chores: no reply held,

@@ -131,7 +131,7 @@ def _due(service: Service, now: datetime, config: EvidenceSettings) -> str | Non
     with service.engine.connect() as conn:
         seq = int(driver_execute(conn, _HEAD_SEQ, {}).scalar())
         last = driver_execute(conn, _LAST_MARK, {}).rows
-        last_seq, last_at = (int(last[0][0]), db_time(conn, last[0][1])) if last else (0, None)
+        last_seq, last_at = (int(last[0][0]), db_time(last[0][1])) if last else (0, None)
         if seq == 0 or last_seq >= seq:
             return None
         if driver_execute(conn, _INCIDENT_SINCE, {"after": last_seq}).rows:
