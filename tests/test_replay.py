@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
-from antirelou import models, operations, replay
+from antirelou import dbutil, models, operations, replay
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import Receipt, receive
@@ -202,3 +202,16 @@ def test_the_heap_is_frozen_while_a_replay_runs_and_given_back_after(
     assert frozen
     assert min(frozen) > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_the_workers_reads_take_the_held_connection_not_the_pool(tmp_path: Path) -> None:
+    replay = Replay(make_settings("sqlite:///unused.db"), tmp_path, START)
+    engine = replay.service.engine
+    checkouts: list[object] = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(args))
+    replay.feed(ScenarioText("SM1", START, "+33612345678", LINE, "Bonjour"))
+    assert replay.worker.next_due() is None  # its reply went out: read on the held one
+    assert checkouts == []
+    replay.close()
+    # Once the replay lets its connection go, the engine's reads take the pool's again.
+    assert dbutil._LENT == {}

@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 from antirelou import budget, migrate, models
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
+from antirelou.dbutil import lend, take_back
 from antirelou.heap import frozen_heap
 from antirelou.inbound import Receipt, receive
 from antirelou.money import MICROS
@@ -186,16 +187,22 @@ class _HeldConnection:
 
     Nothing else changes: the in-memory database has one driver connection anyway (a
     StaticPool), and the replay runs on one thread, so its transactions never overlap (two
-    would already fail, on SQLite's "cannot start a transaction within a transaction")."""
+    would already fail, on SQLite's "cannot start a transaction within a transaction").
+    For the same reason the worker's reads outside a transaction (dbutil.driver_read) are
+    lent that connection rather than check it out of the pool and back (1.3 % of a
+    replay's instructions)."""
 
     def __init__(self, engine: Engine) -> None:
         self._conn = engine.connect()
+        self._engine = engine
         engine.begin = self._begin  # type: ignore[method-assign, assignment]
+        lend(engine, self._conn.connection.dbapi_connection)  # for the worker's reads too
 
     def _begin(self) -> _Transaction:
         return _Transaction(self._conn)
 
     def close(self) -> None:
+        take_back(self._engine)
         self._conn.close()
 
 
