@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Connection, func, select
 
 from antirelou import budget, models
 from antirelou.clock import VirtualClock
@@ -102,6 +105,25 @@ def test_reply_is_reserved_against_the_budget(service: Service) -> None:
     assert (reply.segments, reply.encoding, reply.reserved_micros) == (1, "GSM-7", 76_270)
     assert counter(service, "day:2017-10-27") == (0, 76_270)
     assert counter(service, "total") == (0, 76_270)
+
+
+def test_a_reply_is_reserved_on_the_budget_read_that_decided_it(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read of the totals a text, not a second one to reserve (a statement less, a
+    round trip less to PostgreSQL, on every text that gets a reply)."""
+    reads: list[object] = []
+    real = budget.driver_execute
+
+    def counting(conn: Connection, statement: Any, params: Mapping[str, Any]) -> Any:
+        if "day" in params:  # the totals are read for a day; the writes bind its key
+            reads.append(statement)
+        return real(conn, statement, params)
+
+    monkeypatch.setattr(budget, "driver_execute", counting)
+    assert receive(service, sms()).decision.action is Action.REPLY
+    assert len(reads) == 1
+    assert counter(service, "total") == (0, 76_270)  # reserved all the same
 
 
 def test_daily_cap_reached_sends_nothing_and_says_why(

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from antirelou import dbutil, delivery, release
+from antirelou import budget, dbutil, delivery, release
 from antirelou.evidence import checkpoints
 from antirelou.replay import run_replay
 from tests.helpers import LINE, make_settings, raid_window
@@ -91,3 +91,10 @@ def test_the_tick_finds_incident_records_without_walking_the_others(tmp_path: Pa
     database = _replayed_raid(tmp_path)
     plan = _plan(database, _sqlite_sql(checkpoints._INCIDENT_SINCE, ("after",)))
     assert any("ix_evidence_records_incidents" in step for step in plan), plan
+
+
+def test_the_budget_read_takes_the_inbound_shards_as_one_range(tmp_path: Path) -> None:
+    """Not sixteen lookups of a list on every text (4 of the read's 7 microseconds)."""
+    database = _replayed_raid(tmp_path)
+    plan = _plan(database, _sqlite_sql(budget._totals_statement("sqlite"), ("day",)))
+    assert any("PRIMARY KEY (key>? AND key<?)" in step for step in plan), plan

@@ -148,11 +148,12 @@ def _process(
     watched = _watch(conn, sms, line, now, message_id, signals, news, rules)
     raid_on, incident_id = watched.before is not None, watched.after
     raider = _raider(conn, sms.recipient, sender.key, state, signals, rules, raid_on)
-    facts = _facts(service, conn, line, sender, keyword, state, now, incident_id, raider)
+    facts, money = _facts(service, conn, line, sender, keyword, state, now, incident_id, raider)
     decision = decide(facts)
     reply_id = None
     if decision.action is not Action.NONE and line is not None:
-        decision, reply_id = _enqueue(service, conn, line, sender, message_id, decision, now)
+        enqueued = _enqueue(service, conn, line, sender, message_id, decision, now, money)
+        decision, reply_id = enqueued
     labels = signals.labels(rules, raid_on)
     _save_decision(conn, message_id, decision, abuse.level, labels, incident_id)
     alerts.incident_news(conn, service, news, now)
@@ -323,13 +324,14 @@ def _facts(
     now: datetime,
     incident_id: int | None,
     raider: tuple[Reason, ...],
-) -> Facts:
+) -> tuple[Facts, budget.Totals]:
+    """What the policy decides on, and the money as it read it (the day is the line's)."""
     if line is None:
-        paused, snapshot = False, budget.snapshot(conn, now.date().isoformat(), service.caps)
+        paused, money = False, budget.read_totals(conn, now.date().isoformat())
     else:
         day, params = service.local_day(line, now), {"line": line.number}
-        snapshot, paused = budget.snapshot_and(conn, day, service.caps, PAUSED_COLUMN, params)
-    return Facts(
+        money, paused = budget.totals_and(conn, day, PAUSED_COLUMN, params)
+    facts = Facts(
         now=now,
         rules=service.rules(line) if line else None,
         line_paused=bool(paused),
@@ -339,12 +341,13 @@ def _facts(
         opted_out=state.opted_out,
         last_reply_at=state.last_reply_at,
         reply_cost=service.plan(line).cost if line else 0,
-        budget=snapshot,
+        budget=money.snapshot(service.caps),
         mode=Mode(service.settings.defence.mode),
         incident_open=incident_id is not None,
         raider=raider,
         blocked=state.blocked_until is not None and state.blocked_until > now,
     )
+    return facts, money
 
 
 def _enqueue(
@@ -355,12 +358,14 @@ def _enqueue(
     message_id: int,
     decision: Decision,
     now: datetime,
+    money: budget.Totals,
 ) -> tuple[Decision, int | None]:
     """Enforce the decision with the database guards, then write the outbox row.
 
     The claim and the reservation run in a savepoint: if the money is not there, the claim
     is undone too, so the sender can still be answered once the budget allows. A held
-    reply claims the sender's slot but reserves nothing: its release will.
+    reply claims the sender's slot but reserves nothing: its release will. `money` is
+    what _facts() read, nothing having been booked since.
     """
     plan = service.plan(line)
     day = service.local_day(line, now)
@@ -372,7 +377,7 @@ def _enqueue(
     held = decision.action is Action.HOLD
     refusal, used = None, None
     if not held:
-        refusal, used = budget.reserve_and_read(conn, day, plan.cost, service.caps)
+        refusal, used = budget.reserve_and_read(conn, day, plan.cost, service.caps, money)
     if refusal is not None:
         savepoint.rollback()
         return decision.refused(refusal), None
