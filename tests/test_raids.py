@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 
-from antirelou import budget, models, operations
+from antirelou import budget, floods, models, operations
 from antirelou.clock import VirtualClock
 from antirelou.db import make_engine
 from antirelou.inbound import receive
@@ -356,3 +357,35 @@ def test_an_incident_opened_twice_at_once_is_one_and_the_transaction_goes_on(
     assert len(incidents(raid_service)) == 1
     with raid_service.engine.connect() as conn:
         assert conn.execute(select(models.lines.c.paused)).scalar() is True
+
+
+def test_the_baseline_is_the_days_new_senders_read_once_an_hour(
+    raid_service: Service, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every text compares the rate of new senders with the previous 24 hours'. That sum
+    changes only when the hour does, so a connection reads it once an hour."""
+    line, now = "+33939000021", clock.now()
+    hour = floods.hour_of(now)
+    reads: list[object] = []
+    real = floods.driver_execute
+
+    def counting(conn: Connection, statement: Any, params: Mapping[str, Any]) -> Any:
+        if statement is floods._BASELINE:
+            reads.append(params)
+        return real(conn, statement, params)
+
+    def seed(at: datetime, new_senders: int) -> None:
+        row = {"line": line, "hour": at, "shard": 0, "texts": new_senders}
+        conn.execute(insert(models.traffic_hours).values(**row, new_senders=new_senders))
+        conn.commit()
+
+    monkeypatch.setattr(floods, "driver_execute", counting)
+    with raid_service.engine.connect() as conn:
+        seed(hour - timedelta(hours=3), 1440)
+        seed(hour - timedelta(hours=30), 999)  # more than a day before: not counted
+        assert floods._baseline_total(conn, line, now) == 1440
+        seed(hour - timedelta(hours=1), 60)  # a past hour changed after it was read
+        assert floods._baseline_total(conn, line, now + timedelta(minutes=59)) == 1440
+        assert len(reads) == 1
+        assert floods._baseline_total(conn, line, hour + timedelta(hours=1)) == 1500
+        assert len(reads) == 2

@@ -371,48 +371,55 @@ class Pulse:
 
 
 _t, _h = models.traffic, models.traffic_hours
-# Mean new senders per minute over the previous 24 hours (current hour excluded).
-_BASELINE = (
-    select(func.coalesce(func.sum(_h.c.new_senders), 0))
-    .where(
-        _h.c.line == bindparam("line"),
-        _h.c.hour >= bindparam("since"),
-        _h.c.hour < bindparam("hour"),
-    )
-    .scalar_subquery()
+# New senders over the 24 hours before the current one: the baseline.
+_BASELINE = select(func.coalesce(func.sum(_h.c.new_senders), 0)).where(
+    _h.c.line == bindparam("line"),
+    _h.c.hour >= bindparam("since"),
+    _h.c.hour < bindparam("hour"),
 )
-# The 2-minute sums and the baseline in one statement (every text reads them).
-_PULSE = select(
+# The 2-minute sums (every text reads them).
+_RECENT = select(
     func.coalesce(func.sum(case((_t.c.bucket > bindparam("minute"), _t.c.new_senders))), 0),
     func.coalesce(func.sum(_t.c.hostile_texts), 0),
     func.coalesce(func.sum(_t.c.new_hostile), 0),
     func.coalesce(func.sum(_t.c.new_odd_shape), 0),
     func.coalesce(func.sum(_t.c.texts), 0),
-    _BASELINE,
 ).where(_t.c.line == bindparam("line"), _t.c.bucket > bindparam("watch"))
 
+# The baseline changes only when the hour does: it is read once an hour on each database
+# connection, and kept in the connection's own `info` (so it belongs to one database and
+# goes with the connection). Reading it with every text was a third of what SQLite spent
+# watching the line. What that can miss until the next hour: the texts of a past hour
+# decided late (parked by the queued intake a moment before the hour turned), or counted
+# by a batch that then rolled back; a few new senders in a day's sum, where the baseline
+# only scales a threshold.
+_BASELINES = "antirelou.floods.baselines"
+_BASELINES_KEPT = 64  # lines times hours; older ones are dropped
 
-def _pulse_params(line: str, now: datetime) -> dict[str, object]:
+
+def _baseline_total(conn: Connection, line: str, now: datetime) -> int:
     hour = hour_of(now)
-    return {
-        "line": line,
-        "minute": now - RATE_WINDOW,
-        "watch": now - WATCH,
-        "since": hour - BASELINE_WINDOW,
-        "hour": hour,
-    }
+    known: dict[tuple[str, datetime], int] = conn.info.setdefault(_BASELINES, {})
+    total = known.get((line, hour))
+    if total is None:
+        params = {"line": line, "since": hour - BASELINE_WINDOW, "hour": hour}
+        total = int(driver_execute(conn, _BASELINE, params).scalar())
+        if len(known) >= _BASELINES_KEPT:
+            known.clear()
+        known[line, hour] = total
+    return total
 
 
-def _pulse_of(row: Any, rules: DefenceSettings) -> Pulse:
-    """A Pulse from the first six columns of a _PULSE row."""
-    minute, hostile, new_hostile, odd, texts, baseline_total = row[:6]
-    per_minute = int(baseline_total) / (BASELINE_WINDOW / timedelta(minutes=1))
+def _recent_params(line: str, now: datetime) -> dict[str, object]:
+    return {"line": line, "minute": now - RATE_WINDOW, "watch": now - WATCH}
+
+
+def _pulse_of(row: Any, baseline_total: int, rules: DefenceSettings) -> Pulse:
+    """A Pulse from the first five columns of a _RECENT row, and the baseline."""
+    minute, hostile, new_hostile, odd, texts = row[:5]
+    per_minute = baseline_total / (BASELINE_WINDOW / timedelta(minutes=1))
     baseline = max(rules.baseline_floor_per_minute, per_minute)
     return Pulse(int(minute), baseline, int(hostile), int(new_hostile), int(odd), int(texts))
-
-
-def pulse(conn: Connection, line: str, now: datetime, rules: DefenceSettings) -> Pulse:
-    return _pulse_of(conn.execute(_PULSE, _pulse_params(line, now)).one(), rules)
 
 
 def raid_signals(p: Pulse, rules: DefenceSettings, scale: float = 1.0) -> list[str]:
@@ -453,8 +460,8 @@ def open_incident_id(conn: Connection, line: str) -> int | None:
 
 
 _open = (_i.c.line == bindparam("line"), _i.c.closed_at.is_(None))
-# What watch() needs, in one statement: the pulse and the line's open incident, if any.
-_WATCH = _PULSE.add_columns(
+# What watch() needs, in one statement: the recent sums and the line's open incident, if any.
+_WATCH = _RECENT.add_columns(
     select(_i.c.id).where(*_open).scalar_subquery(),
     select(_i.c.last_signal_at).where(*_open).scalar_subquery(),
 )
@@ -471,9 +478,9 @@ def watch(
     conn: Connection, line: str, now: datetime, rules: DefenceSettings, news: IncidentNews
 ) -> Watched:
     """Open, extend or close the line's incident from its pulse."""
-    (row,) = driver_execute(conn, _WATCH, _pulse_params(line, now)).rows
-    p = _pulse_of(row, rules)
-    current, last_signal_at = row[6], db_time(row[7])
+    (row,) = driver_execute(conn, _WATCH, _recent_params(line, now)).rows
+    p = _pulse_of(row, _baseline_total(conn, line, now), rules)
+    current, last_signal_at = row[5], db_time(row[6])
     if current is None:
         signals = raid_signals(p, rules)
         if not signals:
