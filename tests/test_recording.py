@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import Connection, event, select
 
-from antirelou import models, outbox
+from antirelou import models, outbox, recording
 from antirelou.db import is_sqlite, write_turn
+from antirelou.evidence.tables import evidence_records
 from antirelou.inbound import receive
 from antirelou.outbox import ClaimedReply
 from antirelou.recording import Sent, SentRecorder
 from antirelou.service import Service
-from tests.helpers import replies, sms
+from tests.helpers import counter, replies, sms
 from tests.test_cli import wait_for
 
 OWNER = "test-worker"
@@ -83,3 +86,32 @@ def test_a_record_that_fails_leaves_the_reply_leased_and_the_others_recorded(
     recorder.flush()
     statuses = {row.id: row.status for row in replies(service)}
     assert statuses == {first.id: "sending", second.id: "sent"}
+
+
+def test_a_record_that_fails_midway_leaves_nothing_of_it_alone_or_in_a_batch(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply recorded alone has no savepoint of its own: its transaction is rolled back
+    instead, so it too leaves no half record (sent, but its money or evidence missing)."""
+    alone, first, second = claimed(service, 3)
+    recorder = SentRecorder(service.engine, OWNER, "EUR")
+    now = service.clock.now()
+    failing = {"SM" + "a" * 32, "SM" + "b" * 32}
+    adopt = recording.adopt_early_statuses
+
+    def fail_for_some(conn: Connection, provider_id: str, *args: Any) -> None:
+        if provider_id in failing:  # after mark_sent wrote the status, spend and evidence
+            raise RuntimeError("the database went away")
+        adopt(conn, provider_id, *args)
+
+    monkeypatch.setattr(recording, "adopt_early_statuses", fail_for_some)
+    recorder.record(Sent(alone, "SM" + "a" * 32, None, now))  # a batch of one
+    recorder._waiting = [Sent(first, "SM" + "b" * 32, None, now)]  # two waiting together
+    recorder.record(Sent(second, "SM" + "c" * 32, None, now))
+    recorder.flush()
+    statuses = {row.id: row.status for row in replies(service)}
+    assert statuses == {alone.id: "sending", first.id: "sending", second.id: "sent"}
+    assert counter(service, "total") == (76_270, 2 * 76_270)  # one spent, two still reserved
+    with service.engine.connect() as conn:
+        kinds = conn.execute(select(evidence_records.c.kind)).scalars().all()
+    assert kinds.count("reply") == 1
