@@ -152,8 +152,7 @@ def _process(
     decision = decide(facts)
     reply_id = None
     if decision.action is not Action.NONE and line is not None:
-        enqueued = _enqueue(service, conn, line, sender, message_id, decision, now, money)
-        decision, reply_id = enqueued
+        decision, reply_id = _enqueue(service, conn, line, sender, message_id, decision, now, money)
     labels = signals.labels(rules, raid_on)
     _save_decision(conn, message_id, decision, abuse.level, labels, incident_id)
     alerts.incident_news(conn, service, news, now)

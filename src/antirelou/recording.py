@@ -6,7 +6,8 @@ writer per reply (db.write_turn), and the web's intake holds that turn for most 
 flood (some 25 ms per batch of texts at 500 texts/s): the eight sending threads spent 62%
 of their time waiting for it, and the worker sent 45 replies a second (py-spy, timings).
 Now one thread at a time records, in one transaction, every reply sent while it waited
-for the turn, each in its own savepoint; the other threads go on sending meanwhile.
+for the turn, each in its own savepoint (a reply alone needs none: its transaction is
+rolled back instead); the other threads go on sending meanwhile.
 
 A reply whose record fails stays "sending" under its lease, as after a crash between the
 provider's answer and the commit: the next claim looks it up at the provider before
